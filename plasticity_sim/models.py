@@ -1,0 +1,409 @@
+"""Networks for the real-training chapters: MLP, a small CPU-sized CNN, CIFAR ResNet-18 and VGG-16-BN.
+
+Every model is a `PlasticityModel`: it names its classifier *head* (for head resets), lists its
+post-activation modules (the "units" the diagnostics look at), and re-initialises itself in place
+from an explicit `torch.Generator` (a cold start is `model.reset_parameters(generator)`).
+
+Randomness never touches torch's global RNG: modules are built on the "meta" device (no weights drawn)
+and every weight is then drawn from the caller's generator. Dropout (VGG only) draws its masks from a
+seed kept in a buffer, so a checkpoint of `state_dict()` also resumes the dropout stream.
+"""
+from __future__ import annotations
+
+import inspect
+import math
+
+import torch
+from torch import nn
+
+MODEL_NAMES = ("mlp", "cnn", "resnet18", "vgg16_bn")
+HEAD_INIT_SCHEMES = ("pytorch_default", "model")
+
+
+# ----------------------------------------------------------------------------- init helpers
+def _draw_(tensor: torch.Tensor, generator: torch.Generator, init_fn, **kwargs) -> None:
+    """Fill `tensor` with `init_fn(..., generator=generator)`, drawing on the generator's device.
+
+    Drawing on the generator's device and copying makes the weights depend only on the generator
+    state, not on where the model lives (a CPU generator gives the same net on CPU and CUDA).
+    """
+    with torch.no_grad():
+        if tensor.device == generator.device:
+            init_fn(tensor, generator=generator, **kwargs)
+        else:
+            tmp = torch.empty(tensor.shape, dtype=tensor.dtype, device=generator.device)
+            init_fn(tmp, generator=generator, **kwargs)
+            tensor.copy_(tmp)
+
+
+def _init_pytorch_default(m: nn.Module, g: torch.Generator) -> None:
+    """PyTorch's own `reset_parameters` for Linear/ConvNd (U(+-1/sqrt(fan_in)) for weight and bias).
+
+    kaiming_uniform with a=sqrt(5) has bound gain*sqrt(3/fan_in) = sqrt(1/3)*sqrt(3/fan_in) = 1/sqrt(fan_in).
+    """
+    _draw_(m.weight, g, nn.init.kaiming_uniform_, a=math.sqrt(5))
+    if m.bias is not None:
+        fan_in = m.weight[0].numel()  # in_features, or in_channels/groups * kernel size
+        bound = 1.0 / math.sqrt(fan_in) if fan_in > 0 else 0.0
+        _draw_(m.bias, g, nn.init.uniform_, a=-bound, b=bound)
+
+
+def _init_batchnorm(m: nn.Module) -> None:
+    """Identity affine map and fresh running statistics (deterministic, no randomness)."""
+    with torch.no_grad():
+        m.reset_running_stats()
+        if m.affine:
+            m.weight.fill_(1.0)
+            m.bias.zero_()
+
+
+# splitmix64 constants (Steele et al. 2014) as signed int64: torch integer arithmetic wraps mod 2**64.
+_GOLDEN = 0x9E3779B97F4A7C15 - 2**64
+_MIX1 = 0xBF58476D1CE4E5B9 - 2**64
+_MIX2 = 0x94D049BB133111EB - 2**64
+
+
+def _splitmix64(z: torch.Tensor) -> torch.Tensor:
+    """splitmix64 finaliser on int64 tensors; the masks emulate logical right shifts."""
+    z = (z ^ ((z >> 30) & ((1 << 34) - 1))) * _MIX1
+    z = (z ^ ((z >> 27) & ((1 << 37) - 1))) * _MIX2
+    return z ^ ((z >> 31) & ((1 << 33) - 1))
+
+
+class SeededDropout(nn.Module):
+    """Dropout whose masks are a counter-based hash of (seed, call, element), not torch's global RNG.
+
+    `seed` and `calls` are int64 buffers, so `state_dict()` checkpoints the mask stream, the same
+    seed gives the same masks on CPU and CUDA, and no step needs a host-device sync.
+    """
+
+    def __init__(self, p: float = 0.5):
+        super().__init__()
+        if not 0.0 <= p < 1.0:
+            raise ValueError(f"dropout p={p!r} must be in [0, 1)")
+        self.p = p
+        self.register_buffer("seed", torch.zeros((), dtype=torch.int64))
+        self.register_buffer("calls", torch.zeros((), dtype=torch.int64))
+
+    def reseed(self, generator: torch.Generator) -> None:
+        """Draw a new seed from `generator` and restart the call counter."""
+        s = torch.randint(0, 2**62, (1,), generator=generator, device=generator.device)
+        with torch.no_grad():
+            self.seed.copy_(s[0])
+            self.calls.zero_()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0.0:
+            return x
+        # Element i of call c uses splitmix64 state seed + (c * 2**40 + i) * golden (distinct per element).
+        ctr = torch.arange(x.numel(), device=x.device, dtype=torch.int64).view(x.shape)
+        z = _splitmix64(self.seed + (self.calls * 2**40 + ctr) * _GOLDEN)
+        with torch.no_grad():
+            self.calls += 1
+        keep = ((z >> 11) & ((1 << 53) - 1)) >= int(self.p * 2**53)  # uniform 53-bit number >= p
+        return x * keep.to(x.dtype) * (1.0 / (1.0 - self.p))
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
+
+
+# ----------------------------------------------------------------------------- base class
+class PlasticityModel(nn.Module):
+    """A classifier that knows its head, its hidden units, and how to re-initialise itself.
+
+    Subclasses set `self.head` and override `_init_module` for their published init scheme.
+
+    Explained in: book/dash/02_warm_starting_real_networks.ipynb
+    """
+
+    head: nn.Module
+
+    def _init_module(self, m: nn.Module, g: torch.Generator) -> None:
+        """Initialise one leaf module with this model's scheme (default: PyTorch's defaults)."""
+        self._init_default_module(m, g)
+
+    @staticmethod
+    def _init_default_module(m: nn.Module, g: torch.Generator) -> None:
+        if isinstance(m, (nn.Linear, nn.Conv1d, nn.Conv2d)):
+            _init_pytorch_default(m, g)
+        elif isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
+            _init_batchnorm(m)
+        elif isinstance(m, SeededDropout):
+            m.reseed(g)
+        elif any(True for _ in m.parameters(recurse=False)) or any(True for _ in m.buffers(recurse=False)):
+            # Guard: a module we do not know how to initialise would keep garbage after to_empty().
+            raise TypeError(f"no initialiser for module type {type(m).__name__}")
+
+    def reset_parameters(self, generator: torch.Generator) -> None:
+        """Re-initialise every parameter (and BN statistics) in place from `generator` (cold start).
+
+        Modules are visited in registration order, so the same generator state gives the same weights.
+
+        Explained in: book/dash/02_warm_starting_real_networks.ipynb
+        """
+        _check_generator(generator)
+        for m in self.modules():
+            if m is not self:
+                self._init_module(m, generator)
+
+    def reset_head(self, generator: torch.Generator, *, scheme: str = "pytorch_default") -> None:
+        """Re-initialise the head only, in place.
+
+        scheme="pytorch_default" (default) re-draws with PyTorch's default Linear init, as the official
+        DASH code's `reset` baseline does (ResNet `fc`, VGG's whole `classifier`, MLP's last Linear);
+        scheme="model" uses the model's own init (differs only for VGG: N(0, 0.01) Linear weights).
+        Source: official DASH code (`--train_type reset`).
+
+        Explained in: book/dash/02_warm_starting_real_networks.ipynb
+        """
+        _check_generator(generator)
+        if scheme not in HEAD_INIT_SCHEMES:
+            raise ValueError(f"unknown head init scheme {scheme!r}; allowed: {HEAD_INIT_SCHEMES}")
+        init = self._init_default_module if scheme == "pytorch_default" else self._init_module
+        for m in self.head.modules():
+            init(m, generator)
+
+    def head_parameters(self) -> list[nn.Parameter]:
+        """Parameters of the classifier head.
+
+        Explained in: book/dash/02_warm_starting_real_networks.ipynb
+        """
+        return list(self.head.parameters())
+
+    def hidden_layers(self) -> list[nn.Module]:
+        """Post-activation modules (one `nn.ReLU` per hidden layer, in forward order) for diagnostics hooks.
+
+        Explained in: book/dash/03_noise_memorisation.ipynb
+        """
+        return [m for m in self.modules() if isinstance(m, nn.ReLU)]
+
+
+def _check_generator(generator) -> None:
+    if not isinstance(generator, torch.Generator):
+        raise ValueError(f"generator must be a torch.Generator, got {type(generator).__name__}")
+
+
+# ----------------------------------------------------------------------------- MLP
+class MLP(PlasticityModel):
+    """`depth` Linear layers: (depth-1) blocks Linear -> [BatchNorm1d] -> ReLU, then a Linear head.
+
+    The DASH paper's `mlp_bn` is depth=3, batchnorm=True, width 1000; the CPU chapters use
+    40 -> 256 -> 256 -> 10 without BatchNorm (shared/reference/cpu_warmstart_findings.md).
+    Inputs of any shape are flattened. Init: PyTorch defaults.
+    """
+
+    def __init__(self, input_shape, num_classes, *, depth: int = 3, width: int = 256, batchnorm: bool = False):
+        super().__init__()
+        _check_positive_int("depth", depth)
+        _check_positive_int("width", width)
+        d = math.prod(input_shape)
+        self.flatten = nn.Flatten()
+        blocks: list[nn.Module] = []
+        for _ in range(depth - 1):
+            blocks.append(nn.Linear(d, width))
+            if batchnorm:
+                blocks.append(nn.BatchNorm1d(width))
+            blocks.append(nn.ReLU())
+            d = width
+        self.features = nn.Sequential(*blocks)
+        self.head = nn.Linear(d, num_classes)
+
+    def forward(self, x):
+        return self.head(self.features(self.flatten(x)))
+
+
+# ----------------------------------------------------------------------------- small CNN
+def _conv_out(size: int, k: int, s: int, p: int) -> int:
+    return (size + 2 * p - k) // s + 1
+
+
+class SmallCNN(PlasticityModel):
+    """Three strided convolutions with ReLU, flatten, Linear head: about 8 k parameters on MNIST-1D.
+
+    1-D for input_shape (C, L), 2-D for (C, H, W): conv(C->ch, k5, s2, p1), conv(ch->ch, k3, s2, p1) x2,
+    as in shared/reference/cpu_warmstart_findings.md. Init: PyTorch defaults.
+    """
+
+    def __init__(self, input_shape, num_classes, *, channels: int = 32):
+        super().__init__()
+        _check_positive_int("channels", channels)
+        if len(input_shape) not in (2, 3):
+            raise ValueError(f"cnn needs input_shape (C, L) or (C, H, W), got {tuple(input_shape)}")
+        conv = nn.Conv1d if len(input_shape) == 2 else nn.Conv2d
+        spatial = list(input_shape[1:])
+        layers: list[nn.Module] = []
+        c_in = input_shape[0]
+        for k in (5, 3, 3):
+            layers += [conv(c_in, channels, kernel_size=k, stride=2, padding=1), nn.ReLU()]
+            spatial = [_conv_out(s, k, 2, 1) for s in spatial]
+            c_in = channels
+        if min(spatial) < 1:
+            raise ValueError(f"input_shape {tuple(input_shape)} is too small for three stride-2 convolutions")
+        self.features = nn.Sequential(*layers, nn.Flatten())
+        self.head = nn.Linear(channels * math.prod(spatial), num_classes)
+
+    def forward(self, x):
+        return self.head(self.features(x))
+
+
+# ----------------------------------------------------------------------------- ResNet-18 (CIFAR)
+class BasicBlock(nn.Module):
+    """torchvision's BasicBlock with two separate ReLU modules (so diagnostics can hook each)."""
+
+    def __init__(self, c_in: int, c_out: int, stride: int):
+        super().__init__()
+        self.conv1 = nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(c_out)
+        self.relu1 = nn.ReLU()
+        self.conv2 = nn.Conv2d(c_out, c_out, 3, stride=1, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(c_out)
+        self.shortcut = nn.Sequential()
+        if stride != 1 or c_in != c_out:
+            self.shortcut = nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride=stride, bias=False), nn.BatchNorm2d(c_out))
+        self.relu2 = nn.ReLU()
+
+    def forward(self, x):
+        out = self.relu1(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return self.relu2(out + self.shortcut(x))
+
+
+class ResNet18(PlasticityModel):
+    """CIFAR ResNet-18 as in the official DASH code (`models/ResNet.py`).
+
+    BasicBlock [2, 2, 2, 2] with 64/128/256/512 channels; stem = 3x3 conv stride 1 (no bias) + BN + ReLU
+    + 3x3 max-pool stride 2; no conv biases; Kaiming-normal (fan_out, ReLU) conv init; BN weight 1, bias 0;
+    global average pool; Linear 512 -> classes with PyTorch's default init.
+    """
+
+    def __init__(self, input_shape, num_classes):
+        super().__init__()
+        _check_image_shape("resnet18", input_shape)
+        self.stem = nn.Sequential(
+            nn.Conv2d(input_shape[0], 64, 3, stride=1, padding=1, bias=False), nn.BatchNorm2d(64), nn.ReLU(),
+            nn.MaxPool2d(kernel_size=3, stride=2, padding=1))
+        stages, c_in = [], 64
+        for c_out, stride in ((64, 1), (128, 2), (256, 2), (512, 2)):
+            stages.append(nn.Sequential(BasicBlock(c_in, c_out, stride), BasicBlock(c_out, c_out, 1)))
+            c_in = c_out
+        self.layers = nn.Sequential(*stages)
+        self.pool = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        self.head = nn.Linear(512, num_classes)
+
+    def _init_module(self, m, g):
+        if isinstance(m, nn.Conv2d):
+            _draw_(m.weight, g, nn.init.kaiming_normal_, mode="fan_out", nonlinearity="relu")
+        else:
+            self._init_default_module(m, g)
+
+    def forward(self, x):
+        return self.head(self.pool(self.layers(self.stem(x))))
+
+
+# ----------------------------------------------------------------------------- VGG-16-BN
+VGG16_CONFIG = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M")
+
+
+class VGG16BN(PlasticityModel):
+    """VGG-16 with BatchNorm (config 'D') as in the official DASH code / torchvision `vgg16_bn`.
+
+    3x3 convs with bias + BN + ReLU, five max-pools, adaptive avg-pool to 7x7, classifier
+    25088 -> W -> W -> classes with ReLU + Dropout(0.5) (W = 4096 in the paper; `classifier_width`
+    shrinks it for tests). Init: conv Kaiming-normal (fan_out, ReLU) with zero bias, BN 1/0, Linear
+    N(0, 0.01) with zero bias. The head is the whole classifier (what DASH's `reset` re-draws).
+    The official constructor re-seeds with `args.seed`, so every cold VGG start there is the same
+    init: pass the same `seed` to `build_model` to reproduce that.
+    """
+
+    def __init__(self, input_shape, num_classes, *, classifier_width: int = 4096, dropout: float = 0.5):
+        super().__init__()
+        _check_image_shape("vgg16_bn", input_shape)
+        _check_positive_int("classifier_width", classifier_width)
+        layers: list[nn.Module] = []
+        c_in = input_shape[0]
+        for v in VGG16_CONFIG:
+            if v == "M":
+                layers.append(nn.MaxPool2d(kernel_size=2, stride=2))
+            else:
+                layers += [nn.Conv2d(c_in, v, 3, padding=1), nn.BatchNorm2d(v), nn.ReLU()]
+                c_in = v
+        self.features = nn.Sequential(*layers)
+        self.pool = nn.Sequential(nn.AdaptiveAvgPool2d((7, 7)), nn.Flatten())
+        w = classifier_width
+        self.head = nn.Sequential(
+            nn.Linear(512 * 7 * 7, w), nn.ReLU(), SeededDropout(dropout),
+            nn.Linear(w, w), nn.ReLU(), SeededDropout(dropout),
+            nn.Linear(w, num_classes))
+
+    def _init_module(self, m, g):
+        if isinstance(m, nn.Conv2d):
+            _draw_(m.weight, g, nn.init.kaiming_normal_, mode="fan_out", nonlinearity="relu")
+            with torch.no_grad():
+                m.bias.zero_()
+        elif isinstance(m, nn.Linear):
+            _draw_(m.weight, g, nn.init.normal_, mean=0.0, std=0.01)
+            with torch.no_grad():
+                m.bias.zero_()
+        else:
+            self._init_default_module(m, g)
+
+    def forward(self, x):
+        return self.head(self.pool(self.features(x)))
+
+
+# ----------------------------------------------------------------------------- factory
+_MODELS = {"mlp": MLP, "cnn": SmallCNN, "resnet18": ResNet18, "vgg16_bn": VGG16BN}
+
+
+def _check_positive_int(name, value) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name}={value!r} must be a positive int")
+
+
+def _check_image_shape(name, input_shape) -> None:
+    if len(input_shape) != 3 or min(input_shape[1:]) < 8:
+        raise ValueError(f"{name} needs an image input_shape (C, H, W) with H, W >= 8, got {tuple(input_shape)}")
+
+
+def build_model(name: str, input_shape: tuple, num_classes: int, *, seed: int | None = None,
+                generator: torch.Generator | None = None, **kwargs) -> PlasticityModel:
+    """Build a freshly initialised model on the CPU (move it with `.to(device)`).
+
+    name: "mlp" (depth, width, batchnorm), "cnn" (channels; 1-D when len(input_shape) == 2),
+    "resnet18" (official DASH CIFAR variant), "vgg16_bn" (classifier_width, dropout).
+    Weights are drawn from `generator`, or from a new generator seeded with `seed` (0 if neither is
+    given); torch's global RNG is never used. Same seed -> identical weights.
+
+    Explained in: book/dash/02_warm_starting_real_networks.ipynb
+    """
+    if name not in _MODELS:
+        raise ValueError(f"unknown model {name!r}; allowed: {MODEL_NAMES}")
+    try:
+        input_shape = tuple(int(s) for s in input_shape)
+    except TypeError:
+        raise ValueError(f"input_shape must be a tuple of positive ints, got {input_shape!r}") from None
+    if not input_shape or min(input_shape) < 1:
+        raise ValueError(f"input_shape must be a non-empty tuple of positive ints, got {input_shape!r}")
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
+        raise ValueError(f"num_classes={num_classes!r} must be an int >= 2")
+    cls = _MODELS[name]
+    allowed = [p for p in inspect.signature(cls.__init__).parameters if p not in ("self", "input_shape", "num_classes")]
+    unknown = sorted(set(kwargs) - set(allowed))
+    if unknown:
+        raise ValueError(f"unknown option(s) {unknown} for model {name!r}; allowed: {allowed}")
+    if seed is not None and generator is not None:
+        raise ValueError("pass either seed= or generator=, not both")
+    if generator is None:
+        if seed is None:
+            seed = 0
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            raise ValueError(f"seed={seed!r} must be an int")
+        generator = torch.Generator().manual_seed(seed)
+    _check_generator(generator)
+    # Build on "meta": no weights are drawn (so the global RNG is untouched and VGG's 100 M-parameter
+    # classifier is not initialised twice), then allocate real memory and draw from the generator.
+    with torch.device("meta"):
+        model = cls(input_shape, num_classes, **kwargs)
+    model.to_empty(device="cpu")
+    model.reset_parameters(generator)
+    return model

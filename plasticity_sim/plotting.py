@@ -1,0 +1,190 @@
+"""One figure style for the whole book.
+
+Every chapter figure and every precomputed widget frame goes through this module, so that the
+book looks like one book: the same size, fonts and method colours everywhere, and an opaque white
+background (a transparent PNG turns unreadable in the HTML theme's dark mode).
+
+Figures made here are plain :class:`matplotlib.figure.Figure` objects with an Agg canvas; they are
+never registered with pyplot, so building a figure inside a widget never leaks a ``<Figure ...>``
+output into the notebook cell (which strict nbval would flag). To show one in a notebook, make the
+figure the cell's last expression or call ``display(fig)``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from collections.abc import Iterator
+
+import matplotlib
+import numpy as np
+from matplotlib import cycler
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+# Page layout: the book's text column is ~700 px wide; 6.4 x 3.6 in at 80 dpi is 512 x 288 px, small
+# enough to embed dozens of widget frames in one page and large enough to read.
+FIGSIZE = (6.4, 3.6)
+DPI = 80
+
+# Method -> colour, the same in every chapter. Cold is green and warm is navy as in the DASH paper's
+# Fig. 3; the ideal learner is red.
+METHOD_COLORS = {
+    "cold": "#2ca02c",
+    "warm": "#1f2f7a",
+    "ideal": "#d62728",
+    "warm_reset_opt": "#6baed6",
+    "shrink_perturb": "#ff7f0e",
+    "dash": "#9467bd",
+    "l2_init": "#8c564b",
+    "head_reset": "#e377c2",
+    "cbp": "#bcbd22",
+    "redo": "#7f7f7f",
+    "hare_tortoise": "#17becf",
+}
+METHOD_LABELS = {
+    "cold": "cold",
+    "warm": "warm",
+    "ideal": "ideal",
+    "warm_reset_opt": "warm (reset opt.)",
+    "shrink_perturb": "S&P",
+    "dash": "DASH",
+    "l2_init": "L2 init",
+    "head_reset": "head reset",
+    "cbp": "CBP",
+    "redo": "ReDo",
+    "hare_tortoise": "Hare & Tortoise",
+}
+
+BOOK_RC = {
+    "figure.figsize": FIGSIZE,
+    "figure.dpi": DPI,
+    "figure.facecolor": "white",
+    "figure.constrained_layout.use": True,  # keeps axis labels inside the fixed-size frame
+    "axes.facecolor": "white",
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+    "axes.prop_cycle": cycler(color=list(METHOD_COLORS.values())),
+    "font.size": 10,
+    "axes.titlesize": 11,
+    "legend.fontsize": 9,
+    "legend.frameon": False,
+    "lines.linewidth": 1.8,
+    "savefig.facecolor": "white",
+    "savefig.transparent": False,
+}
+
+
+def _method_key(name: str) -> str:
+    for key, label in METHOD_LABELS.items():
+        if name == key or name.lower() == label.lower():
+            return key
+    raise ValueError(f"unknown method {name!r}; allowed: {sorted(METHOD_COLORS)} "
+                     f"or their labels {sorted(METHOD_LABELS.values())}")
+
+
+def method_color(name: str) -> str:
+    """The book's colour for a method (``"cold"``, ``"warm"``, ``"ideal"``, ``"dash"``, ``"S&P"``...).
+
+    Accepts the method key or its display label (case-insensitive).
+
+    Explained in: book/theory/03_warm_cold_ideal.ipynb
+    """
+    return METHOD_COLORS[_method_key(name)]
+
+
+def method_label(name: str) -> str:
+    """The book's display label for a method key (``"shrink_perturb"`` -> ``"S&P"``).
+
+    Explained in: book/theory/03_warm_cold_ideal.ipynb
+    """
+    return METHOD_LABELS[_method_key(name)]
+
+
+def apply_style() -> None:
+    """Make the book style the global matplotlib style (call once in a chapter's setup cell).
+
+    Explained in: book/theory/01_data_model.ipynb
+    """
+    matplotlib.rcParams.update(BOOK_RC)
+
+
+@contextlib.contextmanager
+def book_style(**overrides) -> Iterator[None]:
+    """Context manager: the book style (plus ``overrides``, rcParams names) inside the block only.
+
+    rcParams are read when artists are created, so the whole figure must be built inside the block.
+
+    Explained in: book/theory/01_data_model.ipynb
+    """
+    with matplotlib.rc_context({**BOOK_RC, **overrides}):
+        yield
+
+
+def new_figure(ncols: int = 1, nrows: int = 1, *, figsize=None, sharex=False, sharey=False):
+    """A figure in the book style with ``nrows x ncols`` axes, not registered with pyplot.
+
+    ``figsize`` defaults to the book's frame size (6.4 x 3.6 in). Returns ``(fig, axes)`` where
+    ``axes`` is a single Axes for a 1 x 1 grid, else a numpy array (as ``plt.subplots``).
+
+    Explained in: book/theory/01_data_model.ipynb
+    """
+    for name, n in (("ncols", ncols), ("nrows", nrows)):
+        if not isinstance(n, (int, np.integer)) or n < 1:
+            raise ValueError(f"{name} must be a positive int, got {n!r}")
+    with book_style():
+        fig = Figure(figsize=figsize or FIGSIZE, dpi=DPI, facecolor="white")
+        FigureCanvasAgg(fig)  # render with Agg, independent of the notebook's backend
+        axes = fig.subplots(nrows, ncols, sharex=sharex, sharey=sharey, squeeze=True)
+    return fig, axes
+
+
+def mean_std_band(ax, x, mean, std, *, label=None, color=None, alpha=0.2, n_std=1.0):
+    """Plot ``mean`` as a line and ``mean +- n_std * std`` as a shaded band of the same colour.
+
+    Returns the line (so callers can reuse its colour). Raises ValueError if shapes differ.
+
+    Explained in: book/theory/03_warm_cold_ideal.ipynb
+    """
+    x, mean, std = (np.asarray(a, dtype=float) for a in (x, mean, std))
+    if not (x.ndim == 1 and x.shape == mean.shape == std.shape):
+        raise ValueError(f"x, mean and std must be 1-D of equal length, got shapes "
+                         f"{x.shape}, {mean.shape}, {std.shape}")
+    (line,) = ax.plot(x, mean, label=label, color=color)
+    ax.fill_between(x, mean - n_std * std, mean + n_std * std, color=line.get_color(),
+                    alpha=alpha, linewidth=0)
+    return line
+
+
+def png_bytes(fig: Figure, *, dpi: float | None = None, colors: int | None = 256,
+              facecolor="white") -> bytes:
+    """Render ``fig`` to PNG bytes, deterministically (same figure -> byte-identical file).
+
+    * No ``Software`` metadata, so the bytes do not depend on the matplotlib version string.
+    * ``colors=256`` (default) stores an adaptive 256-colour palette without dithering: a line
+      plot shrinks ~3x with no visible change, which is what lets a page embed dozens of widget
+      frames. ``colors=None`` keeps matplotlib's lossless RGBA PNG.
+    * Background is opaque ``facecolor`` (white), whatever the figure's own facecolor.
+
+    Explained in: book/theory/02_discrete_process.ipynb
+    """
+    if colors is not None and not (isinstance(colors, (int, np.integer)) and 2 <= colors <= 256):
+        raise ValueError(f"colors must be None or an int in [2, 256], got {colors!r}")
+    if not isinstance(fig.canvas, FigureCanvasAgg):
+        FigureCanvasAgg(fig)  # a plain Figure: give it an Agg canvas, never a GUI/pyplot one
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi or fig.dpi, facecolor=facecolor, edgecolor=facecolor,
+                transparent=False, metadata={"Software": None})
+    if colors is None:
+        return buf.getvalue()
+    from PIL import Image  # Pillow is a matplotlib dependency
+
+    buf.seek(0)
+    with Image.open(buf) as im:
+        rgb = im.convert("RGB")  # background is opaque, so alpha carries nothing
+    pal = rgb.quantize(int(colors), method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
+    out = io.BytesIO()
+    pal.save(out, format="png", optimize=True)
+    return out.getvalue()

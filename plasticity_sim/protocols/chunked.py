@@ -1,0 +1,172 @@
+"""The DASH paper's chunked warm-start protocol (papers.md §C.3).
+
+The training set is split into J equal random chunks. Experiment j trains on chunks 1..j (in
+arrival order) until the running training accuracy reaches the target, then measures test
+accuracy. Between experiments the chosen intervention (cold, warm, S&P, DASH, ...) acts on the
+model and optimizer; experiment 1 always starts from the initial model, for every method.
+
+The loop knows no method by name: an intervention is a callable
+``(model, optimizer, context) -> (model, optimizer)`` that may also carry ``regularizer`` (a loss
+term) and ``step_hooks`` (called after each optimizer step) as attributes; the loop passes them to
+``train_until`` whatever the method is.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+from tqdm.auto import tqdm
+
+from plasticity_sim import runs
+from plasticity_sim.data import load_dataset, random_chunks
+from plasticity_sim.interventions import InterventionContext, get_intervention
+from plasticity_sim.models import build_model
+from plasticity_sim.train import evaluate, make_optimizer, resolve_device, train_until
+
+
+@dataclass
+class ChunkedResult:
+    """Per-experiment records and the Table-1 summary of one chunked run.
+
+    ``records[j-1]`` holds experiment j: ``test_acc``, ``train_acc`` (final running train accuracy),
+    ``steps``, ``epochs``, ``reached_target``, ``wall_time`` (s, training + intervention),
+    ``intervention_time``, ``n_train`` and, when enabled, ``diagnostics``. ``complete`` is False when
+    the run stopped early (``stop_after``); ``summary`` then covers the experiments done.
+
+    Explained in: book/dash/02_warm_starting_real_networks.ipynb
+    """
+
+    config: runs.ChunkedConfig
+    records: list[dict]
+    summary: dict
+    complete: bool
+    device: str
+    device_name: str | None
+    seeds: dict
+    dataset_meta: dict = field(default_factory=dict)
+    intervention: dict = field(default_factory=dict)
+    elapsed: float = 0.0          # seconds of protocol time, including earlier runs before a resume
+
+
+def _generators(seed: int) -> dict[str, torch.Generator]:
+    # CPU generators: weights, chunks and noise then depend only on the seed, not on the device.
+    return {name: torch.Generator().manual_seed(s) for name, s in runs.seed_streams(seed).items()}
+
+
+def _diagnostics(model, x, y, initial_state, max_points: int) -> dict:
+    from plasticity_sim import diagnostics  # optional cost: only imported when asked for
+
+    n = min(max_points, len(y))
+    return diagnostics.summarize(model, x[:n], y[:n], initial_state=initial_state)
+
+
+def run_chunked(config: runs.ChunkedConfig, *, resume_state: dict | None = None,
+                on_checkpoint: Callable[[dict], None] | None = None,
+                stop_after: int | None = None, progress: bool | None = None) -> ChunkedResult:
+    """Run the chunked protocol described by ``config``; return a :class:`ChunkedResult`.
+
+    resume_state: a checkpoint dict from an earlier call (see ``on_checkpoint``) to continue from.
+    on_checkpoint: called after every experiment with a dict of tensors/ints/strings (model and
+        optimizer state, generator states, records) that :func:`plasticity_sim.runs.save_checkpoint`
+        can store; resuming from it gives results identical to an uninterrupted run on CPU.
+    stop_after: stop after this many experiments (tests use it to simulate an interruption).
+    progress: tqdm bar over experiments (default ``config.progress``).
+
+    Source: official DASH code (``main.py``, ``utils/train_utils.py``), papers.md §C.1-§C.3.
+
+    Explained in: book/dash/02_warm_starting_real_networks.ipynb
+    """
+    runs.validate_config(config)
+    progress = config.progress if progress is None else progress
+    device = resolve_device(config.device)
+    data = load_dataset(config.dataset, seed=config.data_seed, device=device, **config.dataset_kwargs)
+    n, J = data.num_train, config.num_chunks
+    if n % J:
+        raise ValueError(f"num_chunks={J} does not divide the {n} training points of {config.dataset!r}; "
+                         f"choose a divisor of {n} or change the dataset size")
+    chunk_size = n // J
+    gens = _generators(config.seed)
+    chunks = [c.to(device) for c in random_chunks(n, J, gens["chunks"])]
+
+    def fresh_model():
+        return build_model(config.model, data.input_shape, data.num_classes,
+                           generator=gens["intervention"], **config.model_kwargs).to(device)
+
+    def new_optimizer(params):
+        return make_optimizer(config.optimizer, params, lr=config.lr, momentum=config.momentum,
+                              weight_decay=config.weight_decay, rho=config.rho)
+
+    name, params = runs.method_spec(config)
+    intervention = get_intervention(name, **params)
+    model = build_model(config.model, data.input_shape, data.num_classes,
+                        generator=gens["init"], **config.model_kwargs).to(device)
+    initial_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    optimizer = new_optimizer(model.parameters())
+
+    records: list[dict] = []
+    elapsed_before = 0.0
+    if resume_state is not None:
+        model.load_state_dict(resume_state["model"])
+        optimizer.load_state_dict(resume_state["optimizer"])
+        initial_state = {k: v.to(device) for k, v in resume_state["initial_state"].items()}
+        for key, g in gens.items():
+            g.set_state(resume_state["generators"][key])
+        records = runs.json_loads(resume_state["records_json"])
+        elapsed_before = float(resume_state["elapsed"])
+    start = len(records) + 1
+
+    t_start = time.perf_counter()
+    bar = tqdm(range(start, J + 1), desc=f"{config.method} seed {config.seed}", unit="exp",
+               disable=not progress, initial=start - 1, total=J)
+    for j in bar:
+        seen = torch.cat(chunks[:j])              # arrival order: chunk 1 first
+        x, y = data.x_train[seen], data.y_train[seen]
+        t0 = time.perf_counter()
+        if j > 1:  # never before experiment 1: every method starts from the same initial model
+            # The official loop left the model in eval() after testing; DASH's gradient pass sees that mode.
+            model.eval()
+            context = InterventionContext(
+                experiment=j, x_seen=x, y_seen=y, chunk_size=chunk_size, generator=gens["intervention"],
+                initial_state=initial_state, make_fresh_model=fresh_model, make_optimizer=new_optimizer)
+            model, optimizer = intervention(model, optimizer, context)
+        intervention_time = time.perf_counter() - t0
+        result = train_until(
+            model, x, y, optimizer=optimizer, target_train_acc=config.target_train_acc,
+            max_epochs=config.max_epochs, batch_size=config.batch_size, generator=gens["train"],
+            regularizer=getattr(intervention, "regularizer", None),
+            step_hooks=tuple(getattr(intervention, "step_hooks", ()) or ()),
+            progress=False, context=f"experiment {j}")
+        record = {
+            "experiment": j, "n_train": int(len(y)),
+            "test_acc": float(evaluate(model, data.x_test, data.y_test)),
+            "train_acc": float(result.final_train_acc),
+            "steps": int(result.steps), "epochs": int(result.epochs),
+            "reached_target": bool(result.final_train_acc >= config.target_train_acc),
+            "wall_time": time.perf_counter() - t0, "intervention_time": intervention_time,
+        }
+        if config.diagnostics:
+            record["diagnostics"] = _diagnostics(model, x, y, initial_state, config.diagnostics_max_points)
+        records.append(record)
+        bar.set_postfix(test_acc=f"{record['test_acc']:.3f}", steps=record["steps"])
+        if on_checkpoint is not None:
+            on_checkpoint({
+                "config_json": runs.json_dumps(config.to_dict()), "completed": j,
+                "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                "initial_state": initial_state,
+                "generators": {key: g.get_state() for key, g in gens.items()},
+                "records_json": runs.json_dumps(records),
+                "elapsed": elapsed_before + time.perf_counter() - t_start})
+        if stop_after is not None and j >= stop_after:
+            break
+    bar.close()
+
+    return ChunkedResult(
+        config=config, records=records, summary=runs.table1_summary(records),
+        complete=len(records) == J, device=str(device),
+        device_name=torch.cuda.get_device_name(device) if device.type == "cuda" else None,
+        seeds={"seed": config.seed, "data_seed": config.data_seed, "streams": runs.seed_streams(config.seed)},
+        dataset_meta=dict(data.meta), intervention={"name": name, "params": params},
+        elapsed=elapsed_before + time.perf_counter() - t_start)
