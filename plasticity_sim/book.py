@@ -1,8 +1,8 @@
 """Book maintenance: re-execute chapters, fetch the widget JavaScript, build the HTML, run the tests.
 
     python -m plasticity_sim.book execute [PATHS...]   # re-run chapters in place (default: all in _toc.yml)
-    python -m plasticity_sim.book vendor-widgets       # fetch the ipywidgets HTML manager for offline pages
-    python -m plasticity_sim.book build                # vendor-widgets + jupyter-book build -W -n --keep-going
+    python -m plasticity_sim.book vendor               # fetch widget JS + MathJax for offline pages
+    python -m plasticity_sim.book build                # vendor + jupyter-book build -W -n --keep-going
     python -m plasticity_sim.book test [PYTEST ARGS]   # the README's test command: every test, strict nbval
 
 Why a script and not ``jupyter execute``: the book is built with ``execute_notebooks: "off"`` so readers
@@ -33,19 +33,27 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-WIDGET_DIR = ROOT / "_widgets_static" / "widgets"
-# npm tarballs of the widget manager (pinned by npm's own sha512 integrity string) and the file we take
-# from each. The manager bundles every widget model the book uses, so pages need no CDN.
-WIDGET_JS = {
-    "embed-amd.js": (
+VENDOR_DIR = ROOT / "_vendor"
+# Third-party JavaScript the pages need, fetched from the npm registry (pinned by npm's own sha512
+# integrity string) so that pages work offline and with no CDN: the ipywidgets HTML manager (it bundles
+# every widget model the book uses), require.js, and MathJax with its fonts.
+# name -> (tarball URL, integrity, {member path or prefix in the tarball: destination under _vendor/})
+VENDORED = {
+    "html-manager": (
         "https://registry.npmjs.org/@jupyter-widgets/html-manager/-/html-manager-1.0.6.tgz",
         "sha512-+Mn+Ra8wyIHrYaUpfmf9A3dsLkt/NuwzPQN8sthdxBD35VV5cOJbpmgMhNR27n/rmP3mKyEe0PWCJrtZrXTXDQ==",
-        "package/dist/embed-amd.js",
+        {"package/dist/embed-amd.js": "widgets/embed-amd.js"},
     ),
-    "require.js": (
+    "requirejs": (
         "https://registry.npmjs.org/requirejs/-/requirejs-2.3.7.tgz",
         "sha512-DouTG8T1WanGok6Qjg2SXuCMzszOo0eHeH9hDZ5Y4x8Je+9JB38HdTLT4/VA8OaUhBa0JPVHJ0pyBkM1z+pDsw==",
-        "package/require.js",
+        {"package/require.js": "widgets/require.js"},
+    ),
+    "mathjax": (
+        "https://registry.npmjs.org/mathjax/-/mathjax-3.2.2.tgz",
+        "sha512-Bt+SSVU8eBG27zChVewOicYs7Xsdt40qm4+UpHyX7k0/O9NliPc+x77k1/FEsPsjKPZGJvtRZM1vO+geW0OhGw==",
+        {"package/es5/tex-mml-chtml.js": "mathjax/tex-mml-chtml.js",
+         "package/es5/output/chtml/fonts/woff-v2/": "mathjax/output/chtml/fonts/woff-v2/"},
     ),
 }
 # Same environment for executing chapters as for testing them (see tests and .ci/run): one BLAS
@@ -189,6 +197,7 @@ def execute(paths: list[Path], *, timeout: int = 1800, quiet: bool = False) -> l
 def _atomic_write(path: Path, text: str | bytes) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o644)  # mkstemp makes 0600; pages and data must stay world-readable
         with os.fdopen(fd, "wb") as f:
             f.write(text.encode() if isinstance(text, str) else text)
         os.replace(tmp, path)
@@ -198,18 +207,17 @@ def _atomic_write(path: Path, text: str | bytes) -> None:
 
 
 # --------------------------------------------------------------------------------------------------
-# widget JavaScript
-def vendor_widgets(force: bool = False) -> list[Path]:
-    """Download the pinned widget-manager JS from the npm registry into ``_widgets_static/widgets``.
+# vendored JavaScript
+def vendor(force: bool = False) -> list[Path]:
+    """Download the pinned third-party JS (see ``VENDORED``) into ``_vendor/``.
 
-    Each tarball is checked against npm's sha512 integrity string before anything is written.
+    Each tarball is checked against npm's sha512 integrity string before anything is written, and each
+    file is written atomically.
     """
-    WIDGET_DIR.mkdir(parents=True, exist_ok=True)
-    out = []
-    for name, (url, integrity, member) in WIDGET_JS.items():
-        dest = WIDGET_DIR / name
-        out.append(dest)
-        if dest.exists() and not force:
+    written = []
+    for name, (url, integrity, members) in VENDORED.items():
+        dests = [VENDOR_DIR / d for d in members.values()]
+        if not force and all(d.exists() for d in dests):
             continue
         with urllib.request.urlopen(url, timeout=120) as r:
             blob = r.read()
@@ -217,17 +225,22 @@ def vendor_widgets(force: bool = False) -> list[Path]:
         if digest != integrity:
             raise BookError(f"{url}: integrity mismatch (expected {integrity}, got {digest}); nothing written")
         with tarfile.open(fileobj=io.BytesIO(blob), mode="r:gz") as tar:
-            data = tar.extractfile(member).read()
-        _atomic_write(dest, data)
-        print(f"vendored {dest.relative_to(ROOT)} ({len(data) / 1e6:.1f} MB)")
-    return out
+            for src, dest in members.items():
+                for m in tar.getmembers():
+                    if m.isfile() and (m.name == src or (src.endswith("/") and m.name.startswith(src))):
+                        target = VENDOR_DIR / (dest + m.name[len(src):] if src.endswith("/") else dest)
+                        target.parent.mkdir(parents=True, exist_ok=True)
+                        _atomic_write(target, tar.extractfile(m).read())
+                        written.append(target)
+        print(f"vendored {name} from {url}")
+    return written
 
 
 # --------------------------------------------------------------------------------------------------
 # build and test
 def build(extra: list[str] | None = None) -> Path:
     """Fetch the widget JS if needed, then ``jupyter-book build . -W -n --keep-going``; return the HTML dir."""
-    vendor_widgets()
+    vendor()
     jb = shutil.which("jupyter-book", path=str(Path(sys.executable).parent)) or shutil.which("jupyter-book")
     if jb is None:
         raise BookError("jupyter-book not found: install the pinned requirements first (see README)")
@@ -273,7 +286,7 @@ def main(argv: list[str] | None = None) -> int:
     ex = sub.add_parser("execute", help="re-execute chapter notebooks in place")
     ex.add_argument("paths", nargs="*", type=Path, help="notebooks (default: every notebook in _toc.yml)")
     ex.add_argument("--timeout", type=int, default=1800, help="seconds per cell")
-    vw = sub.add_parser("vendor-widgets", help="fetch the widget JS for offline pages")
+    vw = sub.add_parser("vendor", help="fetch the widget JS and MathJax for offline pages")
     vw.add_argument("--force", action="store_true")
     sub.add_parser("build", help="build the HTML book (strict)")
     sub.add_parser("test", help="run every test (the README's test command)")
@@ -283,8 +296,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.cmd == "execute":
             execute([p.resolve() for p in args.paths] or toc_notebooks(), timeout=args.timeout)
-        elif args.cmd == "vendor-widgets":
-            vendor_widgets(force=args.force)
+        elif args.cmd == "vendor":
+            vendor(force=args.force)
         elif args.cmd == "build":
             build()
         elif args.cmd == "test":

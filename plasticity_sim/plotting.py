@@ -183,8 +183,24 @@ def png_bytes(fig: Figure, *, dpi: float | None = None, colors: int | None = 256
 
     buf.seek(0)
     with Image.open(buf) as im:
-        rgb = im.convert("RGB")  # background is opaque, so alpha carries nothing
+        rgb = im.convert("RGB")  # the background is opaque, so alpha carries nothing
     pal = rgb.quantize(int(colors), method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
     out = io.BytesIO()
     pal.save(out, format="png", optimize=True)
     return out.getvalue()
+
+
+def show(fig: Figure) -> None:
+    """Display a figure made off pyplot (e.g. by :func:`new_figure`) as an image in a notebook.
+
+    Loading pyplot's backend (no figure is made) registers IPython's PNG display of Figure objects;
+    without it a detached figure shows only its ``<Figure size ...>`` text. Outside IPython this is a
+    no-op apart from that.
+
+    Explained in: book/00_headline_results.ipynb
+    """
+    import matplotlib.pyplot as plt
+    from IPython.display import display
+
+    plt.draw_if_interactive()
+    display(fig)

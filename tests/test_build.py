@@ -17,11 +17,14 @@ def test_strict_build_produces_every_page(built_book):
 
 
 def test_widget_js_is_vendored_not_cdn(built_book):
-    for name in ("require.js", "embed-amd.js", "fa-nest.js"):
+    for name in ("require.js", "embed-amd.js", "widget-fixes.js"):
         assert (built_book / "_static" / "widgets" / name).stat().st_size > 50, name
     for nb in toc_notebooks(ROOT):
         html = (built_book / nb.relative_to(ROOT).with_suffix(".html")).read_text()
         assert "cdnjs.cloudflare.com" not in html, f"{nb.name} loads require.js from a CDN"
+    intro = (built_book / "book" / "intro.html").read_text()
+    assert "_static/mathjax/tex-mml-chtml.js" in intro and "cdn.jsdelivr.net/npm/mathjax" not in intro
+    assert len(list((built_book / "_static" / "mathjax" / "output" / "chtml" / "fonts" / "woff-v2").glob("*.woff"))) > 10
 
 
 def test_bibliography_resolves(built_book):

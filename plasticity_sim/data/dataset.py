@@ -68,12 +68,15 @@ class Dataset:
 
     @property
     def num_train(self) -> int:
+        """Number of training examples. Explained in: book/dash/02_warm_starting_real_networks.ipynb"""
         return int(self.x_train.shape[0])
 
     @property
     def num_test(self) -> int:
+        """Number of test examples. Explained in: book/dash/02_warm_starting_real_networks.ipynb"""
         return int(self.x_test.shape[0])
 
     @property
     def device(self) -> torch.device:
+        """Device of the tensors. Explained in: book/dash/02_warm_starting_real_networks.ipynb"""
         return self.x_train.device

@@ -30,7 +30,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .dataset import Dataset
-from .transforms import channel_stats, normalize as _normalize
+from .transforms import channel_stats
 
 __all__ = ["Source", "SOURCES", "ChecksumError", "CorruptArchiveError", "data_dir", "fetch",
            "load_cifar10", "load_cifar100", "load_svhn", "load_tiny_imagenet"]
@@ -154,11 +154,13 @@ def _finish(name: str, x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndar
     """uint8 (N, C, H, W) -> float32 in [0, 1] (optionally per-channel standardised) Dataset."""
     xtr = torch.from_numpy(np.ascontiguousarray(x_train)).float().div_(255.0)
     xte = torch.from_numpy(np.ascontiguousarray(x_test)).float().div_(255.0)
-    mean, std = channel_stats(xtr)
-    meta = {**meta, "normalize": do_normalize, "num_train": len(y_train), "num_test": len(y_test),
-            "train_channel_mean": mean.tolist(), "train_channel_std": std.tolist()}
+    meta = {**meta, "normalize": do_normalize, "num_train": len(y_train), "num_test": len(y_test)}
     if do_normalize:
-        xtr, xte = _normalize(xtr, mean, std), _normalize(xte, mean, std)
+        mean, std = channel_stats(xtr)
+        meta.update(train_channel_mean=mean.tolist(), train_channel_std=std.tolist())
+        shape = (1, -1, 1, 1)
+        for x in (xtr, xte):   # in place: these tensors are ours, and CIFAR is 600 MB as float32
+            x.sub_(mean.view(shape)).div_(std.view(shape))
     return Dataset(name=name, x_train=xtr, y_train=torch.from_numpy(y_train.astype(np.int64)),
                    x_test=xte, y_test=torch.from_numpy(y_test.astype(np.int64)),
                    num_classes=num_classes, meta=meta)
@@ -170,23 +172,21 @@ def _finish(name: str, x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndar
 
 def _read_tar_members(archive: Path, names: list[str], optional=()) -> dict[str, bytes]:
     """Read the named regular members (nothing is extracted to disk); `optional` may be absent."""
-    out = {}
+    out, wanted = {}, {*names, *optional}
     try:
-        with tarfile.open(archive, "r:gz") as tf:
-            for name in [*names, *optional]:
-                try:
-                    member = tf.getmember(name)
-                except KeyError:
-                    if name in optional:
-                        continue
-                    raise CorruptArchiveError(f"{archive} lacks member {name!r}: not the "
-                                              "expected archive, or it is truncated") from None
-                if not member.isfile():
-                    raise CorruptArchiveError(f"{archive}: member {name!r} is not a regular file")
-                out[name] = tf.extractfile(member).read()
+        # One forward pass ("r|gz" stream mode): getmember/extractfile would seek backwards and
+        # decompress the archive again for every member.
+        with tarfile.open(archive, "r|gz") as tf:
+            for member in tf:
+                if member.name in wanted and member.isfile():
+                    out[member.name] = tf.extractfile(member).read()
     except (tarfile.TarError, EOFError, zlib.error, OSError) as e:
         raise CorruptArchiveError(f"{archive} is corrupt or partial ({type(e).__name__}: {e}); "
                                   "delete it and download again") from e
+    missing = [n for n in names if n not in out]
+    if missing:
+        raise CorruptArchiveError(f"{archive} lacks member {missing[0]!r}: not the expected "
+                                  "archive, or it is truncated")
     return out
 
 

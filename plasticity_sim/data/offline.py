@@ -89,7 +89,7 @@ def load_digits(*, seed: int = 0, test_fraction: float = 0.2, scale: str = "unit
     """scikit-learn's bundled 8x8 digits (1,797 images) as (N, 1, 8, 8), 10 classes.
 
     Stratified random split from `seed`: in every class round(test_fraction * n_class) images go
-    to the test set (default 0.2 -> 1,436 train / 361 test); the train order is shuffled too.
+    to the test set (default 0.2 -> 1,438 train / 359 test); the train order is shuffled too.
     `scale="unit"` divides the 0..16 pixel counts by 16 (values in [0, 1]); `"standardize"`
     subtracts the train mean and divides by the train std (one scalar each, over all pixels).
 
@@ -130,14 +130,6 @@ def load_digits(*, seed: int = 0, test_fraction: float = 0.2, scale: str = "unit
 # Feature/noise images: the DASH discrete data model drawn as pixels
 # ---------------------------------------------------------------------------------------------
 
-def _default_frequencies(rng: np.random.Generator, num_classes: int, features_per_class: int,
-                         max_frequency: float) -> np.ndarray:
-    """The DASH notebook's law: per class, K draws of Uniform(0, max_frequency), sorted descending."""
-    # Local copy of the law: plasticity_sim.discrete had no frequency sampler when this was written.
-    p = max_frequency * rng.random((num_classes, features_per_class))
-    return np.sort(p, axis=1)[:, ::-1].copy()
-
-
 def _draw_points(rng: np.random.Generator, n: int, freqs: np.ndarray, patterns: np.ndarray,
                  grid: tuple[int, int], noise_patches: int, noise_std: float) -> dict:
     """Draw n points: balanced labels, present features, slot positions, noise; build images."""
@@ -177,7 +169,7 @@ def _draw_points(rng: np.random.Generator, n: int, freqs: np.ndarray, patterns: 
 
 
 def make_feature_noise(*, seed: int = 0, num_classes: int = 2, features_per_class: int = 50,
-                       frequencies=None, max_frequency: float = 0.2, patch_size: int = 4,
+                       frequencies="paper", frequency_params: dict | None = None, patch_size: int = 4,
                        image_size: int | tuple[int, int] = 32, channels: int = 1,
                        noise_patches: int = 4, noise_std: float = 1.0, n_train: int = 5000,
                        n_test: int = 2000) -> Dataset:
@@ -186,8 +178,11 @@ def make_feature_noise(*, seed: int = 0, num_classes: int = 2, features_per_clas
     Each class c owns K = `features_per_class` features; feature (c, k) is a fixed random
     `patch_size` x `patch_size` pattern (per channel, Gaussian, scaled to unit root-mean-square).
     A point of class c holds feature k with probability p[c, k] (independently; points only hold
-    their own class's features). Default law, as in the DASH notebook: per class K draws of
-    Uniform(0, `max_frequency`) sorted descending; or pass an explicit (C, K) array `frequencies`.
+    their own class's features). `frequencies` is a law of
+    :func:`plasticity_sim.discrete.model.sample_frequencies` ("paper" = the DASH notebook's: per
+    class K draws of Uniform(0, 0.2) sorted descending; "uniform", "power_law", "two_level"; a
+    callable), with `frequency_params` passed to the law (e.g. {"p_max": 0.1}), or an explicit
+    (C, K) array - so the images share their frequencies with the discrete model's chapters.
     Every point also carries `noise_patches` patches of its own: fresh N(0, `noise_std`^2) pixels
     shared with no other point (test points get new noise, so memorised noise never helps).
     The image (`image_size`, a multiple of `patch_size`) is a grid of non-overlapping patch slots;
@@ -221,17 +216,17 @@ def make_feature_noise(*, seed: int = 0, num_classes: int = 2, features_per_clas
 
     freq_rng, pattern_rng, train_rng, test_rng = (
         np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(4))
-    if frequencies is None:
-        if not 0.0 <= max_frequency <= 1.0:
-            raise ValueError(f"max_frequency={max_frequency!r}: must lie in [0, 1]")
-        freqs = _default_frequencies(freq_rng, num_classes, features_per_class, max_frequency)
+    # The discrete model's laws, so theory chapters and images draw frequencies the same way.
+    from plasticity_sim.discrete.model import check_frequencies, sample_frequencies
+
+    if isinstance(frequencies, str) or callable(frequencies):
+        freqs = sample_frequencies(num_classes, features_per_class, freq_rng, law=frequencies,
+                                   **(frequency_params or {}))
     else:
-        freqs = np.asarray(frequencies, dtype=np.float64)
-        if freqs.shape != (num_classes, features_per_class):
-            raise ValueError(f"frequencies has shape {freqs.shape}; expected (num_classes, "
-                             f"features_per_class) = ({num_classes}, {features_per_class})")
-        if not np.all((freqs >= 0) & (freqs <= 1)):
-            raise ValueError("frequencies must lie in [0, 1]")
+        if frequency_params:
+            raise ValueError(f"frequency_params={frequency_params!r} only apply to a named law, "
+                             "not to an explicit frequencies array")
+        freqs = check_frequencies(frequencies, num_classes, features_per_class)
     patterns = pattern_rng.standard_normal((num_classes, features_per_class, channels,
                                             patch_size, patch_size))
     patterns /= np.sqrt((patterns ** 2).mean(axis=(2, 3, 4), keepdims=True))
@@ -249,7 +244,10 @@ def make_feature_noise(*, seed: int = 0, num_classes: int = 2, features_per_clas
         "patch_size": patch_size, "image_size": [H, W], "channels": channels,
         "noise_patches": noise_patches, "noise_std": float(noise_std),
         "n_train": n_train, "n_test": n_test,
-        "frequency_law": "explicit" if frequencies is not None else f"uniform(0,{max_frequency}) sorted",
+        "frequency_law": (frequencies if isinstance(frequencies, str) else
+                          getattr(frequencies, "__name__", "callable") if callable(frequencies)
+                          else "explicit"),
+        "frequency_params": dict(frequency_params or {}),
         "frequencies": freqs.round(6).tolist(),
         "mean_features_per_train_point": float(tr["features"].sum(1).mean()),
         "train_points_without_features": int((tr["features"].sum(1) == 0).sum()),

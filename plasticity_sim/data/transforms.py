@@ -44,7 +44,8 @@ def random_chunks(n: int, num_chunks: int, generator: torch.Generator,
     if n % num_chunks:
         raise ValueError(f"num_chunks={num_chunks} does not divide n={n}; allowed: divisors of n")
     perm = torch.randperm(n, generator=generator, device=generator.device)
-    return [c.to(generator.device if device is None else device) for c in perm.view(num_chunks, n // num_chunks)]
+    device = generator.device if device is None else device
+    return [c.to(device) for c in perm.view(num_chunks, n // num_chunks)]
 
 
 def subset_by_ratio(n: int, ratio: float, generator: torch.Generator, device=None) -> torch.Tensor:
@@ -93,8 +94,8 @@ def channel_stats(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """
     if x.dim() < 2:
         raise ValueError(f"x must have shape (N, C, ...), got {tuple(x.shape)}")
-    dims = [0] + list(range(2, x.dim()))
-    return x.mean(dim=dims), x.std(dim=dims, correction=0)
+    var, mean = torch.var_mean(x, dim=[0, *range(2, x.dim())], correction=0)
+    return mean, var.sqrt()
 
 
 def normalize(x: torch.Tensor, mean, std) -> torch.Tensor:
@@ -137,7 +138,8 @@ def augment_batch(x: torch.Tensor, generator: torch.Generator, *, flip: bool, pa
     p = pad
     if p:
         xp = torch.nn.functional.pad(x, (p, p) * len(spatial), value=fill)
-        offsets = torch.randint(0, 2 * p + 1, (B, len(spatial)), generator=generator, device=gdev).to(dev)
+        offsets = torch.randint(0, 2 * p + 1, (B, len(spatial)), generator=generator, device=gdev)
+        offsets = offsets.to(dev)
     else:
         xp = x
         offsets = torch.zeros(B, len(spatial), dtype=torch.int64, device=dev)
@@ -151,7 +153,8 @@ def augment_batch(x: torch.Tensor, generator: torch.Generator, *, flip: bool, pa
     if x.dim() == 3:
         return xp[b[:, None, None], c[None, :, None], cols[:, None, :]]
     rows = offsets[:, 0:1] + torch.arange(spatial[0], device=dev)  # (B, H)
-    return xp[b[:, None, None, None], c[None, :, None, None], rows[:, None, :, None], cols[:, None, None, :]]
+    return xp[b[:, None, None, None], c[None, :, None, None],
+              rows[:, None, :, None], cols[:, None, None, :]]
 
 
 def iterate_minibatches(n: int, batch_size: int, generator: torch.Generator, device=None, *,

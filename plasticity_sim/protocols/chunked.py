@@ -33,7 +33,9 @@ class ChunkedResult:
 
     ``records[j-1]`` holds experiment j: ``test_acc``, ``train_acc`` (final running train accuracy),
     ``steps``, ``epochs``, ``reached_target``, ``wall_time`` (s, training + intervention),
-    ``intervention_time``, ``n_train`` and, when enabled, ``diagnostics``. ``complete`` is False when
+    ``intervention_time``, ``n_train`` and, when enabled, ``diagnostics``
+    (:func:`plasticity_sim.diagnostics.summarize` on evenly spaced points of the data seen so far;
+    distances are to the run's very first initialisation, also for cold starts). ``complete`` is False when
     the run stopped early (``stop_after``); ``summary`` then covers the experiments done.
 
     Explained in: book/dash/02_warm_starting_real_networks.ipynb
@@ -57,10 +59,11 @@ def _generators(seed: int) -> dict[str, torch.Generator]:
 
 
 def _diagnostics(model, x, y, initial_state, max_points: int) -> dict:
-    from plasticity_sim import diagnostics  # optional cost: only imported when asked for
+    from plasticity_sim import diagnostics  # imported only when asked for
 
-    n = min(max_points, len(y))
-    return diagnostics.summarize(model, x[:n], y[:n], initial_state=initial_state)
+    # Evenly spaced points of all data seen so far (arrival order would favour the oldest chunks).
+    idx = torch.linspace(0, len(y) - 1, min(max_points, len(y)), device=y.device).long()
+    return diagnostics.summarize(model, x[idx], y[idx], initial_state=initial_state, max_samples=len(idx))
 
 
 def run_chunked(config: runs.ChunkedConfig, *, resume_state: dict | None = None,
@@ -80,6 +83,8 @@ def run_chunked(config: runs.ChunkedConfig, *, resume_state: dict | None = None,
     Explained in: book/dash/02_warm_starting_real_networks.ipynb
     """
     runs.validate_config(config)
+    name, params = runs.method_spec(config)
+    intervention = get_intervention(name, **params)  # bad method params fail before any work
     progress = config.progress if progress is None else progress
     device = resolve_device(config.device)
     data = load_dataset(config.dataset, seed=config.data_seed, device=device, **config.dataset_kwargs)
@@ -99,8 +104,6 @@ def run_chunked(config: runs.ChunkedConfig, *, resume_state: dict | None = None,
         return make_optimizer(config.optimizer, params, lr=config.lr, momentum=config.momentum,
                               weight_decay=config.weight_decay, rho=config.rho)
 
-    name, params = runs.method_spec(config)
-    intervention = get_intervention(name, **params)
     model = build_model(config.model, data.input_shape, data.num_classes,
                         generator=gens["init"], **config.model_kwargs).to(device)
     initial_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
@@ -125,13 +128,15 @@ def run_chunked(config: runs.ChunkedConfig, *, resume_state: dict | None = None,
         seen = torch.cat(chunks[:j])              # arrival order: chunk 1 first
         x, y = data.x_train[seen], data.y_train[seen]
         t0 = time.perf_counter()
-        if j > 1:  # never before experiment 1: every method starts from the same initial model
-            # The official loop left the model in eval() after testing; DASH's gradient pass sees that mode.
-            model.eval()
-            context = InterventionContext(
-                experiment=j, x_seen=x, y_seen=y, chunk_size=chunk_size, generator=gens["intervention"],
-                initial_state=initial_state, make_fresh_model=fresh_model, make_optimizer=new_optimizer)
-            model, optimizer = intervention(model, optimizer, context)
+        # Called before every experiment; interventions act only from experiment 2 on (the official
+        # code applies them after an experiment), so experiment 1 starts from the initial model for
+        # every method, while e.g. l2_init can take its anchor from the context at experiment 1.
+        # The official loop left the model in eval() after testing; DASH's gradient pass sees that mode.
+        model.eval()
+        context = InterventionContext(
+            experiment=j, x_seen=x, y_seen=y, chunk_size=chunk_size, generator=gens["intervention"],
+            initial_state=initial_state, make_fresh_model=fresh_model, make_optimizer=new_optimizer)
+        model, optimizer = intervention(model, optimizer, context)
         intervention_time = time.perf_counter() - t0
         result = train_until(
             model, x, y, optimizer=optimizer, target_train_acc=config.target_train_acc,
@@ -144,7 +149,7 @@ def run_chunked(config: runs.ChunkedConfig, *, resume_state: dict | None = None,
             "test_acc": float(evaluate(model, data.x_test, data.y_test)),
             "train_acc": float(result.final_train_acc),
             "steps": int(result.steps), "epochs": int(result.epochs),
-            "reached_target": bool(result.final_train_acc >= config.target_train_acc),
+            "reached_target": bool(result.reached_target),
             "wall_time": time.perf_counter() - t0, "intervention_time": intervention_time,
         }
         if config.diagnostics:
@@ -168,5 +173,8 @@ def run_chunked(config: runs.ChunkedConfig, *, resume_state: dict | None = None,
         complete=len(records) == J, device=str(device),
         device_name=torch.cuda.get_device_name(device) if device.type == "cuda" else None,
         seeds={"seed": config.seed, "data_seed": config.data_seed, "streams": runs.seed_streams(config.seed)},
-        dataset_meta=dict(data.meta), intervention={"name": name, "params": params},
+        dataset_meta=dict(data.meta),
+        # the intervention's own record of its parameters includes the defaults it filled in
+        intervention={"name": name, "params": dict(getattr(intervention, "params", params)),
+                      "requested": params},
         elapsed=elapsed_before + time.perf_counter() - t_start)

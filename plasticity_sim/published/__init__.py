@@ -18,6 +18,7 @@ __all__ = ["PublishedTable", "available", "load_table", "table1", "plot_table1"]
 _HERE = Path(__file__).resolve().parent
 # Short names the book uses for the DASH Table 1 methods (our CLI method names on the right).
 METHOD_ALIASES = {"Random Init": "cold", "Warm Init": "warm", "S&P": "sp", "DASH": "dash"}
+_PLOT_KEY = {"cold": "cold", "warm": "warm", "sp": "shrink_perturb", "dash": "dash"}  # -> plotting colours
 
 
 def available() -> list[str]:
@@ -119,15 +120,15 @@ def plot_table1(dataset: str = "CIFAR-10", optimizer: str = "SGD", *, ours: dict
     """
     from matplotlib.figure import Figure
 
-    from plasticity_sim.plotting import METHOD_COLORS
+    from plasticity_sim.plotting import method_color
 
     rows = table1(dataset, optimizer)
-    fig = fig or Figure(figsize=(8.0, 3.2), dpi=80, facecolor="white")
+    fig = fig or Figure(figsize=(8.0, 3.2), dpi=80, facecolor="white", layout="constrained")
     axes = fig.subplots(1, 2)
     width = 0.38 if ours else 0.75
     for ax, (kind, unit) in zip(axes, [("acc", "test accuracy (%)"), ("steps", "SGD steps")]):
         for i, r in enumerate(rows):
-            color = METHOD_COLORS.get(r["short"], "grey")
+            color = method_color(_PLOT_KEY[r["short"]])
             for j, (when, alpha) in enumerate([("last", 1.0), ("avg", 0.45)]):
                 x = i * 2.2 + j
                 key = f"{kind}_{when}"
@@ -139,5 +140,4 @@ def plot_table1(dataset: str = "CIFAR-10", optimizer: str = "SGD", *, ours: dict
         ax.set_xticks([i * 2.2 + 0.5 for i in range(len(rows))], [r["method"] for r in rows], fontsize=8)
         ax.set_ylabel(unit)
         ax.set_title(f"{dataset}, {optimizer}: {kind} (dark = last, light = average)", fontsize=9)
-    fig.tight_layout()
     return fig

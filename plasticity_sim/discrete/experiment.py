@@ -1,0 +1,169 @@
+"""The paper's Figure 3 experiment: every seed, every method, tidy arrays ready to plot.
+
+Seeds: data seed ``s`` uses ``rng = np.random.default_rng(s)`` and draws, in this order, the frequencies
+(``sample_frequencies``), the training points (``sample_points``, ``n_exp * n_per_exp / C`` per class)
+and the test points (``sample_test_points``). So one seed of ``run_fig3`` equals
+``simulate(train, ...)`` on data drawn that way (shrink & perturb then uses coin seed
+``Method.seed_for(s)``). The notebook's own RNG calls (scipy per point, one test seed for all runs) are
+not reproduced, so curves agree with papers.md Section B.2 statistically, not digit for digit.
+
+Explained in: book/theory/03_warm_cold_ideal.ipynb
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from .model import FREQUENCY_LAWS, _int_at_least, sample_frequencies, sample_points, sample_test_points
+from .process import (Method, _check_gamma_tau, _parse_methods, expected_test_accuracy, run_methods)
+
+__all__ = ["Fig3Config", "MethodCurves", "Fig3Result", "run_fig3", "METRICS"]
+
+METRICS = ("accuracy", "n_learned", "active_at_start", "n_memorised", "n_explained")
+
+
+@dataclass(frozen=True)
+class Fig3Config:
+    """Parameters of the synthetic experiment; defaults are the DASH notebook's (papers.md B.1).
+
+    ``n_per_exp`` N new points per experiment (all classes), ``n_exp`` J experiments, ``n_features``
+    K per class, ``n_classes`` C, ``gamma`` learning threshold, ``tau`` features needed to explain a
+    point, seeds ``first_seed .. first_seed + n_seeds - 1``, ``n_test`` test points (all classes),
+    ``law`` / ``law_params`` the frequency law (see ``sample_frequencies``), ``methods`` as in
+    ``simulate``.
+
+    Explained in: book/theory/03_warm_cold_ideal.ipynb
+    """
+
+    n_per_exp: int = 1000
+    n_exp: int = 50
+    n_features: int = 50
+    n_classes: int = 2
+    gamma: int = 50
+    tau: int = 3
+    n_seeds: int = 10
+    first_seed: int = 0
+    n_test: int = 10_000
+    law: str | Callable = "paper"
+    law_params: dict = field(default_factory=dict)
+    methods: tuple = ("cold", "warm", "ideal")
+
+    def __post_init__(self):
+        for name, low in (("n_per_exp", 1), ("n_exp", 1), ("n_features", 1), ("n_classes", 1),
+                          ("n_seeds", 1), ("first_seed", 0), ("n_test", 1)):
+            _int_at_least(name, getattr(self, name), low)
+        _check_gamma_tau(self.gamma, self.tau, self.n_features)
+        if self.n_per_exp % self.n_classes:
+            raise ValueError(f"n_per_exp must be divisible by n_classes={self.n_classes}, got {self.n_per_exp}")
+        if self.n_test % self.n_classes:
+            raise ValueError(f"n_test must be divisible by n_classes={self.n_classes}, got {self.n_test}")
+        if not callable(self.law) and self.law not in FREQUENCY_LAWS:
+            raise ValueError(f"unknown frequency law {self.law!r}; choose one of {FREQUENCY_LAWS} or a callable")
+        object.__setattr__(self, "methods", tuple(_parse_methods(self.methods)))
+
+    @property
+    def seeds(self) -> np.ndarray:
+        return np.arange(self.first_seed, self.first_seed + self.n_seeds)
+
+
+@dataclass(frozen=True)
+class MethodCurves:
+    """One method over seeds and experiments: arrays (n_seeds, n_exp); ``features`` (n_seeds, n_exp, C, K).
+
+    Explained in: book/theory/03_warm_cold_ideal.ipynb
+    """
+
+    method: Method
+    accuracy: np.ndarray
+    n_learned: np.ndarray
+    active_at_start: np.ndarray
+    n_memorised: np.ndarray
+    n_explained: np.ndarray
+    features: np.ndarray = field(repr=False)
+
+    def _metric(self, metric):
+        if metric not in METRICS:
+            raise ValueError(f"unknown metric {metric!r}; choose one of {METRICS}")
+        return getattr(self, metric)
+
+    def mean(self, metric: str) -> np.ndarray:
+        """Mean over seeds, shape (n_exp,)."""
+        return self._metric(metric).mean(axis=0)
+
+    def std(self, metric: str) -> np.ndarray:
+        """Standard deviation over seeds (ddof=0, like np.std in the notebook), shape (n_exp,)."""
+        return self._metric(metric).std(axis=0)
+
+
+@dataclass(frozen=True)
+class Fig3Result:
+    """``result["cold"]`` -> MethodCurves; ``experiments`` = 1..J, ``seeds``, ``config``.
+
+    Explained in: book/theory/03_warm_cold_ideal.ipynb
+    """
+
+    config: Fig3Config
+    experiments: np.ndarray
+    seeds: np.ndarray
+    curves: dict = field(repr=False)
+
+    @property
+    def methods(self) -> tuple:
+        return tuple(self.curves)
+
+    def __getitem__(self, label) -> MethodCurves:
+        if label not in self.curves:
+            raise KeyError(f"no method {label!r}; this result has {list(self.curves)}")
+        return self.curves[label]
+
+    def summary(self, at: int | None = None) -> dict:
+        """{method: {metric: (mean, std)}} at experiment ``at`` (1-based, default the last)."""
+        j = self.config.n_exp if at is None else at
+        if not 1 <= j <= self.config.n_exp:
+            raise ValueError(f"at must be an experiment in 1..{self.config.n_exp}, got {at}")
+        return {m: {k: (float(c.mean(k)[j - 1]), float(c.std(k)[j - 1])) for k in METRICS}
+                for m, c in self.curves.items()}
+
+
+def sample_seed(cfg: Fig3Config, seed: int):
+    """(frequencies, train points, test points) of one seed, drawn as the module docstring says.
+
+    Explained in: book/theory/03_warm_cold_ideal.ipynb
+    """
+    rng = np.random.default_rng(seed)
+    p = sample_frequencies(cfg.n_classes, cfg.n_features, rng, cfg.law, **cfg.law_params)
+    train = sample_points(p, cfg.n_exp * cfg.n_per_exp // cfg.n_classes, rng)
+    test = sample_test_points(p, cfg.n_test, rng)
+    return p, train, test
+
+
+def run_fig3(cfg: Fig3Config = Fig3Config(), progress: bool = False) -> Fig3Result:
+    """Run every seed and method of ``cfg``; all seeds go through the engine together (fast).
+
+    Explained in: book/theory/03_warm_cold_ideal.ipynb
+    """
+    if not isinstance(cfg, Fig3Config):
+        raise ValueError(f"cfg must be a Fig3Config, got {type(cfg).__name__}")
+    C, K, J, S = cfg.n_classes, cfg.n_features, cfg.n_exp, cfg.n_seeds
+    n_chunk = cfg.n_per_exp // C
+    X = np.empty((S * C, K, J * n_chunk), bool)
+    tests = []
+    for i, seed in enumerate(cfg.seeds):
+        _, X[i * C:(i + 1) * C], test = sample_seed(cfg, int(seed))
+        tests.append(test)
+    runs = run_methods(X, n_chunk=n_chunk, n_exp=J, gamma=cfg.gamma, tau=cfg.tau, methods=cfg.methods,
+                       n_classes=C, data_seeds=[int(s) for s in cfg.seeds], progress=progress)
+    seen = cfg.n_per_exp * np.arange(1, J + 1)
+    curves = {}
+    for m in cfg.methods:
+        r = runs[m.label]
+        features = r["learned"].reshape(J, S, C, K).transpose(1, 0, 2, 3)     # (S, J, C, K)
+        memorised = r["memorised"].reshape(J, S, C).sum(axis=2).T
+        accuracy = np.stack([expected_test_accuracy(features[i], tests[i], cfg.tau) for i in range(S)])
+        curves[m.label] = MethodCurves(
+            method=m, accuracy=accuracy, n_learned=features.sum(axis=(2, 3)),
+            active_at_start=r["active"].reshape(J, S, C).sum(axis=2).T,
+            n_memorised=memorised, n_explained=seen[None, :] - memorised, features=features)
+    return Fig3Result(cfg, np.arange(1, J + 1), cfg.seeds, curves)

@@ -1,0 +1,158 @@
+"""The DASH feature/noise data model: feature frequencies and data points.
+
+``C`` classes each own ``K`` features of their own. Feature ``k`` of class ``c`` has a frequency
+``p[c, k]``: a point of class ``c`` contains it independently with that probability. Every point also
+carries noise of its own (shared with no other point, never seen at test time); the noise is never
+materialised, it only appears in the bookkeeping of the learning process as *memorisation*.
+
+Arrays of points are boolean with shape ``(C, K, n)``: ``data[c, k, i]`` is true iff the ``i``-th point
+of class ``c`` contains feature ``k``. Everything random takes an explicit ``np.random.Generator``.
+
+Source: DASH (Shin, Oh, Cho, Yun; NeurIPS 2024), Section 3, and the official notebook
+``Discrete_Feature_Learning.ipynb`` (functions ``get_train_data`` / ``get_test_data``).
+
+Explained in: book/theory/01_data_model.ipynb
+"""
+from __future__ import annotations
+
+import numbers
+from typing import Callable
+
+import numpy as np
+
+__all__ = [
+    "FREQUENCY_LAWS",
+    "sample_frequencies",
+    "check_frequencies",
+    "sample_points",
+    "sample_test_points",
+]
+
+FrequencyLaw = Callable[[np.random.Generator, int, int], np.ndarray]
+
+
+def _int_at_least(name: str, value, low: int) -> int:
+    """``value`` as a Python int, or a ValueError naming it (bools and floats are refused)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+    if value < low:
+        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+    return int(value)
+
+
+# --- frequency laws -------------------------------------------------------------------------------
+# Each law returns a (C, K) float array in [0, 1]. Only "paper" uses the generator; the others are
+# deterministic shapes that the data-model chapter compares with it.
+
+def _paper(rng, n_classes, n_features, p_max=0.2):
+    # The notebook: per class, np.sort(0.2 * np.random.rand(K))[::-1] (feature 0 is the most common).
+    return np.sort(rng.random((n_classes, n_features)) * p_max, axis=1)[:, ::-1].copy()
+
+
+def _uniform(rng, n_classes, n_features, p=0.1):
+    return np.full((n_classes, n_features), float(p))
+
+
+def _power_law(rng, n_classes, n_features, p_max=0.2, alpha=1.0):
+    # Zipf-like: p_k = p_max * (k + 1) ** -alpha, a few common features and a long rare tail.
+    p = p_max * np.arange(1, n_features + 1, dtype=float) ** (-float(alpha))
+    return np.broadcast_to(p, (n_classes, n_features)).copy()
+
+
+def _two_level(rng, n_classes, n_features, n_common=None, p_common=0.2, p_rare=0.02):
+    # n_common frequent features (default K // 5) and the rest rare.
+    n_common = max(1, n_features // 5) if n_common is None else int(n_common)
+    if not 0 <= n_common <= n_features:
+        raise ValueError(f"n_common must be in [0, {n_features}], got {n_common}")
+    p = np.full(n_features, float(p_rare))
+    p[:n_common] = float(p_common)
+    return np.broadcast_to(p, (n_classes, n_features)).copy()
+
+
+_LAWS = {"paper": _paper, "uniform": _uniform, "power_law": _power_law, "two_level": _two_level}
+FREQUENCY_LAWS = tuple(_LAWS)
+
+
+def check_frequencies(p, n_classes: int | None = None, n_features: int | None = None) -> np.ndarray:
+    """Return ``p`` as a float (C, K) array after checking its shape and that it lies in [0, 1].
+
+    Explained in: book/theory/01_data_model.ipynb
+    """
+    p = np.asarray(p, dtype=float)
+    if p.ndim != 2 or p.shape[0] < 1 or p.shape[1] < 1:
+        raise ValueError(f"frequencies must be a (C, K) array with C, K >= 1, got shape {p.shape}")
+    if n_classes is not None and n_features is not None and p.shape != (n_classes, n_features):
+        raise ValueError(f"frequencies must have shape {(n_classes, n_features)}, got {p.shape}")
+    bad = ~((p >= 0.0) & (p <= 1.0))  # also catches NaN
+    if bad.any():
+        c, k = np.argwhere(bad)[0]
+        raise ValueError(f"frequencies must lie in [0, 1]; p[{c}, {k}] = {p[c, k]!r}")
+    return p
+
+
+def sample_frequencies(n_classes: int, n_features: int, rng: np.random.Generator,
+                       law: str | FrequencyLaw = "paper", **params) -> np.ndarray:
+    """Feature frequencies ``p`` of shape (C, K) for a frequency law.
+
+    Laws (``params`` go to the law):
+
+    * ``"paper"`` (default, the DASH notebook): per class, ``K`` draws of Uniform(0, ``p_max``=0.2)
+      sorted in descending order.
+    * ``"uniform"``: every feature has the same frequency ``p`` (default 0.1).
+    * ``"power_law"``: ``p_k = p_max * (k + 1) ** -alpha`` (defaults 0.2 and 1.0).
+    * ``"two_level"``: ``n_common`` (default ``K // 5``) features at ``p_common`` (0.2), the rest at
+      ``p_rare`` (0.02).
+    * any callable ``law(rng, C, K) -> (C, K) array`` (``params`` are then not allowed).
+
+    Explained in: book/theory/01_data_model.ipynb
+    """
+    n_classes = _int_at_least("n_classes", n_classes, 1)
+    n_features = _int_at_least("n_features", n_features, 1)
+    if not isinstance(rng, np.random.Generator):
+        raise ValueError(f"rng must be a numpy Generator (np.random.default_rng(seed)), got {type(rng).__name__}")
+    if callable(law):
+        if params:
+            raise ValueError(f"parameters {sorted(params)} are only for named laws, not for a callable law")
+        p = law(rng, n_classes, n_features)
+    elif law in _LAWS:
+        try:
+            p = _LAWS[law](rng, n_classes, n_features, **params)
+        except TypeError as err:  # an unknown keyword for that law
+            raise ValueError(f"bad parameters {sorted(params)} for frequency law {law!r}: {err}") from None
+    else:
+        raise ValueError(f"unknown frequency law {law!r}; choose one of {FREQUENCY_LAWS} or pass a callable")
+    return check_frequencies(p, n_classes, n_features)
+
+
+def sample_points(p, n_per_class: int, rng: np.random.Generator) -> np.ndarray:
+    """Draw ``n_per_class`` points of every class: a bool array (C, K, n_per_class).
+
+    ``data[c, k, i]`` is true iff the ``i``-th point of class ``c`` contains feature ``k``, which happens
+    independently with probability ``p[c, k]``. One vectorised draw: a point contains the feature iff
+    ``U < p`` with ``U`` uniform on [0, 1) in float32 (24 random bits; ``p`` is rounded to float32, an
+    error below 1e-7 that buys a 10x faster draw than float64). Point ``i`` of every class belongs to
+    the chunk ``i // (n_per_exp / C)`` when the array is used as training data.
+
+    Explained in: book/theory/01_data_model.ipynb
+    """
+    p = check_frequencies(p)
+    n = _int_at_least("n_per_class", n_per_class, 0)
+    if not isinstance(rng, np.random.Generator):
+        raise ValueError(f"rng must be a numpy Generator (np.random.default_rng(seed)), got {type(rng).__name__}")
+    u = rng.random((p.shape[0], p.shape[1], n), dtype=np.float32)
+    return u < p.astype(np.float32)[:, :, None]
+
+
+def sample_test_points(p, n_test: int, rng: np.random.Generator) -> np.ndarray:
+    """A balanced test set of ``n_test`` points in total (``n_test / C`` per class), shape (C, K, n_test / C).
+
+    Test points are fresh draws from the same frequencies; their noise is new, so memorised noise never
+    helps at test time.
+
+    Explained in: book/theory/01_data_model.ipynb
+    """
+    p = check_frequencies(p)
+    n_test = _int_at_least("n_test", n_test, 1)
+    if n_test % p.shape[0]:
+        raise ValueError(f"n_test must be divisible by the number of classes C={p.shape[0]}, got {n_test}")
+    return sample_points(p, n_test // p.shape[0], rng)

@@ -1,0 +1,180 @@
+"""The built HTML in a real, offline, headless Chromium.
+
+For every page in the table of contents: serve ``_build/html`` on 127.0.0.1, abort every request that
+is not to that server, and check that every output image loads, no console error comes from local
+resources (beyond a short documented allow-list), and widgets render from their saved state. For
+kernel-free widgets (frames precomputed by :mod:`plasticity_sim.widgets`), move every control and check
+that the visible frame becomes the expected one. Screenshots go to ``_build/screenshots/``.
+"""
+from __future__ import annotations
+
+import functools
+import http.server
+import re
+import shutil
+import tempfile
+import threading
+from pathlib import Path
+
+import pytest
+
+from plasticity_sim.book import toc_notebooks
+
+ROOT = Path(__file__).resolve().parent.parent
+SHOTS = ROOT / "_build" / "screenshots"
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+# Harmless messages documented in ../shared/reference/tooling.md §2.5 and kernel_free_widgets.md:
+ALLOWED_PAGE_ERRORS = [re.compile(r"Identifier 'THEBE_JS_URL' has already been declared")]
+ALLOWED_CONSOLE = [
+    re.compile(r"\.(woff2?|ttf)\b"),  # 404s of the Font Awesome 4 fonts the widget bundle asks for (cosmetic)
+    re.compile(r"Got invalid theme mode"),          # pydata-sphinx-theme, fresh profile
+]
+PAGES = ["book/intro.html", "book/bibliography.html"] + [
+    str(p.relative_to(ROOT).with_suffix(".html")) for p in toc_notebooks(ROOT)]
+
+
+def _chromium() -> str | None:
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        if shutil.which(name):
+            return shutil.which(name)
+    return None
+
+
+@pytest.fixture(scope="module")
+def server(built_book):
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    handler = functools.partial(Quiet, directory=str(built_book))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+
+
+@pytest.fixture(scope="module")
+def browser_context():
+    exe = _chromium()
+    if exe is None:
+        pytest.fail("no chromium on PATH: install Debian's 'chromium' package (the README's test command"
+                    " does this when run as root)")
+    from playwright.sync_api import sync_playwright
+
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p, tempfile.TemporaryDirectory() as profile:
+        ctx = p.chromium.launch_persistent_context(profile, executable_path=exe, headless=True, args=FLAGS,
+                                                   viewport={"width": 1280, "height": 1400})
+        yield ctx
+        ctx.close()
+
+
+def _open(ctx, base: str, page_path: str):
+    page = ctx.new_page()
+    log = {"console": [], "page": [], "blocked": []}
+    page.on("console", lambda m: log["console"].append((m.type, m.text, (m.location or {}).get("url", ""))))
+    page.on("pageerror", lambda e: log["page"].append(str(e)))
+
+    def route(r):
+        if r.request.url.startswith(base) or r.request.url.startswith("data:") or r.request.url.startswith("blob:"):
+            r.continue_()
+        else:
+            log["blocked"].append(r.request.url)
+            r.abort()
+
+    page.route("**/*", route)
+    page.goto(f"{base}/{page_path}", wait_until="load")
+    return page, log
+
+
+def _has_widgets(html_path: Path) -> bool:
+    return "application/vnd.jupyter.widget-state+json" in html_path.read_text()
+
+
+@pytest.mark.parametrize("page_path", PAGES)
+def test_page_offline(server, browser_context, built_book, page_path):
+    page, log = _open(browser_context, server, page_path)
+    try:
+        widgets = _has_widgets(built_book / page_path)
+        if widgets:
+            # the static widget manager renders every saved widget; a slider or dropdown must appear
+            page.wait_for_selector(".widget-slider, .widget-dropdown, .widget-play, .jupyter-widgets",
+                                   timeout=30000)
+        page.wait_for_timeout(500)
+        sizes = page.eval_on_selector_all(".cell_output img", "els => els.map(e => [e.src, e.naturalWidth])")
+        broken = [src for src, w in sizes if not w]
+        assert not broken, f"{page_path}: images that did not load: {broken[:5]}"
+        if widgets:
+            n = page.eval_on_selector_all(".widget-slider, .widget-dropdown, .widget-play", "els => els.length")
+            assert n >= 1, f"{page_path}: widget state saved but no control rendered"
+        page.screenshot(path=str(SHOTS / (page_path.replace("/", "__") + ".png")), full_page=True)
+    finally:
+        page.close()
+    errors = [(t, text, url) for t, text, url in log["console"] if t == "error"]
+    errors = [e for e in errors if not any(a.search(e[1] + " " + e[2]) for a in ALLOWED_CONSOLE)]
+    assert not errors, f"{page_path}: console errors {errors}"
+    page_errors = [e for e in log["page"] if not any(a.search(e) for a in ALLOWED_PAGE_ERRORS)]
+    assert not page_errors, f"{page_path}: page errors {page_errors}"
+
+
+# ---------------------------------------------------------------------------------------------------
+# Kernel-free widgets: every control really flips the frame, offline, with no kernel.
+FRAME_PAGES = [str(p.relative_to(ROOT).with_suffix(".html")) for p in toc_notebooks(ROOT)
+               if '"pwidget' in p.read_text()]
+
+VISIBLE_FRAMES = """w => Array.from(w.querySelectorAll('img.pframe'))
+    .filter(e => e.checkVisibility() && e.naturalWidth > 0)
+    .map(e => Array.from(e.classList).find(c => /^pframe-\\d/.test(c)))"""
+
+
+def _visible_index(widget) -> tuple[int, ...]:
+    shown = widget.evaluate(VISIBLE_FRAMES)
+    assert len(shown) == 1, f"expected exactly one visible frame, got {shown}"
+    return tuple(int(x) for x in shown[0].split("-")[1:])
+
+
+@pytest.mark.parametrize("page_path", FRAME_PAGES)
+def test_kernel_free_controls_flip_frames(server, browser_context, page_path):
+    page, log = _open(browser_context, server, page_path)
+    try:
+        page.wait_for_selector(".pwidget img.pframe", timeout=30000)
+        page.wait_for_timeout(300)
+        widgets = page.query_selector_all(".pwidget")
+        assert widgets, f"{page_path}: no kernel-free widget rendered"
+        for w in widgets:
+            controls = w.query_selector_all(".pcontrol")
+            start = _visible_index(w)
+            assert len(start) == len(controls), f"{page_path}: frame index {start} vs {len(controls)} controls"
+            for d, control in enumerate(controls):
+                before = _visible_index(w)
+                select = control.query_selector("select")
+                if select is not None:
+                    n = select.evaluate("s => s.options.length")
+                    target = (before[d] + 1) % n
+                    select.select_option(index=target)
+                else:
+                    handle = control.query_selector(".noUi-handle")
+                    handle.focus()
+                    page.keyboard.press("ArrowRight")
+                    page.wait_for_timeout(150)
+                    if _visible_index(w)[d] == before[d]:  # already at the last value: go left instead
+                        page.keyboard.press("ArrowLeft")
+                        target = before[d] - 1
+                    else:
+                        target = before[d] + 1
+                page.wait_for_timeout(150)
+                after = _visible_index(w)
+                expected = before[:d] + (target,) + before[d + 1:]
+                assert after == expected, f"{page_path}: control {d}: frame {after}, expected {expected}"
+            play = w.query_selector(".pplay button")
+            if play is not None:
+                before = _visible_index(w)
+                play.click()
+                page.wait_for_timeout(1500)
+                assert _visible_index(w) != before, f"{page_path}: Play did not advance the frame"
+        page.screenshot(path=str(SHOTS / (page_path.replace("/", "__") + ".moved.png")), full_page=True)
+    finally:
+        page.close()
+    page_errors = [e for e in log["page"] if not any(a.search(e) for a in ALLOWED_PAGE_ERRORS)]
+    assert not page_errors, f"{page_path}: page errors {page_errors}"
