@@ -278,7 +278,7 @@ class ResNet18(PlasticityModel):
 
     def __init__(self, input_shape, num_classes):
         super().__init__()
-        _check_image_shape("resnet18", input_shape)
+        _check_image_shape("resnet18", input_shape, 8)
         self.stem = nn.Sequential(
             nn.Conv2d(input_shape[0], 64, 3, stride=1, padding=1, bias=False), nn.BatchNorm2d(64), nn.ReLU(),
             nn.MaxPool2d(kernel_size=3, stride=2, padding=1))
@@ -317,7 +317,7 @@ class VGG16BN(PlasticityModel):
 
     def __init__(self, input_shape, num_classes, *, classifier_width: int = 4096, dropout: float = 0.5):
         super().__init__()
-        _check_image_shape("vgg16_bn", input_shape)
+        _check_image_shape("vgg16_bn", input_shape, 32)  # five 2x2 max-pools
         _check_positive_int("classifier_width", classifier_width)
         layers: list[nn.Module] = []
         c_in = input_shape[0]
@@ -360,9 +360,10 @@ def _check_positive_int(name, value) -> None:
         raise ValueError(f"{name}={value!r} must be a positive int")
 
 
-def _check_image_shape(name, input_shape) -> None:
-    if len(input_shape) != 3 or min(input_shape[1:]) < 8:
-        raise ValueError(f"{name} needs an image input_shape (C, H, W) with H, W >= 8, got {tuple(input_shape)}")
+def _check_image_shape(name, input_shape, min_size: int) -> None:
+    if len(input_shape) != 3 or min(input_shape[1:]) < min_size:
+        raise ValueError(f"{name} needs an image input_shape (C, H, W) with H, W >= {min_size}, "
+                         f"got {tuple(input_shape)}")
 
 
 def build_model(name: str, input_shape: tuple, num_classes: int, *, seed: int | None = None,

@@ -73,7 +73,8 @@ def make_optimizer(name: str, params, *, lr: float, momentum: float = 0.9, weigh
     "sam" (Foret et al. two-step around SGD with momentum; rho default 0.1 as in the official DASH code).
 
     The DASH paper's standard setting is SGD lr 1e-3, momentum 0.9, no weight decay; its SAM rows wrap
-    the same SGD. AdamW's weight decay here defaults to 0 (torch's own default is 0.01).
+    the same SGD. AdamW's weight decay here defaults to 0 (torch's own default is 0.01). Fused
+    kernels are used when every parameter is a float tensor on CPU or CUDA.
 
     Explained in: book/dash/02_warm_starting_real_networks.ipynb
     """
@@ -89,8 +90,8 @@ def make_optimizer(name: str, params, *, lr: float, momentum: float = 0.9, weigh
     if not params:
         raise ValueError("make_optimizer got an empty parameter list")
     tensors = [t for item in params for t in (item["params"] if isinstance(item, dict) else [item])]
-    # Fused kernels: one C++ loop over all tensors instead of Python per tensor (measured ~1.5x faster
-    # AdamW steps on CPU for the small models); same update rule, deterministic.
+    # Fused kernels: one C++ loop over all tensors instead of Python per tensor. Same update rule,
+    # deterministic; measured 1.3-1.6x faster whole AdamW training steps for the small CPU models.
     fused = all(t.device.type in ("cpu", "cuda") and t.is_floating_point() for t in tensors)
     kwargs = {"lr": lr, "weight_decay": weight_decay}
     if name != "adamw":
@@ -236,11 +237,12 @@ def train_until(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, optimizer
     try:
         for epoch in range(1, max_epochs + 1):
             perm = torch.randperm(n, generator=generator, device=generator.device).to(device, non_blocking=True)
-            correct = torch.zeros((), dtype=torch.int64, device=device)
+            preds = torch.empty(n, dtype=torch.int64, device=device)  # predictions in perm order
             ce_steps = torch.empty(steps_per_epoch, device=device)
             obj_steps = ce_steps if regularizer is None else torch.empty(steps_per_epoch, device=device)
             for k in range(steps_per_epoch):
-                idx = perm[k * batch_size:(k + 1) * batch_size]
+                lo, hi = k * batch_size, (k + 1) * batch_size
+                idx = perm[lo:hi]
                 xb, yb = x.index_select(0, idx), y.index_select(0, idx)
                 if augment is not None:
                     xb = augment(xb, generator)
@@ -259,19 +261,16 @@ def train_until(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, optimizer
                 else:
                     optimizer.step()
                 step += 1
-                with torch.no_grad():
-                    correct += (logits.argmax(dim=1) == yb).sum()
-                    ce_steps[k] = ce.detach()
-                    if obj_steps is not ce_steps:
-                        obj_steps[k] = loss.detach()
+                # Bookkeeping stays on the device (no sync): predictions and losses are reduced per epoch.
+                torch.argmax(logits.detach(), dim=1, out=preds[lo:hi])
+                ce_steps[k] = ce.detach()
+                if obj_steps is not ce_steps:
+                    obj_steps[k] = loss.detach()
                 for hook in step_hooks:
                     hook(model, optimizer, step)
             if not on_cpu:  # one sync per epoch: locate the first non-finite step, if any
-                bad = (~torch.isfinite(obj_steps)).nonzero()
-                if len(bad):
-                    k = int(bad[0])
-                    _raise_nonfinite(where, epoch, step - steps_per_epoch + k + 1, k, steps_per_epoch,
-                                     float(obj_steps[k]))
+                _check_epoch_losses(obj_steps, where, epoch, step)
+            correct = (preds == y.index_select(0, perm)).sum()
             acc = int(correct) / n
             history.append({"epoch": epoch, "train_acc": acc, "train_loss": float((ce_steps * sizes).sum()) / n,
                             "steps": step, "wall_time": time.perf_counter() - t0})
@@ -284,6 +283,14 @@ def train_until(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, optimizer
         bar.close()
     return TrainResult(steps=step, epochs=len(history), wall_time=time.perf_counter() - t0,
                        final_train_acc=acc, history=history, reached_target=reached)
+
+
+def _check_epoch_losses(losses: torch.Tensor, where: str, epoch: int, last_step: int) -> None:
+    """Raise for the first non-finite entry of an epoch's per-step losses (`last_step` ends the epoch)."""
+    bad = (~torch.isfinite(losses)).nonzero()
+    if len(bad):
+        k = int(bad[0])
+        _raise_nonfinite(where, epoch, last_step - len(losses) + k + 1, k, len(losses), float(losses[k]))
 
 
 def _raise_nonfinite(where, epoch, step, k, steps_per_epoch, value):

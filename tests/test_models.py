@@ -195,6 +195,8 @@ def test_bad_inputs_raise_value_error():
         build_model("cnn", (1, 1, 8, 8), 10)
     with pytest.raises(ValueError, match="resnet18"):
         build_model("resnet18", (1, 40), 10)
+    with pytest.raises(ValueError, match="H, W >= 32"):
+        build_model("vgg16_bn", (1, 8, 8), 10, **SMALL_VGG)
     with pytest.raises(ValueError, match="num_classes"):
         build_model("mlp", (1, 40), 1)
     with pytest.raises(ValueError, match="depth"):

@@ -232,3 +232,22 @@ def test_loss_and_grads_restores_batchnorm_statistics():
     grads = loss_and_grads(model, x, y)
     assert set(grads) == {n for n, _ in model.named_parameters()}
     assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
+
+
+def test_epoch_level_nonfinite_check_names_first_bad_step():
+    # The CUDA path checks once per epoch; here epoch 2 ended at step 10 after 3 steps (8, 9, 10).
+    from plasticity_sim.train import _check_epoch_losses
+    _check_epoch_losses(torch.tensor([1.0, 2.0, 3.0]), "x", 2, 10)  # all finite: no error
+    with pytest.raises(FloatingPointError, match=r"experiment 4: epoch 2, step 9 \(batch 2 of 3"):
+        _check_epoch_losses(torch.tensor([1.0, float("nan"), float("inf")]), "experiment 4", 2, 10)
+
+
+def test_bf16_autocast_and_channels_last_paths_run_on_cpu():
+    # On CUDA these are the defaults; on CPU they are opt-in. The loop must give the same bookkeeping.
+    g = gen(0)
+    x, y = torch.randn(40, 3, 8, 8, generator=g), torch.arange(40) % 3
+    model = build_model("cnn", (3, 8, 8), 3, seed=0, channels=4)
+    res = train_until(model, x, y, optimizer=make_optimizer("sgd", model.parameters(), lr=0.01),
+                      target_train_acc=1.0, max_epochs=2, batch_size=16, generator=gen(), amp=True,
+                      channels_last=True, compile=True)  # compile is ignored off CUDA
+    assert res.steps == 2 * 3 and all(math.isfinite(h["train_loss"]) for h in res.history)

@@ -3,22 +3,22 @@
 Between-experiment interventions (``get_intervention``), each a callable
 ``(model, optimizer, ctx: InterventionContext) -> (model, optimizer)``:
 
-==================  =================================================================  ==========================
-name                what it does                                                       source
-==================  =================================================================  ==========================
-``cold``            fresh model + fresh optimizer                                      DASH code ``cold``
-``warm``            keep weights and optimizer state                                   DASH code ``warm``
-``warm_reset_opt``  keep weights, fresh optimizer                                      DASH code ``warm_rm``
-``shrink_perturb``  ``mode="gaussian" | "fresh_init" | "toward_init"``                 DASH code / Ash & Adams /
-                                                                                       Hare & Tortoise
-``dash``            direction-aware shrinking, ``granularity="kernel" | "row"``        DASH code / lucidrains
-``l2_init``         warm + loss term ``.regularizer(model)``, ``form="dash" | "kumar"``  DASH code / Kumar et al.
-``head_reset``      ``model.reset_head(ctx.generator)``                                DASH code ``reset``
-==================  =================================================================  ==========================
+* ``cold`` - fresh model + fresh optimizer (DASH code ``cold``)
+* ``warm`` - keep weights and optimizer state (DASH code ``warm``)
+* ``warm_reset_opt`` - keep weights, fresh optimizer (DASH code ``warm_rm``)
+* ``shrink_perturb`` - ``mode="gaussian" | "fresh_init" | "toward_init"``
+  (DASH code / Ash & Adams 2020 / Hare & Tortoise)
+* ``dash`` - direction-aware shrinking, ``granularity="kernel" | "row"`` (DASH code / lucidrains)
+* ``l2_init`` - warm + loss term ``.regularizer(model)``, ``form="dash" | "kumar"``
+  (DASH code / Kumar et al. 2024)
+* ``head_reset`` - ``model.reset_head(ctx.generator)`` (DASH code ``reset``)
+* ``cbp``, ``redo``, ``hare_tortoise`` - warm + an in-training step hook (Dohare et al. 2024,
+  Sokar et al. 2023, Lee et al. 2024)
 
 All of them do nothing before experiment 1, so every method shares the first experiment.
-Each returned object has ``name``, ``params`` (JSON-able) and ``regularizer`` (None, or for
-``l2_init`` a callable ``regularizer(model) -> tensor`` to pass to ``train_until``).
+Each returned object has ``name``, ``params`` (JSON-able), ``regularizer`` (None, or for
+``l2_init`` a callable ``regularizer(model) -> tensor`` to pass to ``train_until``) and, for the
+last three, ``step_hooks`` (a list to pass to ``train_until``).
 
 In-training step hooks (``get_step_hook``), callables ``hook(model, optimizer, step)`` for
 ``train_until(..., step_hooks=[...])``: ``cbp`` (Continual Backprop, Dohare et al.), ``redo``
@@ -46,6 +46,7 @@ from .l2_init import L2Init, L2InitRegularizer, l2_init_regularizer
 from .shrink_perturb import ShrinkPerturb, shrink_perturb_
 from .unit_replacement import (ContinualBackprop, ReDo, UnitLayer, find_unit_layers,
                                replace_units_)
+
 
 class StepHookIntervention(BaseIntervention):
     """A step hook (CBP, ReDo, Hare & Tortoise) packaged as an intervention.

@@ -183,13 +183,13 @@ def shrinkable_modules(model: nn.Module) -> list[tuple[str, nn.Module]]:
     return [(n, m) for n, m in model.named_modules() if isinstance(m, SHRINKABLE)]
 
 
-def check_choice(what: str, value, allowed) -> None:
+def _check_choice(what: str, value, allowed) -> None:
     """Raise a ValueError naming ``value`` and the allowed choices unless ``value in allowed``."""
     if value not in allowed:
         raise ValueError(f"unknown {what} {value!r}; allowed: {', '.join(map(repr, allowed))}")
 
 
-def check_range(what: str, value, lo: float, hi: float) -> float:
+def _check_range(what: str, value, lo: float, hi: float) -> float:
     """Return ``float(value)`` if lo <= value <= hi, else raise a ValueError naming it."""
     try:
         v = float(value)

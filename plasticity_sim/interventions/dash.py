@@ -43,7 +43,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import BaseIntervention, check_choice, check_range, shrinkable_modules
+from .base import BaseIntervention, _check_choice, _check_range, shrinkable_modules
 
 GRANULARITIES = ("kernel", "row")
 
@@ -72,7 +72,7 @@ def dash_gradient_ema(model: nn.Module, x: torch.Tensor, y: torch.Tensor, chunk_
 
     Explained in: book/dash/01_dash_rule.ipynb
     """
-    alpha = check_range("alpha", alpha, 0.0, 1.0)
+    alpha = _check_range("alpha", alpha, 0.0, 1.0)
     if alpha == 0.0:
         raise ValueError("alpha must be in (0, 1]; alpha=0 would ignore every gradient")
     if isinstance(chunk_size, bool) or int(chunk_size) != chunk_size or chunk_size < 1:
@@ -105,7 +105,7 @@ def group_cosines(param: torch.Tensor, direction: torch.Tensor, granularity: str
 
     Explained in: book/dash/01_dash_rule.ipynb
     """
-    check_choice("granularity", granularity, GRANULARITIES)
+    _check_choice("granularity", granularity, GRANULARITIES)
     if param.shape != direction.shape:
         raise ValueError(f"shape mismatch: parameter {tuple(param.shape)} vs direction "
                          f"{tuple(direction.shape)}")
@@ -124,7 +124,7 @@ def group_cosines(param: torch.Tensor, direction: torch.Tensor, granularity: str
 
 
 def _check_lam(lam) -> float:
-    return check_range("lam", lam, 0.0, 1.0)
+    return _check_range("lam", lam, 0.0, 1.0)
 
 
 def dash_cosines(model: nn.Module, grad_ema: dict[str, torch.Tensor],
@@ -137,7 +137,7 @@ def dash_cosines(model: nn.Module, grad_ema: dict[str, torch.Tensor],
 
     Explained in: book/dash/01_dash_rule.ipynb
     """
-    check_choice("granularity", granularity, GRANULARITIES)
+    _check_choice("granularity", granularity, GRANULARITIES)
     known = {n: p for n, _, p in _named_shrinkable_params(model)}
     unknown = sorted(set(grad_ema) - set(known))
     if unknown:
@@ -200,10 +200,10 @@ class Dash(BaseIntervention):
     name = "dash"
 
     def __init__(self, granularity: str = "kernel", lam: float = 0.3, alpha: float = 0.3):
-        check_choice("granularity", granularity, GRANULARITIES)
+        _check_choice("granularity", granularity, GRANULARITIES)
         self.granularity = granularity
         self.lam = _check_lam(lam)
-        self.alpha = check_range("alpha", alpha, 0.0, 1.0)
+        self.alpha = _check_range("alpha", alpha, 0.0, 1.0)
         if self.alpha == 0.0:
             raise ValueError("alpha must be in (0, 1]; alpha=0 would ignore every gradient")
         self.last_factors: dict[str, torch.Tensor] | None = None

@@ -23,7 +23,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .base import BaseIntervention, check_choice, check_range
+from .base import BaseIntervention, _check_choice, _check_range
 
 FORMS = ("dash", "kumar")
 
@@ -50,8 +50,8 @@ class L2InitRegularizer:
     """
 
     def __init__(self, initial_state: dict, lam: float = 1e-2, form: str = "dash"):
-        check_choice("l2_init form", form, FORMS)
-        self.lam = check_range("lam", lam, 0.0, float("inf"))
+        _check_choice("l2_init form", form, FORMS)
+        self.lam = _check_range("lam", lam, 0.0, float("inf"))
         self.form = form
         self.initial = {k: v.detach().clone() for k, v in initial_state.items()
                         if isinstance(v, torch.Tensor)}
@@ -111,8 +111,8 @@ class L2Init(BaseIntervention):
     name = "l2_init"
 
     def __init__(self, lam: float = 1e-2, form: str = "dash"):
-        check_choice("l2_init form", form, FORMS)
-        self.lam = check_range("lam", lam, 0.0, float("inf"))
+        _check_choice("l2_init form", form, FORMS)
+        self.lam = _check_range("lam", lam, 0.0, float("inf"))
         self.form = form
         self._reg: L2InitRegularizer | None = None
 
