@@ -19,7 +19,7 @@ import numpy as np
 from .model import FREQUENCY_LAWS, _int_at_least, sample_frequencies, sample_points, sample_test_points
 from .process import (Method, _check_gamma_tau, _parse_methods, expected_test_accuracy, run_methods)
 
-__all__ = ["Fig3Config", "MethodCurves", "Fig3Result", "run_fig3", "METRICS"]
+__all__ = ["Fig3Config", "MethodCurves", "Fig3Result", "run_fig3", "sample_seed", "METRICS"]
 
 METRICS = ("accuracy", "n_learned", "active_at_start", "n_memorised", "n_explained")
 
@@ -65,6 +65,10 @@ class Fig3Config:
 
     @property
     def seeds(self) -> np.ndarray:
+        """The data seeds ``first_seed .. first_seed + n_seeds - 1``.
+
+        Explained in: book/theory/03_warm_cold_ideal.ipynb
+        """
         return np.arange(self.first_seed, self.first_seed + self.n_seeds)
 
 
@@ -89,11 +93,17 @@ class MethodCurves:
         return getattr(self, metric)
 
     def mean(self, metric: str) -> np.ndarray:
-        """Mean over seeds, shape (n_exp,)."""
+        """Mean over seeds, shape (n_exp,).
+
+        Explained in: book/theory/03_warm_cold_ideal.ipynb
+        """
         return self._metric(metric).mean(axis=0)
 
     def std(self, metric: str) -> np.ndarray:
-        """Standard deviation over seeds (ddof=0, like np.std in the notebook), shape (n_exp,)."""
+        """Standard deviation over seeds (ddof=0, like np.std in the notebook), shape (n_exp,).
+
+        Explained in: book/theory/03_warm_cold_ideal.ipynb
+        """
         return self._metric(metric).std(axis=0)
 
 
@@ -111,6 +121,10 @@ class Fig3Result:
 
     @property
     def methods(self) -> tuple:
+        """Method labels in the order of the config.
+
+        Explained in: book/theory/03_warm_cold_ideal.ipynb
+        """
         return tuple(self.curves)
 
     def __getitem__(self, label) -> MethodCurves:
@@ -119,7 +133,10 @@ class Fig3Result:
         return self.curves[label]
 
     def summary(self, at: int | None = None) -> dict:
-        """{method: {metric: (mean, std)}} at experiment ``at`` (1-based, default the last)."""
+        """{method: {metric: (mean, std)}} at experiment ``at`` (1-based, default the last).
+
+        Explained in: book/theory/03_warm_cold_ideal.ipynb
+        """
         j = self.config.n_exp if at is None else at
         if not 1 <= j <= self.config.n_exp:
             raise ValueError(f"at must be an experiment in 1..{self.config.n_exp}, got {at}")
@@ -127,14 +144,16 @@ class Fig3Result:
                 for m, c in self.curves.items()}
 
 
-def sample_seed(cfg: Fig3Config, seed: int):
+def sample_seed(cfg: Fig3Config, seed: int, *, out=None):
     """(frequencies, train points, test points) of one seed, drawn as the module docstring says.
+
+    ``out``: optional bool array (C, K, n_exp * n_per_exp / C) to receive the training points.
 
     Explained in: book/theory/03_warm_cold_ideal.ipynb
     """
     rng = np.random.default_rng(seed)
     p = sample_frequencies(cfg.n_classes, cfg.n_features, rng, cfg.law, **cfg.law_params)
-    train = sample_points(p, cfg.n_exp * cfg.n_per_exp // cfg.n_classes, rng)
+    train = sample_points(p, cfg.n_exp * cfg.n_per_exp // cfg.n_classes, rng, out=out)
     test = sample_test_points(p, cfg.n_test, rng)
     return p, train, test
 
@@ -147,23 +166,30 @@ def run_fig3(cfg: Fig3Config = Fig3Config(), progress: bool = False) -> Fig3Resu
     if not isinstance(cfg, Fig3Config):
         raise ValueError(f"cfg must be a Fig3Config, got {type(cfg).__name__}")
     C, K, J, S = cfg.n_classes, cfg.n_features, cfg.n_exp, cfg.n_seeds
-    n_chunk = cfg.n_per_exp // C
-    X = np.empty((S * C, K, J * n_chunk), bool)
+    X = np.empty((S * C, K, J * cfg.n_per_exp // C), bool)
     tests = []
     for i, seed in enumerate(cfg.seeds):
-        _, X[i * C:(i + 1) * C], test = sample_seed(cfg, int(seed))
+        _, _, test = sample_seed(cfg, int(seed), out=X[i * C:(i + 1) * C])
         tests.append(test)
-    runs = run_methods(X, n_chunk=n_chunk, n_exp=J, gamma=cfg.gamma, tau=cfg.tau, methods=cfg.methods,
-                       n_classes=C, data_seeds=[int(s) for s in cfg.seeds], progress=progress)
+    runs = run_methods(X, n_chunk=cfg.n_per_exp // C, n_exp=J, gamma=cfg.gamma, tau=cfg.tau,
+                       methods=cfg.methods, n_classes=C, data_seeds=[int(s) for s in cfg.seeds],
+                       progress=progress)
+    return _curves(cfg, runs, tests)
+
+
+def _curves(cfg, runs, tests) -> Fig3Result:
+    C, K, J, S = cfg.n_classes, cfg.n_features, cfg.n_exp, cfg.n_seeds
     seen = cfg.n_per_exp * np.arange(1, J + 1)
+    labels = [m.label for m in cfg.methods]
+    # (S, methods, J, C, K): every learned set of a seed is scored on that seed's test points at once
+    features = np.stack([runs[x]["learned"].reshape(J, S, C, K).transpose(1, 0, 2, 3) for x in labels], 1)
+    accuracy = np.stack([expected_test_accuracy(features[i], tests[i], cfg.tau) for i in range(S)])
     curves = {}
-    for m in cfg.methods:
+    for i, m in enumerate(cfg.methods):
         r = runs[m.label]
-        features = r["learned"].reshape(J, S, C, K).transpose(1, 0, 2, 3)     # (S, J, C, K)
         memorised = r["memorised"].reshape(J, S, C).sum(axis=2).T
-        accuracy = np.stack([expected_test_accuracy(features[i], tests[i], cfg.tau) for i in range(S)])
         curves[m.label] = MethodCurves(
-            method=m, accuracy=accuracy, n_learned=features.sum(axis=(2, 3)),
+            method=m, accuracy=accuracy[:, i], n_learned=features[:, i].sum(axis=(2, 3)),
             active_at_start=r["active"].reshape(J, S, C).sum(axis=2).T,
-            n_memorised=memorised, n_explained=seen[None, :] - memorised, features=features)
+            n_memorised=memorised, n_explained=seen[None, :] - memorised, features=features[:, i])
     return Fig3Result(cfg, np.arange(1, J + 1), cfg.seeds, curves)

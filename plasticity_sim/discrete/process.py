@@ -18,7 +18,6 @@ Explained in: book/theory/02_discrete_process.ipynb
 """
 from __future__ import annotations
 
-import math
 import numbers
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -87,7 +86,10 @@ class Method:
 
     @classmethod
     def parse(cls, spec) -> "Method":
-        """A Method from a name (``"warm"``), a Method, or ``(name, {param: value})``."""
+        """A Method from a name (``"warm"``), a Method, or ``(name, {param: value})``.
+
+        Explained in: book/theory/03_warm_cold_ideal.ipynb
+        """
         if isinstance(spec, cls):
             return spec
         if isinstance(spec, str):
@@ -101,7 +103,10 @@ class Method:
         raise ValueError(f"a method must be a name {METHODS}, a Method or (name, params), got {spec!r}")
 
     def seed_for(self, data_seed: int | None):
-        """The coin seed used on data set ``data_seed`` by ``run_fig3`` (``seed`` itself when None)."""
+        """The coin seed used on data set ``data_seed`` by ``run_fig3`` (``seed`` itself when None).
+
+        Explained in: book/theory/03_warm_cold_ideal.ipynb
+        """
         if data_seed is None:
             return self.seed
         return (int(data_seed),) + (self.seed if isinstance(self.seed, tuple) else (self.seed,))
@@ -138,7 +143,10 @@ class MethodResult:
 
     @property
     def n_learned(self) -> np.ndarray:
-        """Learned features after each experiment, summed over classes: (n_exp,)."""
+        """Learned features after each experiment, summed over classes: (n_exp,).
+
+        Explained in: book/theory/03_warm_cold_ideal.ipynb
+        """
         return self.features.sum(axis=(1, 2))
 
 
@@ -237,9 +245,11 @@ def run_methods(X, *, n_chunk, n_exp, gamma, tau, methods, n_classes, data_seeds
 
     ``X`` (len(data_seeds) * C, K, n) stacks the classes of several data sets; ``data_seeds`` names them
     (``Method.seed_for``) so shrink & perturb draws its coins per data set.
+
+    Explained in: book/theory/03_warm_cold_ideal.ipynb
     """
     engines, key_of = {}, {}
-    for m in methods:
+    for m in _parse_methods(methods):
         spec, key = m._engine(n_classes, data_seeds)
         engines.setdefault(key, spec)
         key_of[m.label] = key
@@ -285,7 +295,10 @@ class Trace:
 
     @property
     def order(self) -> list:
-        """Learned features in the order they were learned, as (c, k)."""
+        """Learned features in the order they were learned, as (c, k).
+
+        Explained in: book/theory/02_discrete_process.ipynb
+        """
         return [s.chosen for s in self.steps if s.learns]
 
 
@@ -351,7 +364,13 @@ def expected_test_accuracy(features, test_data, tau) -> np.ndarray:
         raise ValueError(f"features must be a bool array of shape (..., {C}, {K}), "
                          f"got {features.dtype} {features.shape}")
     tau = _int_at_least("tau", tau, 1)
-    # (..., C, 1, K) @ (C, K, n): learned features held by each test point; float32 counts are exact.
-    held = features[..., :, None, :].astype(np.float32) @ test_data.astype(np.float32)
-    p_explained = (held[..., 0, :] >= tau).mean(axis=-1)           # (..., C)
-    return (p_explained + (1.0 - p_explained) / C).mean(axis=-1)
+    lead = features.shape[:-2]
+    flat = features.reshape(-1, C, K)
+    p_explained = np.empty((flat.shape[0], C))
+    for c in range(C):
+        # Distinct learned sets only (runs repeat them), then one matrix product per class:
+        # learned features held by each test point (float32 counts are exact).
+        sets, which = np.unique(flat[:, c, :], axis=0, return_inverse=True)
+        held = sets.astype(np.float32) @ test_data[c].astype(np.float32)
+        p_explained[:, c] = (held >= tau).mean(axis=1)[which.ravel()]
+    return (p_explained + (1.0 - p_explained) / C).mean(axis=1).reshape(lead)

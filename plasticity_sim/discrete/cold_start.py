@@ -1,0 +1,221 @@
+"""Cold start, simulated exactly without retraining from scratch at every experiment.
+
+Cold start at experiment j is TRAIN(empty, T_1..j) (Prop. R1), and its greedy learning order changes
+little from j-1 to j. ``ColdLanes`` keeps the previous order as a guess, checks every step of the guess
+at once against the pooled counts, and repairs only where the greedy rule disagrees.
+
+It stores for each point its *explaining feature* ``w`` (the learned feature that brought it to
+``tau``; ``K`` = none, i.e. memorised) and ``G[w]`` = the summed feature vectors of the points
+explained by ``w``. Sorting the rows of ``G`` by the learning order gives, by suffix sums, the counts
+the greedy rule sees after every step. Moving feature ``g`` earlier in the order (or inserting it)
+can only change the explaining feature of points that contain ``g``, so a repair touches few points;
+cutting the order makes the points explained after the cut memorised.
+
+Explained in: book/theory/02_discrete_process.ipynb
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from .engine import Lanes
+
+__all__ = ["ColdLanes"]
+
+
+class ColdLanes:
+    """Cold start: TRAIN(empty, all points seen so far), by guess-and-repair of the learning order.
+
+    Explained in: book/theory/02_discrete_process.ipynb
+    """
+
+    def __init__(self, data: Lanes, gamma, tau):
+        self.data, self.gamma, self.tau = data, gamma, tau
+        B, K, M = data.B, data.K, data.M
+        self.B, self.K = B, K
+        self.chains = [[] for _ in range(B)]              # learning order per lane
+        self.F = np.zeros(B, np.int64)                    # its length
+        self.rank = np.full((B, K + 1), K + 1, np.int64)  # position 1..F of each feature; K+1 = unlearned
+        # position -> row of G: chain positions 1..F, zero row (K+1) elsewhere, 'none' row K at K+1
+        self.inv = np.full((B, K + 2), K + 1, np.int64)
+        self.inv[:, K + 1] = K
+        self.w = np.full(B * M, K, data.small)            # explaining feature of each point (K = none)
+        self.n_held = np.zeros(B * M, data.small)         # learned features held (kept for memorised)
+        self.G = np.zeros((B, K + 2, K + 1), np.int64)    # [lane, explaining feature, feature | count]
+
+    def _set_chains(self, lanes, chains):
+        """New learning orders for ``lanes``: update rank, inv and F."""
+        K = self.K
+        for b, chain in zip(lanes, chains):
+            self.chains[b] = chain
+        lengths = np.array([len(c) for c in chains], np.int64)
+        lanes = np.array(lanes, np.int64)
+        self.F[lanes] = lengths
+        flat_lane = np.repeat(lanes, lengths)
+        feats = np.array([f for c in chains for f in c], np.int64)
+        pos = np.arange(len(feats)) - np.repeat(np.cumsum(lengths) - lengths, lengths) + 1
+        self.rank[lanes, :K] = K + 1
+        self.rank[flat_lane, feats] = pos
+        self.inv[lanes, 1:K + 1] = K + 1
+        self.inv[flat_lane, pos] = feats
+
+    def _regroup(self, lanes, pids, w_old, w_new):
+        """Give points new explaining features; G moves their full feature vectors between rows."""
+        moved = np.flatnonzero(w_old != w_new)
+        lanes, pids, w_old, w_new = lanes[moved], pids[moved], w_old[moved], w_new[moved]
+        self.data.add_points(self.G.reshape(-1, self.K + 1), lanes * (self.K + 2) + w_new, pids,
+                             lanes * (self.K + 2) + w_old)
+        self.w[pids] = w_new
+
+    def step(self, j, Xc32, m0):
+        """Experiment ``j``: add chunk ``j`` under the current order, then repair the order."""
+        K, tau, B, M = self.K, self.tau, self.B, self.data.M
+        n = Xc32.shape[2]
+        # Chunk points: t = first position at which >= tau of their features are learned.
+        le = (self.rank[:, None, :K] <= np.arange(K + 1)[None, :, None]).astype(np.float32)
+        held = le @ Xc32                                  # (B, K+1, n) learned features up to each position
+        t = (held < tau[:, None, None]).sum(axis=1)       # (B, n) in 1..K+1, K+1 = never
+        w = np.take_along_axis(self.inv, t, axis=1)
+        chunk = (np.arange(B)[:, None] * M + np.arange(m0, m0 + n)[None, :]).ravel()
+        self.w[chunk] = w.ravel()
+        self.n_held[chunk] = held[:, K, :].ravel()
+        # G[b, w] += feature vectors of the chunk points explained by w
+        self.data.add_points(self.G.reshape(-1, K + 1), (np.arange(B)[:, None] * (K + 2) + w).ravel(), chunk)
+        todo = np.arange(B)
+        while len(todo):
+            todo = self._check_and_repair(j, m0 + n, todo)
+
+    def _check_and_repair(self, j, m, lanes):
+        """Replay every step of the current orders at once; repair lanes where the greedy rule disagrees.
+
+        Returns the repaired lanes (to check again).
+        """
+        K, gamma = self.K, self.gamma[lanes][:, None]
+        H = self.G[lanes[:, None], self.inv[lanes]]                # rows by position 0..K+1
+        A = np.cumsum(H[:, ::-1], axis=1)[:, ::-1]                  # A[:, q] = rows q.. summed
+        learned = self.rank[lanes, None, :K] <= np.arange(K + 1)[None, :, None]
+        counts = np.where(learned, -1, A[:, 1:, :K])               # after s = 0..K learned features
+        choice = counts.argmax(axis=2)                              # ties -> lowest feature index
+        val = counts.max(axis=2)
+        F = self.F[lanes][:, None]
+        s = np.arange(K + 1)[None, :]
+        ok = np.where(s < F, (val >= gamma) & (choice == self.inv[lanes, 1:]),
+                      np.where(s == F, val < gamma, True))
+        rows, steps = np.nonzero(~ok)
+        if not len(rows):
+            return rows
+        stops = (val[rows, steps] < gamma[rows, 0]).tolist()
+        picks = choice[rows, steps].tolist()
+        rank_old = self.rank.copy()
+        moves, cuts, edited, chains = [], [], [], []   # (lane, g, s, e, segment) / (lane, s)
+        fails = {}
+        for r, st, stop, g in zip(rows.tolist(), steps.tolist(), stops, picks):
+            fails.setdefault(r, []).append((st, stop, g))
+        for r, lane_fails in fails.items():
+            b = int(lanes[r])
+            old = self.chains[b]
+            edits, limit = [], 0
+            for st, stop, g in lane_fails:
+                if st < limit:
+                    continue  # inside an earlier repair of this pass
+                if stop:
+                    edits.append((st, None, None))
+                    break
+                e = int(rank_old[b, g])
+                edits.append((st, g, e))
+                if e > K:     # g was never learned: inserted, every later step changes
+                    break
+                limit = e     # steps from e on see the same learned sets as before
+            chain = list(old)
+            for st, g, e in reversed(edits):  # positions of earlier edits stay valid
+                if g is None:
+                    del chain[st:]
+                    cuts.append((b, st))
+                else:
+                    # g becomes step st+1; the features of old steps st+1..e-1 (to the end if g is new)
+                    # shift one step later; points explained in between may change explaining feature
+                    moves.append((b, g, st, e, old[st:e - 1] if e <= K else old[st:]))
+                    if e <= K:
+                        chain.pop(e - 1)
+                    chain.insert(st, g)
+            edited.append(b)
+            chains.append(chain)
+        self._set_chains(edited, chains)
+        if moves:
+            self._move(j, moves, rank_old)
+        for b, st in cuts:
+            self._cut(b, st, m, rank_old)
+        return np.array(edited, np.int64)
+
+    def _move(self, j, moves, rank_old):
+        """Moves/insertions: only points containing g and explained at an old step in (s, e] can change."""
+        K = self.K
+        mb, mg, ms, me = (np.array([mv[i] for mv in moves], np.int64) for i in range(4))
+        seglen = np.array([len(mv[4]) for mv in moves], np.int64)
+        seg = np.zeros((len(moves), max(1, int(seglen.max()))), np.int64)  # old steps s+1.., padded
+        seg[np.arange(seg.shape[1])[None, :] < seglen[:, None]] = [f for mv in moves for f in mv[4]]
+        old_step = rank_old[mb]                                     # (n_moves, K+1) by explaining feature
+        allowed = ((old_step > ms[:, None]) & (old_step <= me[:, None])).ravel()
+        req, pids = self.data.gather(mb, mg, np.zeros(len(mb), np.int64), self.data.upto[mb, mg, j])
+        w_old = self.w[pids]
+        keep = np.flatnonzero(allowed[req * (K + 1) + w_old])
+        req, pids, w_old = req[keep], pids[keep], w_old[keep]
+        t_old = old_step.ravel()[req * (K + 1) + w_old]
+        # Most moves are swaps of neighbours (segment of one feature): a fast path, no padding.
+        w_new = np.empty(len(pids), self.w.dtype)
+        swap = seglen[req] <= 1
+        for sel, R in ((np.flatnonzero(swap), 1), (np.flatnonzero(~swap), seg.shape[1])):
+            if len(sel):
+                w_new[sel] = self._new_explainer(mb, mg, ms, seg[:, :R], seglen, req[sel], pids[sel],
+                                                 t_old[sel])
+        self.n_held[pids] += t_old > K                             # memorised points now hold g too
+        self._regroup(mb[req], pids, w_old, w_new)
+
+    def _new_explainer(self, mb, mg, ms, seg, seglen, req, pids, t_old):
+        """Explaining feature after g moved to step s+1, from the point's segment features only.
+
+        The segment of a move is the old steps s+1..e-1 (s+1..F for a new g), now one step later.
+        """
+        K, tau = self.K, self.tau[mb[req]]
+        R = seg.shape[1]
+        if R == 1:
+            return self._new_explainer_swap(mb, mg, ms, seg[:, 0], seglen, req, pids, t_old)
+        valid = np.arange(R)[None, :] < seglen[:, None]
+        offset = self.data.offset(mb[:, None], seg)                # feature seg[i, q] of lane mb[i]
+        present = self.data.Xflat[pids[:, None] + offset[req]] & valid[req]
+        cum = np.zeros((len(req), R + 1), np.int16)                # segment features among the first q
+        np.cumsum(present, axis=1, out=cum[:, 1:])
+        rows = np.arange(len(req))
+        # Features still needed after g (step s+1). A point explained at old step t held tau-1 at step
+        # t-1, so after s steps it misses exactly the segment features before t; a memorised point
+        # holds n_held learned features in all.
+        need = np.where(t_old > K, tau - 1 - self.n_held[pids] + cum[:, R],
+                        cum[rows, np.minimum(t_old - ms[req] - 1, R)])
+        hit = cum[:, 1:] >= need[:, None]
+        first = hit.argmax(axis=1)
+        w = np.where(hit[rows, first], seg.ravel()[req * R + first], K)
+        return np.where(need <= 0, mg[req], w)
+
+    def _new_explainer_swap(self, mb, mg, ms, a, seglen, req, pids, t_old):
+        """``_new_explainer`` when every segment has at most one feature ``a`` (g swapped with a)."""
+        K, tau = self.K, self.tau[mb[req]]
+        has_a = self.data.Xflat[pids + self.data.offset(mb, a)[req]] & (seglen > 0)[req]
+        # explained at old step s+2 (after a) and holding a: now a completes it; else g does (at s+1).
+        # memorised: g and a may bring it to tau.
+        need = np.where(t_old > K, tau - 1 - self.n_held[pids] + has_a, has_a & (t_old - ms[req] == 2))
+        return np.where(need <= 0, mg[req], np.where(has_a & (need == 1), a[req], K))
+
+    def _cut(self, b, s, m, rank_old):
+        """The order stops after s steps: points not explained by then are memorised."""
+        K, M = self.K, self.data.M
+        pids = b * M + np.flatnonzero(rank_old[b, self.w[b * M:b * M + m]] > s)
+        held = np.zeros((len(pids), K + 1), np.int64)
+        self.data.add_points(held, np.arange(len(pids)), pids)
+        self.n_held[pids] = held[:, :K][:, self.rank[b, :K] <= K].sum(axis=1)
+        self._regroup(np.full(len(pids), b), pids, self.w[pids], np.full(len(pids), K, self.w.dtype))
+
+    def outcome(self):
+        """(learned (B, K) bool, memorised points per lane (B,))."""
+        return self.rank[:, :self.K] <= self.K, self.G[:, self.K, self.K].copy()
