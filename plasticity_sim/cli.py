@@ -1,7 +1,8 @@
-"""Command line: ``python -m plasticity_sim run|sweep|list|book ...``.
+r"""Command line: ``python -m plasticity_sim run|sweep|list|book ...``.
 
     python -m plasticity_sim run chunked --preset tiny --method dash --seed 0 \
-        [--set key=value ...] [--out results/x.json] [--checkpoint-dir DIR] [--resume] [--quiet]
+        [--set key=value ...] [--out results/x.json] [--checkpoint-dir DIR] [--resume] [--quiet] \
+        [--threads N]
     python -m plasticity_sim sweep chunked --preset tiny --methods cold,warm,sp,dash --seeds 0,1,2 \
         [--workers 2] [--out-dir results/sweep] [--backend process|ray] [--set ...] [--overwrite]
     python -m plasticity_sim list                # presets, methods and their measured costs
@@ -60,6 +61,8 @@ def _parser() -> argparse.ArgumentParser:
     common(run)
     run.add_argument("--method", default="warm", help=f"one of {', '.join(runs.METHODS)}")
     run.add_argument("--seed", type=int, default=0)
+    run.add_argument("--threads", type=int, default=None,
+                     help="torch CPU threads (default: torch's choice; 1 is faster on a busy machine)")
     run.add_argument("--out", default=None, help="results file (default results/<protocol>_<preset>_<method>_seed<seed>.json)")
 
     sweep = sub.add_parser("sweep", help="methods x seeds in parallel processes")
@@ -98,11 +101,17 @@ def _default_out(protocol: str, preset: str, method: str, seed: int) -> Path:
     return Path("results") / f"{protocol}_{preset}_{method}_seed{seed}.json"
 
 
-def cmd_run(args) -> int:
+def _cmd_run(args) -> int:
     config = _config(args.preset, args.method, args.seed, args.overrides, args.quiet)
     out = Path(args.out) if args.out else _default_out(args.protocol, args.preset, args.method, args.seed)
     if args.resume and not args.checkpoint_dir:
         raise UsageError("--resume needs --checkpoint-dir")
+    if args.threads is not None:
+        if args.threads < 1:
+            raise UsageError(f"--threads {args.threads} must be >= 1")
+        import torch
+
+        torch.set_num_threads(args.threads)
     if not args.quiet:
         print(f"[plasticity_sim] {args.protocol} preset={args.preset} method={config.method} "
               f"seed={config.seed} device={config.device} -> {out}")
@@ -117,7 +126,13 @@ def cmd_run(args) -> int:
 
 
 def make_jobs(args) -> list[dict]:
-    """Jobs of a sweep (plain dicts for :func:`plasticity_sim.runs.run_job`), validated up front."""
+    """Jobs of a sweep (plain dicts for :func:`plasticity_sim.runs.run_job`), validated up front.
+
+    ``args`` has the sweep options (protocol, preset, methods, seeds, overrides, out_dir,
+    checkpoint_dir, resume); one job per (method, seed), each with its own results file.
+
+    Explained in: book/dash/05_paper_scale.ipynb
+    """
     methods, seeds = _csv(args.methods), _seeds(args.seeds)
     if not methods or not seeds:
         raise UsageError("a sweep needs at least one method and one seed")
@@ -156,11 +171,28 @@ def _pending(jobs: list[dict], overwrite: bool, quiet: bool) -> list[dict]:
     return todo
 
 
-def cmd_sweep(args) -> int:
+def _check_jobs(jobs: list[dict]) -> None:
+    """Check every job here before any starts (bad method parameters, chunks that do not divide the
+    data...), so a bad sweep fails at once with status 2 and nothing written. Loading the data here
+    also means a download happens once, before the workers start."""
+    from plasticity_sim.protocols import get_check
+
+    seen = set()
+    for job in jobs:
+        key = runs.json_dumps({k: v for k, v in job["config"].items() if k != "seed"})
+        if key not in seen:
+            seen.add(key)
+            get_check(job["protocol"])(runs.config_from_dict(job["config"]))
+
+
+def _cmd_sweep(args) -> int:
     if args.workers < 1:
         raise UsageError(f"--workers {args.workers} must be >= 1")
     jobs = make_jobs(args)
     todo = _pending(jobs, args.overwrite, args.quiet)
+    if todo and args.backend == "ray":
+        _import_ray()  # a missing backend is a usage error, found before any work
+    _check_jobs(todo)
     if not args.quiet:
         print(f"[plasticity_sim] sweep {args.protocol} preset={args.preset}: {len(jobs)} job(s), "
               f"{len(todo)} to run, backend={args.backend}, workers={args.workers}")
@@ -222,6 +254,15 @@ def run_jobs_local(jobs: list[dict], *, workers: int = 2, on_done=None) -> list[
     return failures
 
 
+def _import_ray():
+    try:
+        import ray
+    except ImportError:
+        raise ImportError("--backend ray needs the optional dependency ray "
+                          "(pip install 'plasticity_sim[ray]'); use --backend process otherwise") from None
+    return ray
+
+
 def run_jobs_ray(jobs: list[dict], *, on_done=None) -> list[tuple[dict, BaseException]]:
     """Run sweep jobs as Ray tasks (``ray.init()`` joins a running cluster or starts a local one).
 
@@ -230,11 +271,7 @@ def run_jobs_ray(jobs: list[dict], *, on_done=None) -> list[tuple[dict, BaseExce
 
     Explained in: book/dash/05_paper_scale.ipynb
     """
-    try:
-        import ray
-    except ImportError:
-        raise ImportError("--backend ray needs the optional dependency ray "
-                          "(pip install 'plasticity_sim[ray]'); use --backend process otherwise") from None
+    ray = _import_ray()
     ray.init(ignore_reinit_error=True)
     task = ray.remote(num_cpus=1)(runs.run_job)
     refs = {task.remote(job): job for job in jobs}
@@ -272,7 +309,7 @@ def format_summary_table(results: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def cmd_list(args) -> int:
+def _cmd_list(args) -> int:
     print("presets:")
     for name, values in runs.PRESETS.items():
         cost = runs.PRESET_COST[name]
@@ -299,7 +336,7 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exit_:  # argparse already printed its message
         return int(exit_.code or 0)
     try:
-        return {"run": cmd_run, "sweep": cmd_sweep, "list": cmd_list}[args.command](args)
+        return {"run": _cmd_run, "sweep": _cmd_sweep, "list": _cmd_list}[args.command](args)
     except (UsageError, ValueError, FileNotFoundError, ImportError) as err:
         # Config, preset, data and missing-backend problems: nothing has been written yet.
         print(f"error: {err}", file=sys.stderr)

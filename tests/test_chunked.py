@@ -101,10 +101,18 @@ def test_loop_uses_the_interventions_own_hooks(monkeypatch):
         assert torch.equal(x_seen, data.x_train[idx]) and torch.equal(y_seen, data.y_train[idx])
 
 
+@pytest.fixture(scope="module")
+def warm_two_chunks():
+    return chunked.run_chunked(tiny(method="warm", num_chunks=2, max_epochs=2)).records
+
+
 @pytest.mark.parametrize("method", sorted(runs.METHODS))
-def test_every_method_runs(method):
+def test_every_method_runs_and_shares_experiment_one(method, warm_two_chunks):
     result = chunked.run_chunked(tiny(method=method, num_chunks=2, max_epochs=2))
     assert result.complete and result.intervention["name"] == runs.METHODS[method][0]
+    if method != "l2_init":  # its loss term acts from the first step on
+        first = lambda r: (r["test_acc"], r["train_acc"], r["steps"])  # noqa: E731
+        assert first(result.records[0]) == first(warm_two_chunks[0])
 
 
 def test_diagnostics_are_recorded_as_json():
@@ -126,8 +134,9 @@ def test_chunks_must_divide_the_data_and_nothing_is_written(tmp_path):
     assert os.listdir(tmp_path) == []
 
 
-def test_resume_gives_identical_results(tmp_path):
-    config = tiny(method="dash")
+@pytest.mark.parametrize("method", ["dash", "l2_init", "cold"])
+def test_resume_gives_identical_results(tmp_path, method):
+    config = tiny(method=method)
     full = runs.run_config(config, out=tmp_path / "full.json")
     ckpt = tmp_path / "ck"
     partial = runs.run_config(config, out=tmp_path / "resumed.json", checkpoint_dir=ckpt, stop_after=2)

@@ -10,8 +10,8 @@ import pytest
 
 from plasticity_sim import cli, runs
 
-# The tiny preset shrunk further: 600 MNIST-1D samples, 3 chunks, a narrow MLP, 2 epochs at most.
-SMALL = ["--set", "dataset_kwargs.num_samples=600", "--set", "num_chunks=3", "--set", "max_epochs=2",
+# The tiny preset shrunk further: 600 MNIST-1D samples (480 train), 3 chunks, a narrow MLP, 2 epochs.
+SMALL = ["--set", "dataset_kwargs.num_samples=600", "--set", "dataset_kwargs.train_split=0.8", "--set", "num_chunks=3", "--set", "max_epochs=2",
          "--set", "model_kwargs.width=16", "--set", "device=cpu"]
 
 
@@ -66,6 +66,7 @@ def test_checkpoint_and_resume_from_the_command_line(tmp_path):
     (["--set", "dataset_kwargs.bogus=1"], "bogus"),
     (["--method", "sp", "--set", "method_params.lam=0.5"], "does not take ['lam']"),
     (["--resume"], "--resume needs --checkpoint-dir"),
+    (["--threads", "0"], "--threads 0 must be >= 1"),
 ])
 def test_bad_input_exits_2_and_writes_nothing(tmp_path, capsys, args, fragment):
     out = tmp_path / "out" / "r.json"
@@ -91,7 +92,8 @@ def test_sweep_in_process_skips_done_jobs_and_protects_other_configs(tmp_path, c
     assert files == ["chunked_tiny_cold_seed0.json", "chunked_tiny_warm_seed0.json"]
     assert "cold" in text.splitlines()[-2] and "warm" in text.splitlines()[-1]  # summary table
     assert run_cli(*base) == 0
-    assert text.count("skip") == 0 and capsys.readouterr().out.count("skip (already done)") == 2
+    assert text.count("skip (already done)") == 0
+    assert capsys.readouterr().out.count("skip (already done)") == 2
     assert run_cli(*base, "--set", "lr=0.005") == 2  # same file names, different numbers
     assert "exists with a different or invalid config" in capsys.readouterr().err
 
@@ -107,6 +109,17 @@ def test_sweep_in_parallel_processes(tmp_path):
 def test_ray_backend_without_ray_is_a_clear_error(tmp_path, capsys):
     assert run_cli("sweep", "chunked", "--backend", "ray", *SMALL, "--out-dir", str(tmp_path)) == 2
     assert "needs the optional dependency ray" in capsys.readouterr().err
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--set", "num_chunks=7"], "num_chunks=7 does not divide"),
+    (["--methods", "warm,sp", "--set", "method_params.shrink=2"], "shrink"),
+])
+def test_sweep_checks_every_job_before_starting(tmp_path, capsys, args, fragment):
+    assert run_cli("sweep", "chunked", "--methods", "warm", *SMALL, *args, "--workers", "2",
+                   "--out-dir", str(tmp_path / "out"), "--checkpoint-dir", str(tmp_path / "ck")) == 2
+    assert fragment in capsys.readouterr().err
     assert os.listdir(tmp_path) == []
 
 

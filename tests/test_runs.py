@@ -240,3 +240,14 @@ def test_every_config_field_has_a_parseable_type():
 
     hints = typing.get_type_hints(runs.ChunkedConfig)
     assert {hints[f.name] for f in dataclasses.fields(runs.ChunkedConfig)} <= {int, float, bool, str, dict}
+
+
+def test_vocabulary_matches_the_modules():
+    # runs keeps its own copy of the names so that it need not import torch; keep them in sync
+    from plasticity_sim import data, interventions, models, train
+
+    assert set(runs.DATASETS) == set(data.DATASETS)
+    assert set(runs.MODELS) == set(models.MODEL_NAMES)
+    assert set(runs.OPTIMIZERS) == set(train.OPTIMIZER_NAMES)
+    for name, (intervention, params) in runs.METHODS.items():
+        interventions.get_intervention(intervention, **params)  # every table entry builds

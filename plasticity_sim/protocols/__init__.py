@@ -9,8 +9,16 @@ from __future__ import annotations
 
 import importlib
 
-# name -> (module, function); each function takes (config, *, resume_state, on_checkpoint, stop_after)
-PROTOCOLS = {"chunked": ("plasticity_sim.protocols.chunked", "run_chunked")}
+# name -> (module, run function, check function). run(config, *, resume_state, on_checkpoint,
+# stop_after) returns a result with records/summary; check(config) raises ValueError if it cannot run.
+PROTOCOLS = {"chunked": ("plasticity_sim.protocols.chunked", "run_chunked", "check_chunked")}
+
+
+def _lookup(name: str, which: int):
+    if name not in PROTOCOLS:
+        raise ValueError(f"unknown protocol {name!r}; allowed: {', '.join(PROTOCOLS)}")
+    module = importlib.import_module(PROTOCOLS[name][0])
+    return getattr(module, PROTOCOLS[name][which])
 
 
 def get_protocol(name: str):
@@ -18,7 +26,12 @@ def get_protocol(name: str):
 
     Explained in: book/dash/02_warm_starting_real_networks.ipynb
     """
-    if name not in PROTOCOLS:
-        raise ValueError(f"unknown protocol {name!r}; allowed: {', '.join(PROTOCOLS)}")
-    module, function = PROTOCOLS[name]
-    return getattr(importlib.import_module(module), function)
+    return _lookup(name, 1)
+
+
+def get_check(name: str):
+    """The config check of protocol ``name``: raises ``ValueError`` if a config cannot run.
+
+    Explained in: book/dash/05_paper_scale.ipynb
+    """
+    return _lookup(name, 2)

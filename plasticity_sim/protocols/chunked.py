@@ -66,6 +66,30 @@ def _diagnostics(model, x, y, initial_state, max_points: int) -> dict:
     return diagnostics.summarize(model, x[idx], y[idx], initial_state=initial_state, max_samples=len(idx))
 
 
+def _prepare(config: runs.ChunkedConfig):
+    """Validate everything about ``config`` that can fail: returns (data, intervention, (name, params))."""
+    runs.validate_config(config)
+    name, params = runs.method_spec(config)
+    intervention = get_intervention(name, **params)  # bad method params fail before any work
+    device = resolve_device(config.device)
+    data = load_dataset(config.dataset, seed=config.data_seed, device=device, **config.dataset_kwargs)
+    if data.num_train % config.num_chunks:
+        raise ValueError(f"num_chunks={config.num_chunks} does not divide the {data.num_train} training "
+                         f"points of {config.dataset!r}; choose a divisor of {data.num_train} or "
+                         "change the dataset size")
+    return data, intervention, (name, params)
+
+
+def check_chunked(config: runs.ChunkedConfig) -> None:
+    """Raise ``ValueError`` if ``config`` cannot run: bad field, method parameter, dataset option,
+    device, or a chunk count that does not divide the training set. Loads (and caches) the data,
+    so a sweep can check every job before it starts any.
+
+    Explained in: book/dash/05_paper_scale.ipynb
+    """
+    _prepare(config)
+
+
 def run_chunked(config: runs.ChunkedConfig, *, resume_state: dict | None = None,
                 on_checkpoint: Callable[[dict], None] | None = None,
                 stop_after: int | None = None, progress: bool | None = None) -> ChunkedResult:
@@ -82,16 +106,10 @@ def run_chunked(config: runs.ChunkedConfig, *, resume_state: dict | None = None,
 
     Explained in: book/dash/02_warm_starting_real_networks.ipynb
     """
-    runs.validate_config(config)
-    name, params = runs.method_spec(config)
-    intervention = get_intervention(name, **params)  # bad method params fail before any work
+    data, intervention, (name, params) = _prepare(config)
     progress = config.progress if progress is None else progress
-    device = resolve_device(config.device)
-    data = load_dataset(config.dataset, seed=config.data_seed, device=device, **config.dataset_kwargs)
+    device = data.device
     n, J = data.num_train, config.num_chunks
-    if n % J:
-        raise ValueError(f"num_chunks={J} does not divide the {n} training points of {config.dataset!r}; "
-                         f"choose a divisor of {n} or change the dataset size")
     chunk_size = n // J
     gens = _generators(config.seed)
     chunks = [c.to(device) for c in random_chunks(n, J, gens["chunks"])]
