@@ -27,10 +27,11 @@ import shutil
 import subprocess
 import sys
 import tarfile
-import tempfile
 import time
 import urllib.request
 from pathlib import Path
+
+from plasticity_sim.atomic import write_bytes
 
 ROOT = Path(__file__).resolve().parent.parent
 VENDOR_DIR = ROOT / "_vendor"
@@ -195,15 +196,7 @@ def execute(paths: list[Path], *, timeout: int = 1800, quiet: bool = False) -> l
 
 
 def _atomic_write(path: Path, text: str | bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, 0o644)  # mkstemp makes 0600; pages and data must stay world-readable
-        with os.fdopen(fd, "wb") as f:
-            f.write(text.encode() if isinstance(text, str) else text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_bytes(path, text)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -18,7 +18,6 @@ import os
 import platform
 import subprocess
 import sys
-import tempfile
 import time
 import typing
 from dataclasses import dataclass, field
@@ -27,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from plasticity_sim import __version__
+from plasticity_sim.atomic import atomic_path, write_bytes
 
 RESULTS_FORMAT = "plasticity_sim.results/1"
 CHECKPOINT_FORMAT = "plasticity_sim.checkpoint/1"
@@ -114,7 +114,9 @@ PRESETS: dict[str, dict] = {
     # tiny: 4,000 train points in 5 chunks; a 6,000-point test set keeps the test-accuracy noise
     # (about 0.6 pts) below the warm-start gap it has to show (measured about -2.4 pts, 3/3 seeds).
     "tiny": dict(_MNIST1D_MLP, dataset_kwargs={"num_samples": 10000, "train_split": 0.4}, num_chunks=5),
-    "small": dict(_MNIST1D_MLP, dataset_kwargs={"num_samples": 10000}, num_chunks=10),
+    # small: the findings setting (8,000 train points, J=10); the cap is high enough that no experiment
+    # stops below the 0.999 target (100 epochs was not: 3 of 10 cold experiments hit it)
+    "small": dict(_MNIST1D_MLP, dataset_kwargs={"num_samples": 10000}, num_chunks=10, max_epochs=1000),
     # paper: downloads CIFAR-10 once (sha256-checked) and normalises the inputs, as the official code
     "paper": dict(dataset="cifar10", dataset_kwargs={"download": True, "normalize": True},
                   model="resnet18", model_kwargs={},
@@ -340,18 +342,7 @@ def write_json_atomic(path: str | os.PathLike, obj) -> Path:
     """
     path = Path(path)
     text = json.dumps(obj, indent=1, allow_nan=False)  # fail before touching the disk
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return write_bytes(path, text + "\n")
 
 
 _RECORD_KEYS = ("experiment", "n_train", "test_acc", "train_acc", "steps", "epochs", "wall_time")
@@ -406,15 +397,8 @@ def save_checkpoint(path: str | os.PathLike, state: dict) -> Path:
     import torch
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         torch.save({"format": CHECKPOINT_FORMAT, **state}, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return path
 
 

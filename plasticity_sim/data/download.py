@@ -18,7 +18,6 @@ import hashlib
 import io
 import os
 import tarfile
-import tempfile
 import urllib.request
 import zipfile
 import zlib
@@ -29,6 +28,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from ..atomic import atomic_path
 from .dataset import Dataset
 from .transforms import channel_stats
 
@@ -120,11 +120,9 @@ def fetch(source: Source, root=None, *, download: bool = False, verify: bool = T
     if not download:
         raise FileNotFoundError(f"{path} not found; pass download=True to fetch it from "
                                 f"{source.url}, or put the file there yourself")
-    root.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=root, prefix=f".{source.filename}.", suffix=".part")
     md5, sha = hashlib.md5(), hashlib.sha256()
-    try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(source.url) as resp:
+    with atomic_path(path, suffix=".part") as tmp:
+        with open(tmp, "wb") as out, urllib.request.urlopen(source.url) as resp:
             total = int(resp.headers.get("Content-Length") or 0) or None
             with tqdm(total=total, unit="B", unit_scale=True, desc=source.filename,
                       disable=not progress) as bar:
@@ -134,12 +132,8 @@ def fetch(source: Source, root=None, *, download: bool = False, verify: bool = T
                     sha.update(block)
                     bar.update(len(block))
         hashes = {"md5": md5.hexdigest(), "sha256": sha.hexdigest()}
-        if verify:
+        if verify:  # raises before the rename: a bad download never lands at the final path
             _check(path, source, hashes)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return path, hashes
 
 
@@ -375,14 +369,8 @@ def load_tiny_imagenet(*, seed: int = 0, root=None, download: bool = False, veri
             arrays = None
     if arrays is None:
         arrays = _decode_tiny_imagenet(archive, progress)
-        fd, tmp = tempfile.mkstemp(dir=cache.parent, prefix=f".{cache.name}.", suffix=".part")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.savez(f, **arrays)
-            os.replace(tmp, cache)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with atomic_path(cache, suffix=".part") as tmp, open(tmp, "wb") as f:
+            np.savez(f, **arrays)
     meta = {"source": SOURCES["tiny_imagenet"][0].url, "files": prov, "seed": seed,
             "classes": arrays["wnids"].tolist(), "decoded_cache": str(cache)}
     return _finish("tiny_imagenet", arrays["x_train"], arrays["y_train"], arrays["x_test"],
