@@ -1,0 +1,243 @@
+"""Ground truth for DASH's cosine: which filters learned features and which memorised noise?
+
+On feature/noise images (:func:`plasticity_sim.data.make_feature_noise`) we know every feature
+pattern and every training point's noise patch. A two-layer *patch CNN* - one convolution whose
+kernel and stride equal the patch size, so each filter is a patch-shaped pattern, ReLU, average over
+the patch slots, linear head; the network of the feature-learning theory the DASH paper builds on -
+is trained on the first half of the training set until it fits it (100 % train accuracy). Then, as
+at the start of experiment 2 of the chunked protocol, DASH's gradient EMA runs over the first half
+and the new second half, and every filter gets its DASH cosine.
+
+Ground truth per filter w (its flattened patch weights), compared with the initial filters as the
+chance level:
+
+* **feature share** - ``||P_F w||^2 / ||w||^2``, the share of the filter's energy inside the span
+  of all feature patterns (chance: dim(span) / patch dimension);
+* **noise alignment** - ``max |cos(w, xi)|`` over the noise patches xi of the points it was
+  trained on (memorising a point's noise means pointing at that patch).
+
+Explained in: book/dash/01_dash_rule.ipynb
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from plasticity_sim.data import load_dataset
+from plasticity_sim.interventions import dash_cosines, dash_gradient_ema, shrink_factors
+from plasticity_sim.protocols.subsets import spearman  # noqa: F401  (re-exported for the chapter)
+from plasticity_sim.train import evaluate, loss_and_grads, make_optimizer, train_until
+
+
+class PatchCNN(nn.Module):
+    """Conv(k = stride = patch size, no bias) -> ReLU -> mean over slots -> Linear head.
+
+    Weights are N(0, (init_scale^2) / fan_in) from ``generator`` (small init, as in the theory).
+
+    Explained in: book/dash/01_dash_rule.ipynb
+    """
+
+    def __init__(self, channels: int, patch_size: int, filters: int, num_classes: int, *,
+                 generator: torch.Generator, init_scale: float = 0.3):
+        super().__init__()
+        for name, v in (("channels", channels), ("patch_size", patch_size), ("filters", filters),
+                        ("num_classes", num_classes)):
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ValueError(f"{name}={v!r} must be a positive int")
+        if not isinstance(generator, torch.Generator):
+            raise ValueError(f"generator must be a torch.Generator, got {type(generator).__name__}")
+        self.conv = nn.Conv2d(channels, filters, patch_size, stride=patch_size, bias=False)
+        self.head = nn.Linear(filters, num_classes)
+        with torch.no_grad():
+            for p in self.parameters():
+                fan_in = p[0].numel() if p.ndim > 1 else 1
+                p.copy_(torch.randn(p.shape, generator=generator) * init_scale / math.sqrt(fan_in))
+
+    def forward(self, x):
+        return self.head(F.relu(self.conv(x)).mean(dim=(2, 3)))
+
+
+@dataclass
+class FeatureProbeConfig:
+    """Settings of :func:`run_feature_probe`: the feature/noise data, the patch CNN, training.
+
+    ``n_train`` points are split in two halves (old chunk, new chunk); the CNN is trained on the
+    first half to 100 % train accuracy (or ``max_epochs``).
+
+    Explained in: book/dash/01_dash_rule.ipynb
+    """
+
+    n_train: int = 400
+    n_test: int = 2000
+    patch_size: int = 8
+    image_size: int = 24
+    channels: int = 3
+    features_per_class: int = 4
+    p_max: float = 0.4
+    noise_patches: int = 1
+    noise_std: float = 1.0
+    filters: int = 32
+    init_scale: float = 0.3
+    lr: float = 1e-2
+    batch_size: int = 50
+    max_epochs: int = 500
+    lam: float = 0.3
+    alpha: float = 0.3
+    seeds: tuple = (0, 1, 2, 3)
+    data_kwargs: dict = field(default_factory=dict)
+
+
+@dataclass
+class FeatureProbeResult:
+    """``per_seed``: one dict per seed of numpy arrays over the filters - ``cos_row`` (F,),
+    ``cos_kernel`` (F, channels), ``cos_old`` / ``cos_new`` (cosine with the old / new half's
+    negative gradient alone), ``feature_share``, ``noise_alignment`` (and ``*_init`` for the
+    initial filters), ``factors`` ({granularity: {param: array}}) - plus ``epochs``, ``test_acc``.
+
+    Explained in: book/dash/01_dash_rule.ipynb
+    """
+
+    config: FeatureProbeConfig
+    per_seed: list[dict]
+    wall_time: float
+
+    def pooled(self, key: str) -> np.ndarray:
+        """``key`` concatenated over seeds (flattened). Explained in: book/dash/01_dash_rule.ipynb"""
+        if key not in self.per_seed[0]:
+            raise ValueError(f"unknown key {key!r}; allowed: {sorted(self.per_seed[0])}")
+        return np.concatenate([np.asarray(s[key], dtype=float).ravel() for s in self.per_seed])
+
+    def to_dict(self) -> dict:
+        """JSON-able copy. Explained in: book/dash/01_dash_rule.ipynb"""
+        return {"config": asdict(self.config), "wall_time": self.wall_time,
+                "per_seed": [_jsonable(s) for s in self.per_seed]}
+
+
+def _jsonable(obj):
+    if isinstance(obj, dict):
+        return {k: _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (np.ndarray, torch.Tensor)):
+        return np.asarray(obj).tolist()
+    return obj
+
+
+def feature_share(weights, patterns) -> np.ndarray:
+    """Share of each row's squared norm inside the span of ``patterns`` (rows = vectors).
+
+    ``weights`` (n, d), ``patterns`` (m, d) with m < d; a zero row gives 0.
+
+    Explained in: book/dash/01_dash_rule.ipynb
+    """
+    w = np.asarray(weights, dtype=float).reshape(len(weights), -1)
+    p = np.asarray(patterns, dtype=float).reshape(len(patterns), -1)
+    if w.shape[1] != p.shape[1]:
+        raise ValueError(f"weights have dimension {w.shape[1]} but patterns {p.shape[1]}")
+    q, _ = np.linalg.qr(p.T)                     # orthonormal basis of the span, (d, m)
+    energy = (w ** 2).sum(1)
+    inside = ((w @ q) ** 2).sum(1)
+    return np.divide(inside, energy, out=np.zeros(len(w)), where=energy > 0)
+
+
+def max_abs_cosine(weights, vectors) -> np.ndarray:
+    """For each row of ``weights``: the largest |cos| with any row of ``vectors``.
+
+    Explained in: book/dash/01_dash_rule.ipynb
+    """
+    w = np.asarray(weights, dtype=float).reshape(len(weights), -1)
+    v = np.asarray(vectors, dtype=float).reshape(len(vectors), -1)
+    if w.shape[1] != v.shape[1] or len(v) == 0:
+        raise ValueError(f"need vectors of dimension {w.shape[1]}, got shape {v.shape}")
+    wn = w / np.maximum(np.linalg.norm(w, axis=1, keepdims=True), 1e-12)
+    vn = v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
+    return np.abs(wn @ vn.T).max(1)
+
+
+def noise_patch_vectors(data, indices) -> np.ndarray:
+    """The noise patches of training points ``indices``, flattened: (len(indices) * M, ch * s * s).
+
+    Read from the images at the positions in ``data.truth["train_noise_pos"]``.
+
+    Explained in: book/dash/01_dash_rule.ipynb
+    """
+    if data.truth is None or "train_noise_pos" not in data.truth:
+        raise ValueError(f"dataset {data.name!r} has no ground truth; use make_feature_noise")
+    s = int(data.meta["patch_size"])
+    x = data.x_train.detach().cpu().numpy()
+    pos = data.truth["train_noise_pos"]
+    out = [x[i, :, r:r + s, c:c + s].ravel() for i in np.asarray(indices) for r, c in pos[i]]
+    if not out:
+        raise ValueError("these points carry no noise patches (noise_patches=0)")
+    return np.stack(out)
+
+
+def _cos_rows(w: np.ndarray, direction: np.ndarray) -> np.ndarray:
+    d = direction.reshape(len(w), -1)
+    return (w * d).sum(1) / np.maximum(np.linalg.norm(w, axis=1) * np.linalg.norm(d, axis=1), 1e-12)
+
+
+def probe_seed(config: FeatureProbeConfig, seed: int) -> dict:
+    """One seed of the probe (data, training, DASH cosines, ground truth); see the module docstring.
+
+    Explained in: book/dash/01_dash_rule.ipynb
+    """
+    c = config
+    if c.n_train < 4 or c.n_train % 2:
+        raise ValueError(f"n_train={c.n_train!r} must be an even number >= 4 (two equal halves)")
+    data = load_dataset("feature_noise", seed=seed, num_classes=2, features_per_class=c.features_per_class,
+                        patch_size=c.patch_size, image_size=c.image_size, channels=c.channels,
+                        noise_patches=c.noise_patches, noise_std=c.noise_std, n_train=c.n_train,
+                        n_test=c.n_test, frequency_params={"p_max": c.p_max}, **c.data_kwargs)
+    half = c.n_train // 2
+    streams = np.random.SeedSequence(seed).spawn(2)
+    gen = [torch.Generator().manual_seed(int(s.generate_state(1)[0])) for s in streams]
+    model = PatchCNN(c.channels, c.patch_size, c.filters, data.num_classes, generator=gen[0],
+                     init_scale=c.init_scale)
+    w_init = model.conv.weight.detach().reshape(c.filters, -1).numpy().copy()
+    opt = make_optimizer("adamw", model.parameters(), lr=c.lr)
+    res = train_until(model, data.x_train[:half], data.y_train[:half], optimizer=opt, target_train_acc=1.0,
+                      max_epochs=c.max_epochs, batch_size=c.batch_size, generator=gen[1],
+                      context=f"feature probe seed {seed}")
+    model.eval()
+    ema = dash_gradient_ema(model, data.x_train, data.y_train, half, c.alpha)
+    cos_row = dash_cosines(model, ema, "row")
+    cos_kernel = dash_cosines(model, ema, "kernel")
+    w = model.conv.weight.detach().reshape(c.filters, -1).numpy()
+    by_half = {}
+    for name, sl in (("old", slice(0, half)), ("new", slice(half, c.n_train))):
+        g = loss_and_grads(model, data.x_train[sl], data.y_train[sl])["conv.weight"].numpy()
+        by_half[name] = _cos_rows(w, -g)
+    patterns = data.truth["feature_patterns"].reshape(-1, w.shape[1])
+    noise = noise_patch_vectors(data, np.arange(half))
+    factors = {g: {k: v.numpy() for k, v in shrink_factors(model, ema, c.lam, g).items()}
+               for g in ("kernel", "row")}
+    return {
+        "seed": seed, "epochs": res.epochs, "train_acc": float(res.final_train_acc),
+        "test_acc": evaluate(model, data.x_test, data.y_test),
+        "cos_row": cos_row["conv.weight"].numpy(), "cos_kernel": cos_kernel["conv.weight"].numpy(),
+        "cos_old": by_half["old"], "cos_new": by_half["new"],
+        "feature_share": feature_share(w, patterns), "feature_share_init": feature_share(w_init, patterns),
+        "noise_alignment": max_abs_cosine(w, noise), "noise_alignment_init": max_abs_cosine(w_init, noise),
+        "factors": factors, "feature_span_chance": patterns.shape[0] / w.shape[1],
+        "meta": {k: data.meta[k] for k in ("mean_features_per_train_point", "train_points_without_features")},
+    }
+
+
+def run_feature_probe(config: FeatureProbeConfig, *, progress: bool = False) -> FeatureProbeResult:
+    """Run :func:`probe_seed` for every seed of ``config``.
+
+    Explained in: book/dash/01_dash_rule.ipynb
+    """
+    if not isinstance(config, FeatureProbeConfig):
+        raise ValueError(f"config must be a FeatureProbeConfig, got {type(config).__name__}")
+    if not config.seeds:
+        raise ValueError("seeds must name at least one seed")
+    t0 = time.perf_counter()
+    per_seed = [probe_seed(config, s) for s in tqdm(config.seeds, desc="probe", disable=not progress)]
+    return FeatureProbeResult(config=config, per_seed=per_seed, wall_time=time.perf_counter() - t0)

@@ -1,0 +1,268 @@
+"""Cosine similarity tracks generalisation: train on growing subsets, measure cos(weight, -test gradient).
+
+The DASH paper's appendix experiment (papers.md §C.6): a small CNN is trained on training subsets
+of increasing size; for each trained model, every unit's cosine between its incoming weights and the
+negative gradient of the *test* loss is collected (a box per subset size), next to the test accuracy.
+If a unit's weights point where the test loss wants them to go, the unit has learned something
+that transfers; the paper reads higher cosines as better generalisation and builds DASH on that signal.
+
+Subsets are nested: for each seed one permutation of the training set is drawn and subset n is its
+first n indices, so a larger subset contains every smaller one. Each size gets a fresh model with
+the seed's initial weights (identical across sizes), trained until the running train accuracy
+reaches the target. Random streams (init, subset order, batch order) come from the seed through
+``np.random.SeedSequence``; the global RNGs are never touched.
+
+Explained in: book/dash/04_cosine_generalisation.ipynb
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from plasticity_sim.data import load_dataset
+from plasticity_sim.diagnostics import unit_cosines
+from plasticity_sim.models import build_model
+from plasticity_sim.train import evaluate, loss_and_grads, make_optimizer, train_until
+
+STREAMS = ("init", "subset", "train")
+
+
+@dataclass
+class SubsetCosineConfig:
+    """Settings of :func:`run_subset_cosines` (defaults: the CPU setting of the book's chapter).
+
+    ``sizes`` are the subset sizes (nested, increasing); ``include_head`` adds the classifier's
+    output units to the pooled cosines (the paper's figure is about hidden units, so off).
+
+    Explained in: book/dash/04_cosine_generalisation.ipynb
+    """
+
+    dataset: str = "mnist1d"
+    dataset_kwargs: dict = field(default_factory=dict)
+    model: str = "cnn"
+    model_kwargs: dict = field(default_factory=dict)
+    optimizer: str = "adamw"
+    lr: float = 1e-2
+    weight_decay: float = 1e-4
+    batch_size: int = 128
+    sizes: tuple = (250, 500, 1000, 2000, 4000)
+    target_train_acc: float = 0.999
+    max_epochs: int = 150
+    include_head: bool = False
+    seeds: tuple = (0, 1)
+    data_seed: int = 0
+
+
+@dataclass
+class SubsetCosineResult:
+    """One record per (seed, size): ``seed``, ``size``, ``test_acc``, ``train_acc``, ``epochs``,
+    ``reached_target``, ``wall_time``, ``cosines`` ({layer: list of per-unit cosines}) and
+    ``median_cosine`` (median over the pooled units).
+
+    Explained in: book/dash/04_cosine_generalisation.ipynb
+    """
+
+    config: SubsetCosineConfig
+    records: list[dict]
+    dataset_meta: dict
+    wall_time: float
+
+    def pooled(self, size: int) -> np.ndarray:
+        """All per-unit cosines of every seed at subset ``size`` (the data of one box).
+
+        Explained in: book/dash/04_cosine_generalisation.ipynb
+        """
+        vals = [c for r in self.records if r["size"] == size for layer in r["cosines"].values() for c in layer]
+        if not vals:
+            raise ValueError(f"no records for size {size!r}; sizes: {sorted({r['size'] for r in self.records})}")
+        return np.asarray(vals)
+
+    def to_dict(self) -> dict:
+        """JSON-able copy (config as a dict). Explained in: book/dash/04_cosine_generalisation.ipynb"""
+        return {"config": asdict(self.config), "records": self.records,
+                "dataset_meta": self.dataset_meta, "wall_time": self.wall_time}
+
+
+def seed_streams(seed: int) -> dict[str, int]:
+    """Independent integer seeds for the experiment's random streams (init, subset, train).
+
+    Explained in: book/dash/04_cosine_generalisation.ipynb
+    """
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    children = np.random.SeedSequence(int(seed)).spawn(len(STREAMS))
+    return {name: int(c.generate_state(1)[0]) for name, c in zip(STREAMS, children)}
+
+
+def validate_config(config: SubsetCosineConfig, num_train: int | None = None) -> None:
+    """Raise ValueError naming the first bad field (sizes are checked against ``num_train`` if given).
+
+    Explained in: book/dash/04_cosine_generalisation.ipynb
+    """
+    if not isinstance(config, SubsetCosineConfig):
+        raise ValueError(f"config must be a SubsetCosineConfig, got {type(config).__name__}")
+    sizes = tuple(config.sizes)
+    if not sizes or any(isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < 1 for s in sizes):
+        raise ValueError(f"sizes={config.sizes!r}: need a non-empty list of positive ints")
+    if list(sizes) != sorted(set(sizes)):
+        raise ValueError(f"sizes={config.sizes!r} must be strictly increasing (nested subsets)")
+    if num_train is not None and sizes[-1] > num_train:
+        raise ValueError(f"sizes={config.sizes!r}: the largest exceeds the {num_train} training points")
+    if not config.seeds:
+        raise ValueError("seeds must name at least one seed")
+    for s in config.seeds:
+        seed_streams(s)
+    for key in ("batch_size", "max_epochs"):
+        v = getattr(config, key)
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise ValueError(f"{key}={v!r} must be a positive int")
+
+
+def cosines_to_test_gradient(model, x_test, y_test, *, include_head: bool = False,
+                          batch_size: int | None = 1024) -> dict[str, np.ndarray]:
+    """Per-unit cos(incoming weights, -gradient of the mean test cross-entropy), per layer.
+
+    The gradient is the exact full-batch mean over (x_test, y_test), computed in eval mode (the
+    model's modes are restored). Units are the output rows / filters of every Linear and Conv
+    layer (:func:`plasticity_sim.diagnostics.unit_cosines`); the classifier head (the model's
+    ``head`` attribute, else the last layer) is left out unless ``include_head``.
+
+    Explained in: book/dash/04_cosine_generalisation.ipynb
+    """
+    flags = [(m, m.training) for m in model.modules()]
+    try:
+        model.eval()
+        grads = loss_and_grads(model, x_test, y_test, batch_size=batch_size)
+    finally:
+        for m, flag in flags:
+            m.training = flag
+    cos = unit_cosines(model, grads)
+    if not include_head and cos:
+        head = getattr(model, "head", None)
+        names = {id(m): n for n, m in model.named_modules()}
+        drop = names.get(id(head)) if head is not None else list(cos)[-1]
+        cos.pop(drop, None)
+    return cos
+
+
+def run_subset_cosines(config: SubsetCosineConfig, *, progress: bool = False, data=None) -> SubsetCosineResult:
+    """Train a fresh model on each nested subset for each seed; collect test accuracy and cosines.
+
+    ``data`` reuses an already loaded dataset (else ``config.dataset`` is loaded).
+    Source: DASH paper appendix figure on cosine similarity vs test accuracy (papers.md §C.6;
+    details reconstructed).
+
+    Explained in: book/dash/04_cosine_generalisation.ipynb
+    """
+    validate_config(config)
+    t_start = time.perf_counter()
+    data = data if data is not None else load_dataset(config.dataset, seed=config.data_seed,
+                                                      **config.dataset_kwargs)
+    validate_config(config, data.num_train)
+    records = []
+    bar = tqdm(total=len(config.seeds) * len(config.sizes), desc="subsets", unit="run", disable=not progress)
+    try:
+        for seed in config.seeds:
+            streams = seed_streams(seed)
+            perm = torch.randperm(data.num_train, generator=torch.Generator().manual_seed(streams["subset"]))
+            for size in config.sizes:
+                t0 = time.perf_counter()
+                idx = perm[:size].to(data.device)
+                model = build_model(config.model, data.input_shape, data.num_classes,
+                                    generator=torch.Generator().manual_seed(streams["init"]),
+                                    **config.model_kwargs).to(data.device)
+                opt = make_optimizer(config.optimizer, model.parameters(), lr=config.lr,
+                                     weight_decay=config.weight_decay)
+                res = train_until(model, data.x_train[idx], data.y_train[idx], optimizer=opt,
+                                  target_train_acc=config.target_train_acc, max_epochs=config.max_epochs,
+                                  batch_size=config.batch_size,
+                                  generator=torch.Generator().manual_seed(streams["train"]),
+                                  context=f"subset {size} seed {seed}")
+                cos = cosines_to_test_gradient(model, data.x_test, data.y_test, include_head=config.include_head)
+                pooled = np.concatenate(list(cos.values()))
+                records.append({
+                    "seed": seed, "size": int(size),
+                    "test_acc": evaluate(model, data.x_test, data.y_test),
+                    "train_acc": float(res.final_train_acc), "epochs": int(res.epochs),
+                    "reached_target": bool(res.reached_target),
+                    "cosines": {k: v.tolist() for k, v in cos.items()},
+                    "median_cosine": float(np.median(pooled)),
+                    "wall_time": time.perf_counter() - t0})
+                bar.update(1)
+    finally:
+        bar.close()
+    return SubsetCosineResult(config=config, records=records, dataset_meta=dict(data.meta),
+                              wall_time=time.perf_counter() - t_start)
+
+
+def _ranks(a: np.ndarray) -> np.ndarray:
+    """Average ranks (ties share their mean rank), for Spearman's coefficient."""
+    order = np.argsort(a, kind="mergesort")
+    ranks = np.empty(len(a))
+    ranks[order] = np.arange(len(a), dtype=float)
+    for v in np.unique(a):
+        tie = a == v
+        ranks[tie] = ranks[tie].mean()
+    return ranks
+
+
+def spearman(a, b) -> float:
+    """Spearman's rank correlation of two equal-length 1-D arrays (average ranks for ties).
+
+    Explained in: book/dash/04_cosine_generalisation.ipynb
+    """
+    a, b = np.asarray(a, dtype=float).ravel(), np.asarray(b, dtype=float).ravel()
+    if a.shape != b.shape or a.size < 3:
+        raise ValueError(f"need two equal-length arrays of >= 3 values, got shapes {a.shape} and {b.shape}")
+    ra, rb = _ranks(a), _ranks(b)
+    if np.ptp(ra) == 0 or np.ptp(rb) == 0:
+        raise ValueError("a constant array has no rank correlation")
+    return float(np.corrcoef(ra, rb)[0, 1])
+
+
+def cosine_accuracy_correlation(result: SubsetCosineResult) -> dict:
+    """Pearson and Spearman correlation, over all (seed, size) models, between the median unit
+    cosine and the test accuracy.
+
+    Explained in: book/dash/04_cosine_generalisation.ipynb
+    """
+    if len(result.records) < 3:
+        raise ValueError(f"need at least 3 models for a correlation, got {len(result.records)}")
+    cos = np.array([r["median_cosine"] for r in result.records])
+    acc = np.array([r["test_acc"] for r in result.records])
+    if np.ptp(cos) == 0 or np.ptp(acc) == 0:
+        raise ValueError("median cosines or test accuracies are all equal: correlation undefined")
+    pearson = float(np.corrcoef(cos, acc)[0, 1])
+    return {"n_models": len(cos), "pearson": pearson, "spearman": spearman(cos, acc)}
+
+
+def plot_subset_cosines(result: SubsetCosineResult):
+    """Box plot of per-unit cos(weight, -test gradient) per subset size (all seeds pooled) with the
+    test accuracy (mean over seeds) on a second axis.
+
+    Explained in: book/dash/04_cosine_generalisation.ipynb
+    """
+    from plasticity_sim.plotting import method_color, new_figure
+
+    sizes = sorted({r["size"] for r in result.records})
+    fig, ax = new_figure(figsize=(6.4, 3.6))
+    pos = np.arange(len(sizes))
+    ax.boxplot([result.pooled(s) for s in sizes], positions=pos, widths=0.5, showfliers=False,
+               patch_artist=True, boxprops={"facecolor": "#d9cbe8", "edgecolor": method_color("dash")},
+               medianprops={"color": method_color("dash"), "lw": 2})
+    ax.axhline(0, color="0.5", lw=0.8)
+    ax.set_xticks(pos, [str(s) for s in sizes])
+    ax.set_xlabel("training subset size")
+    ax.set_ylabel("cos(weight, −∇ test loss) per unit")
+    bx = ax.twinx()
+    acc = [100 * np.mean([r["test_acc"] for r in result.records if r["size"] == s]) for s in sizes]
+    bx.plot(pos, acc, color=method_color("cold"), marker="o", ms=4, label="test accuracy")
+    bx.set_ylabel("test accuracy (%)", color=method_color("cold"))
+    bx.grid(False)
+    bx.spines["right"].set_visible(True)
+    bx.legend(loc="lower right", fontsize=8)
+    return fig
