@@ -1,0 +1,222 @@
+"""Reports on chunked results (plasticity_sim.report) and the paper-scale page (plasticity_sim.paper_scale).
+
+Fake results are built in the exact results-file format (checked by runs.load_results) with numbers
+chosen so every expectation below can be computed by hand.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+
+import pytest
+
+from plasticity_sim import paper_scale, report, runs
+
+# Last-experiment test accuracy per (method, seed); the 5 tiny-preset experiments ramp up to it.
+LAST = {("cold", 0): 0.70, ("cold", 1): 0.72, ("cold", 2): 0.74,
+        ("warm", 0): 0.67, ("warm", 1): 0.70, ("warm", 2): 0.71,
+        ("dash", 0): 0.71, ("dash", 1): 0.73}
+STEPS = {"cold": [10, 20, 30, 40, 50], "warm": [10, 5, 5, 5, 5], "dash": [10, 10, 10, 10, 60]}
+
+
+def fake_result(method: str, seed: int, **config_overrides) -> dict:
+    config = runs.preset_config("tiny", method=method, seed=seed, progress=False, **config_overrides)
+    last = LAST[(method, seed)]
+    accs = [last - 0.04, last - 0.03, last - 0.02, last - 0.01, last]
+    records = [{"experiment": j, "n_train": 800 * j, "test_acc": accs[j - 1], "train_acc": 1.0,
+                "steps": STEPS[method][j - 1], "epochs": 1, "reached_target": True,
+                "wall_time": 0.5, "intervention_time": 0.0} for j in range(1, 6)]
+    return {"format": runs.RESULTS_FORMAT, "protocol": "chunked", "complete": True,
+            "config": config.to_dict(),
+            "method": {"name": method, "intervention": runs.METHODS[method][0], "params": {}, "requested": {}},
+            "provenance": {"package_version": "0.1.0", "git_commit": "abc<def>", "torch_version": "2.13.0+cpu",
+                           "numpy_version": "2.4.6", "python_version": "3.11.7", "platform": "Linux-x86_64",
+                           "device": "cpu", "device_name": None, "torch_threads": 1,
+                           "created": "2026-01-01T00:00:00+0000", "argv": [], "wall_time_s": 60.0 + seed,
+                           "resumed": False},
+            "seeds": {"seed": seed, "data_seed": 0, "streams": runs.seed_streams(seed)},
+            "dataset_meta": {}, "experiments": records, "summary": runs.table1_summary(records)}
+
+
+@pytest.fixture
+def results_dir(tmp_path):
+    for (method, seed) in LAST:
+        path = tmp_path / f"chunked_tiny_{method}_seed{seed}.json"
+        path.write_text(json.dumps(fake_result(method, seed)))
+    return tmp_path
+
+
+def test_fake_files_pass_the_results_loader(results_dir):
+    assert len(report.load_all(results_dir)) == len(LAST)
+
+
+def test_mean_and_population_std_by_hand(results_dir):
+    s = report.summarize_results(results_dir)
+    assert s.methods == ("cold", "warm", "dash")          # the CLI's (= the paper's) order
+    mean, std = s.mean_std("cold", "test_acc_last")
+    assert mean == pytest.approx(0.72)
+    assert std == pytest.approx(math.sqrt((0.02 ** 2 + 0 + 0.02 ** 2) / 3))   # ddof = 0
+    mean, std = s.mean_std("cold", "test_acc_avg")   # avg of last-0.04..last = last - 0.02
+    assert mean == pytest.approx(0.70)
+    assert s.mean_std("warm", "steps_last") == (5.0, 0.0)
+    assert s.mean_std("cold", "steps_avg") == (30.0, 0.0)
+    assert s.mean_std("dash", "total_steps") == (100.0, 0.0)
+    assert s.seeds("dash") == [0, 1]
+
+
+def test_paired_differences_per_seed(results_dir):
+    s = report.summarize_results(results_dir)
+    d = s.differences("warm")
+    assert list(d) == [0, 1, 2]
+    assert [round(v, 6) for v in d.values()] == [-3.0, -2.0, -3.0]       # points
+    # dash has seeds 0, 1 only: pairs are formed on the common seeds
+    assert {k: round(v, 6) for k, v in s.differences("dash").items()} == {0: 1.0, 1: 1.0}
+    assert s.differences("dash", key="steps_last") == {0: 10.0, 1: 10.0}
+    text = report.format_differences(s, ["warm"])
+    assert "seed 0: -3.00" in text and "mean -2.67" in text and "below cold on 3 of 3" in text
+
+
+def test_table_text_and_published_units(results_dir):
+    s = report.summarize_results(results_dir)
+    text = s.format()
+    assert "72.00 (1.63)" in text            # cold: mean and std of 70, 72, 74 %
+    ours = s.as_published()
+    assert ours["warm"]["acc_last"] == pytest.approx(100 * (0.67 + 0.70 + 0.71) / 3)
+    assert ours["cold"]["steps_avg"] == 30.0 and ours["cold"]["steps_avg_std"] == 0.0
+
+
+def test_method_selection_and_order(results_dir):
+    s = report.summarize_results(results_dir, methods=["warm", "cold"])
+    assert s.methods == ("warm", "cold") and set(s.runs) == {(m, k) for m in ("warm", "cold") for k in range(3)}
+
+
+def test_unknown_and_absent_methods_fail(results_dir):
+    with pytest.raises(ValueError, match=r"unknown method\(s\) \['nope'\]; allowed: cold, warm"):
+        report.summarize_results(results_dir, methods=["cold", "nope"])
+    with pytest.raises(ValueError, match=r"no results for method\(s\) \['sp'\]; found: cold, warm, dash"):
+        report.summarize_results(results_dir, methods=["cold", "sp"])
+    s = report.summarize_results(results_dir)
+    with pytest.raises(ValueError, match="no results for method 'sp'"):
+        s.differences("sp")
+    with pytest.raises(ValueError, match="unknown column 'acc'"):
+        s.mean_std("cold", "acc")
+
+
+def test_missing_file_and_empty_directory(tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        report.summarize_results(tmp_path / "missing.json")
+    with pytest.raises(FileNotFoundError, match="no results files"):
+        report.summarize_results(tmp_path)
+
+
+def test_duplicates_and_mixed_configs_fail(tmp_path):
+    a = fake_result("cold", 0)
+    with pytest.raises(ValueError, match="two results for method 'cold' seed 0"):
+        report.summarize_results([a, fake_result("cold", 0)])
+    other = fake_result("warm", 0, lr=0.5)
+    with pytest.raises(ValueError, match=r"config field\(s\) \['lr'\]"):
+        report.summarize_results([a, other])
+    with pytest.raises(ValueError, match="share no seed"):
+        report.summarize_results([a, fake_result("warm", 1)]).differences("warm")
+
+
+def test_curves_figure_draws_the_seed_mean(results_dir):
+    s = report.summarize_results(results_dir)
+    fig = report.plot_experiment_curves(s, methods=["cold", "warm"])
+    acc_ax, steps_ax = fig.axes[:2]
+    cold_line = acc_ax.get_lines()[0]
+    assert list(cold_line.get_xdata()) == [1, 2, 3, 4, 5]
+    assert cold_line.get_ydata()[-1] == pytest.approx(72.0)          # mean of 70, 72, 74
+    assert list(steps_ax.get_lines()[1].get_ydata()) == [10, 5, 5, 5, 5]
+    one = report.plot_experiment_curves(s, methods=["warm"], seed=1)
+    assert one.axes[0].get_lines()[0].get_ydata()[-1] == pytest.approx(70.0)
+    with pytest.raises(ValueError, match="seed 2"):
+        report.plot_experiment_curves(s, methods=["dash"], seed=2)
+
+
+def test_provenance_box_is_collapsed_escaped_and_deterministic(results_dir):
+    s = report.summarize_results(results_dir)
+    box = report.provenance_html(s)
+    assert box.startswith("<details>") and box.rstrip().endswith("</details>")
+    assert "abc&lt;def&gt;" in box and "abc<def>" not in box      # HTML-escaped
+    assert box.count("<tr><td>") == len(LAST)
+    assert "2.13.0+cpu" in box and "61 s" in box                  # torch version, a wall time
+    assert report.provenance_html(report.summarize_results(results_dir)) == box
+
+
+def test_relative_to_cold_published_by_hand():
+    rel = report.relative_to_cold(dataset="Tiny-ImageNet", optimizer="SGD")
+    assert rel["warm"]["acc_last"] == pytest.approx(9.57 - 25.69)
+    assert rel["dash"]["steps_avg"] == pytest.approx(4439 / 17503)
+    with pytest.raises(ValueError, match="exactly one"):
+        report.relative_to_cold()
+
+
+def test_report_does_not_import_torch():
+    code = "import sys, plasticity_sim.report, plasticity_sim.paper_scale; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+# ----------------------------------------------------------------------------- paper scale
+def test_paper_commands_parse_into_the_paper_protocol():
+    for label, setting in paper_scale.PAPER_SETTINGS.items():
+        for opt in ("SGD", "SAM"):
+            configs = paper_scale.check_command(paper_scale.paper_command(label, opt))
+            assert len(configs) == 4 * setting.seeds
+            c = configs[0]
+            assert c.dataset == setting.dataset and c.optimizer == opt.lower()
+            assert (c.model, c.num_chunks, c.target_train_acc, c.lr, c.batch_size) == ("resnet18", 50, 0.999, 1e-3, 128)
+            assert {k.method for k in configs} == {"cold", "warm", "sp", "dash"}
+    svhn = paper_scale.check_command(paper_scale.paper_command("SVHN"))[0]
+    assert svhn.dataset_kwargs["train_subset"] == 50000 and svhn.dataset_kwargs["download"] is True
+
+
+def test_check_command_rejects_what_the_cli_rejects():
+    argv = paper_scale.paper_command("CIFAR-10") + ["--set", "lrr=1"]
+    with pytest.raises(ValueError, match="unknown config key 'lrr'"):
+        paper_scale.check_command(argv)
+    with pytest.raises(ValueError, match="unknown paper dataset 'MNIST'"):
+        paper_scale.paper_command("MNIST")
+    with pytest.raises(ValueError, match="unknown optimizer 'Adam'"):
+        paper_scale.paper_command("SVHN", "Adam")
+
+
+def test_cost_estimate_by_hand():
+    # CIFAR-10 warm, SGD: 665 steps x 50 experiments; plus 50 test passes of 10,000 images / 128 / 3.
+    flops = 1e11
+    est = paper_scale.estimate_cost("CIFAR-10", "SGD", "warm", flops_per_step=flops, tflops=10.0)
+    extra = 50 * 10000 / 128 / 3
+    assert est["steps"] == 665 * 50 and est["extra_step_equivalents"] == pytest.approx(extra)
+    assert est["hours"] == pytest.approx((665 * 50 + extra) * flops / 1e13 / 3600)
+    # DASH adds a gradient pass over chunks 1..j (1,000 images each) before experiments 2..50
+    dash = paper_scale.estimate_cost("CIFAR-10", "SAM", "dash", flops_per_step=flops, tflops=10.0)
+    dash_images = 1000 * (50 * 51 // 2 - 1)
+    assert dash["extra_step_equivalents"] == pytest.approx(dash_images / 128 + extra)
+    assert dash["hours"] == pytest.approx((8689 * 50 * 2 + dash_images / 128 + extra) * flops / 1e13 / 3600)
+
+
+def test_results_rows_fill_in_or_say_not_run_yet(results_dir, tmp_path):
+    empty = paper_scale.results_rows(tmp_path / "nothing", expected=[("CIFAR-10", "SGD")])
+    assert [r["status"] for r in empty] == ["not run yet"] * 4 and all("acc_last" not in r for r in empty)
+    rows = paper_scale.results_rows(results_dir, expected=[("SVHN", "SAM")])
+    assert [r["status"] for r in rows[:4]] == ["not run yet"] * 4
+    found = {r["method"]: r for r in rows[4:]}
+    assert found["cold"]["setting"] == "MNIST-1D" and found["cold"]["optimizer"] == "ADAMW"
+    assert found["cold"]["acc_last"] == pytest.approx(72.0) and found["cold"]["seeds"] == 3
+    assert found["sp"]["status"] == "not run yet"
+    text = paper_scale.format_rows(rows)
+    assert "72.00 (1.63)" in text and text.count("not run yet") == 5
+
+
+def test_differences_figure_by_hand(results_dir):
+    s = report.summarize_results(results_dir)
+    fig = report.plot_differences({"fake": s}, methods=["warm", "dash"])
+    ax = fig.axes[0]
+    heights = [p.get_height() for p in ax.patches]
+    assert heights == pytest.approx([-8 / 3, 1.0])                     # means of -3,-2,-3 and 1,1
+    dots = [list(line.get_ydata()) for line in ax.get_lines() if line.get_marker() == "o"]
+    assert dots[0] == pytest.approx([-3.0, -2.0, -3.0]) and dots[1] == pytest.approx([1.0, 1.0])
