@@ -271,16 +271,18 @@ def method_spec(config: ChunkedConfig) -> tuple[str, dict]:
     return name, {**fixed, **config.method_params}
 
 
-def seed_streams(seed: int) -> dict[str, int]:
-    """Independent integer seeds for the random streams of one run, derived from ``seed``.
+def seed_streams(seed: int, names: tuple[str, ...] = ("init", "chunks", "train", "intervention")
+                 ) -> dict[str, int]:
+    """Independent integer seeds for the named random streams of one run, derived from ``seed``.
 
     Separate streams keep methods paired: changing what an intervention draws never changes the
-    initial model, the chunks or the batch order.
+    initial model, the chunks or the batch order. Every protocol derives its streams here.
 
     Explained in: book/dash/02_warm_starting_real_networks.ipynb
     """
-    names = ("init", "chunks", "train", "intervention")
-    children = np.random.SeedSequence(seed).spawn(len(names))
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    children = np.random.SeedSequence(int(seed)).spawn(len(names))
     return {name: int(child.generate_state(1)[0]) for name, child in zip(names, children)}
 
 

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from plasticity_sim import runs
 from plasticity_sim.data import load_dataset
 from plasticity_sim.diagnostics import unit_cosines
 from plasticity_sim.models import build_model
@@ -92,10 +93,7 @@ def seed_streams(seed: int) -> dict[str, int]:
 
     Explained in: book/dash/04_cosine_generalisation.ipynb
     """
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
-    children = np.random.SeedSequence(int(seed)).spawn(len(STREAMS))
-    return {name: int(c.generate_state(1)[0]) for name, c in zip(STREAMS, children)}
+    return runs.seed_streams(seed, STREAMS)
 
 
 def validate_config(config: SubsetCosineConfig, num_train: int | None = None) -> None:

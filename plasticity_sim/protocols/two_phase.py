@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from plasticity_sim import runs
 from plasticity_sim.data import load_dataset
 from plasticity_sim.interventions import dash_gradient_ema, dash_shrink_
 from plasticity_sim.interventions.dash import GRANULARITIES
@@ -114,10 +115,7 @@ def seed_streams(seed: int) -> dict[str, int]:
 
     Explained in: book/dash/03_noise_memorisation.ipynb
     """
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
-    children = np.random.SeedSequence(int(seed)).spawn(len(STREAMS))
-    return {name: int(c.generate_state(1)[0]) for name, c in zip(STREAMS, children)}
+    return runs.seed_streams(seed, STREAMS)
 
 
 def _gen(seed: int) -> torch.Generator:
