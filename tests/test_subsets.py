@@ -6,7 +6,8 @@ from torch import nn
 
 from plasticity_sim.data import load_dataset
 from plasticity_sim.protocols.subsets import (SubsetCosineConfig, cosine_accuracy_correlation,
-                                              cosines_to_test_gradient, run_subset_cosines, seed_streams,
+                                              cosines_to_test_gradient, plot_cosine_histogram,
+                                              run_subset_cosines, seed_streams,
                                               spearman, validate_config)
 
 
@@ -105,6 +106,13 @@ def test_run_records_and_nested_subsets(data):
     assert res.pooled(20).size == 24
     corr = cosine_accuracy_correlation(res)
     assert corr["n_models"] == 4 and -1 <= corr["pearson"] <= 1
+    fig = plot_cosine_histogram(res, 60)
+    # one stacked histogram per layer (3 x 40 bins) and the title names the size and its accuracy
+    assert len(fig.axes[0].patches) == 3 * 40
+    acc = 100 * np.mean([r["test_acc"] for r in res.records if r["size"] == 60])
+    assert fig.axes[0].get_title() == f"60 training points: test accuracy {acc:.1f} %"
+    with pytest.raises(ValueError, match="size 30"):
+        plot_cosine_histogram(res, 30)
 
 
 def test_spearman_by_hand():

@@ -121,6 +121,11 @@ def test_result_helpers(data):
     assert fitted == math.inf             # no accuracy reaches 101 %
     with pytest.raises(ValueError, match="method"):
         res.curve("cold")
+    one = res.for_seeds((1,))
+    assert {r["seed"] for r in one.records} == {1} and [r["seed"] for r in one.cold] == [1]
+    assert one.curve("warm")[1].tolist() == [r["test_acc"] for r in res.select(method="warm", seed=1)]
+    with pytest.raises(ValueError, match="seeds"):
+        res.for_seeds((7,))
 
 
 def test_granularity_factors_shapes_and_range(data):

@@ -238,6 +238,34 @@ def cosine_accuracy_correlation(result: SubsetCosineResult) -> dict:
     return {"n_models": len(cos), "pearson": pearson, "spearman": spearman(cos, acc)}
 
 
+def plot_cosine_histogram(result: SubsetCosineResult, size: int):
+    """Histogram of the per-unit cosines of one subset size, one colour per layer (seeds pooled),
+    with that size's mean test accuracy in the title; the x range is shared across sizes so a
+    slider over sizes shows the distribution moving.
+
+    Explained in: book/dash/04_cosine_generalisation.ipynb
+    """
+    from plasticity_sim.plotting import new_figure
+
+    rows = [r for r in result.records if r["size"] == size]
+    if not rows:
+        raise ValueError(f"no records for size {size!r}; sizes: {sorted({r['size'] for r in result.records})}")
+    fig, ax = new_figure(figsize=(6.4, 3.6))
+    bins = np.linspace(-1, 1, 41)
+    layers = list(rows[0]["cosines"])
+    values = [np.concatenate([np.asarray(r["cosines"][name]) for r in rows]) for name in layers]
+    ax.hist(values, bins=bins, stacked=True, label=layers)
+    pooled = np.concatenate(values)
+    ax.axvline(np.median(pooled), color="black", lw=1.5, label=f"median {np.median(pooled):+.2f}")
+    ax.axvline(0, color="0.5", lw=0.8)
+    acc = 100 * np.mean([r["test_acc"] for r in rows])
+    ax.set_title(f"{size} training points: test accuracy {acc:.1f} %", fontsize=10)
+    ax.set_xlabel("cos(weight, −∇ test loss) per unit")
+    ax.set_ylabel("units (seeds pooled)")
+    ax.legend(fontsize=8, loc="upper left")
+    return fig
+
+
 def plot_subset_cosines(result: SubsetCosineResult):
     """Box plot of per-unit cos(weight, -test gradient) per subset size (all seeds pooled) with the
     test accuracy (mean over seeds) on a second axis.

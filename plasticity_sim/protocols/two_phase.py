@@ -86,6 +86,19 @@ class PretrainSweepResult:
     dataset_meta: dict
     wall_time: float
 
+    def for_seeds(self, seeds) -> "PretrainSweepResult":
+        """The same sweep restricted to ``seeds`` (for a per-seed view of the figure).
+
+        Explained in: book/dash/03_noise_memorisation.ipynb
+        """
+        seeds = tuple(seeds)
+        unknown = [s for s in seeds if s not in self.config.seeds]
+        if unknown or not seeds:
+            raise ValueError(f"seeds={seeds!r}: choose from {tuple(self.config.seeds)}")
+        return PretrainSweepResult(self.config, [r for r in self.records if r["seed"] in seeds],
+                                   [r for r in self.cold if r["seed"] in seeds], self.dataset_meta,
+                                   self.wall_time)
+
     def select(self, **where) -> list[dict]:
         """Records whose fields equal every ``where`` item, e.g. ``select(method="dash")``.
 
