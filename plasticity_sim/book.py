@@ -78,14 +78,11 @@ def toc_notebooks(root: Path = ROOT) -> list[Path]:
     toc = yaml.safe_load((root / "_toc.yml").read_text())
     files: list[str] = [toc["root"]]
 
-    def walk(entries):
+    def walk(entries):  # jb-book: parts -> chapters -> sections, every level optional
         for e in entries or []:
             if "file" in e:
                 files.append(e["file"])
-            for key in ("sections", "chapters"):
-                walk(e.get(key))
-            for part in e.get("parts", []) if isinstance(e, dict) else []:
-                walk(part.get("chapters"))
+            walk(e.get("sections"))
 
     walk(toc.get("chapters"))
     for part in toc.get("parts", []):
@@ -187,16 +184,12 @@ def execute(paths: list[Path], *, timeout: int = 1800, quiet: bool = False) -> l
         _clean(nb)
         raw = json.loads(nbformat.writes(nb))
         _stable_widget_ids(raw, str(p.resolve().relative_to(ROOT) if p.resolve().is_relative_to(ROOT) else p.name))
-        _atomic_write(p, json.dumps(raw, indent=1, ensure_ascii=False, sort_keys=True) + "\n")
+        write_bytes(p, json.dumps(raw, indent=1, ensure_ascii=False, sort_keys=True) + "\n")
         dt = time.perf_counter() - t0
         done.append((p, dt))
         if not quiet:
             print(f"executed {p} in {dt:.1f} s", flush=True)
     return done
-
-
-def _atomic_write(path: Path, text: str | bytes) -> None:
-    write_bytes(path, text)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -223,7 +216,7 @@ def vendor(force: bool = False) -> list[Path]:
                     if m.isfile() and (m.name == src or (src.endswith("/") and m.name.startswith(src))):
                         target = VENDOR_DIR / (dest + m.name[len(src):] if src.endswith("/") else dest)
                         target.parent.mkdir(parents=True, exist_ok=True)
-                        _atomic_write(target, tar.extractfile(m).read())
+                        write_bytes(target, tar.extractfile(m).read())
                         written.append(target)
         print(f"vendored {name} from {url}")
     return written

@@ -31,6 +31,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from plasticity_sim.train import preserved_modes
+
 DEFINITIONS = ("redo", "lop", "zero")
 DEFAULT_TAU = {"redo": 0.1, "lop": 0.01, "zero": None}
 ACTIVATION_TYPES = (nn.ReLU, nn.LeakyReLU, nn.ELU, nn.SELU, nn.GELU, nn.SiLU, nn.Tanh, nn.Sigmoid)
@@ -75,7 +77,7 @@ def collect_activations(model: nn.Module, x: torch.Tensor, layers=None, *, batch
     if not modules:
         raise ValueError(f"no layers to record in {type(model).__name__}")
     outputs = {names[id(m)]: [] for m in modules}
-    handles, flags = [], [(m, m.training) for m in model.modules()]
+    handles = []
 
     def hook_for(name):
         def hook(module, inputs, output):
@@ -85,9 +87,9 @@ def collect_activations(model: nn.Module, x: torch.Tensor, layers=None, *, batch
     try:
         for m in modules:
             handles.append(m.register_forward_hook(hook_for(names[id(m)])))
-        if mode == "eval":
-            model.eval()
-        with torch.no_grad():
+        with preserved_modes(model), torch.no_grad():
+            if mode == "eval":
+                model.eval()
             for start in range(0, len(x), batch_size):
                 expected = start // batch_size + 1
                 model(x[start:start + batch_size])
@@ -98,8 +100,6 @@ def collect_activations(model: nn.Module, x: torch.Tensor, layers=None, *, batch
     finally:
         for h in handles:
             h.remove()
-        for m, flag in flags:
-            m.training = flag
     return {n: torch.cat(outs) for n, outs in outputs.items()}
 
 
@@ -274,25 +274,20 @@ def unit_cosines(model: nn.Module, grads: dict[str, torch.Tensor]) -> dict[str, 
 
 def _loss_grads(model, x, y, batch_size):
     """Mean cross-entropy, accuracy and mean gradient over (x, y), in eval mode, model restored."""
-    flags = [(m, m.training) for m in model.modules()]
     params = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     grads = {n: torch.zeros_like(p) for n, p in params}
     loss_sum, correct = 0.0, 0
-    try:
+    with preserved_modes(model), torch.enable_grad():
         model.eval()
-        with torch.enable_grad():
-            for s in range(0, len(x), batch_size):
-                out = model(x[s:s + batch_size])
-                loss = F.cross_entropy(out, y[s:s + batch_size], reduction="sum")
-                gs = torch.autograd.grad(loss, [p for _, p in params], allow_unused=True)
-                for (n, _), g in zip(params, gs):
-                    if g is not None:
-                        grads[n] += g
-                loss_sum += float(loss.detach())
-                correct += int((out.argmax(1) == y[s:s + batch_size]).sum())
-    finally:
-        for m, flag in flags:
-            m.training = flag
+        for s in range(0, len(x), batch_size):
+            out = model(x[s:s + batch_size])
+            loss = F.cross_entropy(out, y[s:s + batch_size], reduction="sum")
+            gs = torch.autograd.grad(loss, [p for _, p in params], allow_unused=True)
+            for (n, _), g in zip(params, gs):
+                if g is not None:
+                    grads[n] += g
+            loss_sum += float(loss.detach())
+            correct += int((out.argmax(1) == y[s:s + batch_size]).sum())
     return loss_sum / len(x), correct / len(x), {n: g / len(x) for n, g in grads.items()}
 
 

@@ -299,6 +299,24 @@ def _raise_nonfinite(where, epoch, step, k, steps_per_epoch, value):
 
 
 # ----------------------------------------------------------------------------- evaluation
+@contextlib.contextmanager
+def preserved_modes(model: nn.Module):
+    """Restore every module's own train/eval flag on exit, even on error.
+
+    ``model.train(was_training)`` would set all submodules to the top-level flag; this keeps
+    mixed modes (e.g. a frozen BatchNorm in eval inside a training model) exactly as they were.
+    Used wherever a measurement switches to eval mode (evaluation, gradients, activations).
+
+    Explained in: book/dash/04_cosine_generalisation.ipynb
+    """
+    flags = [(m, m.training) for m in model.modules()]
+    try:
+        yield model
+    finally:
+        for m, flag in flags:
+            m.training = flag
+
+
 @torch.no_grad()
 def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, batch_size: int = 1024) -> float:
     """Accuracy in [0, 1] in eval mode (BN running statistics, no dropout); the model's
@@ -309,16 +327,13 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, batch_size: 
     _check_data(model, x, y)
     _check_positive_int("batch_size", batch_size)
     cuda = x.device.type == "cuda"
-    was_training = model.training
-    model.eval()
-    try:
+    with preserved_modes(model):
+        model.eval()
         correct = torch.zeros((), dtype=torch.int64, device=x.device)
         for i in range(0, len(x), batch_size):
             with _autocast(x.device, cuda):
                 logits = model(_as_channels_last(x[i:i + batch_size], cuda))
             correct += (logits.argmax(dim=1) == y[i:i + batch_size]).sum()
-    finally:
-        model.train(was_training)
     return int(correct) / len(x)
 
 

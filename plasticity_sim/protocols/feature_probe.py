@@ -31,8 +31,8 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from plasticity_sim.data import load_dataset
+from plasticity_sim.diagnostics import unit_cosines
 from plasticity_sim.interventions import dash_cosines, dash_gradient_ema, shrink_factors
-from plasticity_sim.protocols.subsets import spearman  # noqa: F401  (re-exported for the chapter)
 from plasticity_sim.train import evaluate, loss_and_grads, make_optimizer, train_until
 
 
@@ -177,11 +177,6 @@ def noise_patch_vectors(data, indices) -> np.ndarray:
     return np.stack(out)
 
 
-def _cos_rows(w: np.ndarray, direction: np.ndarray) -> np.ndarray:
-    d = direction.reshape(len(w), -1)
-    return (w * d).sum(1) / np.maximum(np.linalg.norm(w, axis=1) * np.linalg.norm(d, axis=1), 1e-12)
-
-
 def probe_seed(config: FeatureProbeConfig, seed: int) -> dict:
     """One seed of the probe (data, training, DASH cosines, ground truth); see the module docstring.
 
@@ -211,8 +206,8 @@ def probe_seed(config: FeatureProbeConfig, seed: int) -> dict:
     w = model.conv.weight.detach().reshape(c.filters, -1).numpy()
     by_half = {}
     for name, sl in (("old", slice(0, half)), ("new", slice(half, c.n_train))):
-        g = loss_and_grads(model, data.x_train[sl], data.y_train[sl])["conv.weight"].numpy()
-        by_half[name] = _cos_rows(w, -g)
+        grads = loss_and_grads(model, data.x_train[sl], data.y_train[sl])
+        by_half[name] = unit_cosines(model, grads)["conv"]
     patterns = data.truth["feature_patterns"].reshape(-1, w.shape[1])
     noise = noise_patch_vectors(data, np.arange(half))
     factors = {g: {k: v.numpy() for k, v in shrink_factors(model, ema, c.lam, g).items()}

@@ -27,7 +27,7 @@ from plasticity_sim import runs
 from plasticity_sim.data import load_dataset
 from plasticity_sim.diagnostics import unit_cosines
 from plasticity_sim.models import build_model
-from plasticity_sim.train import evaluate, loss_and_grads, make_optimizer, train_until
+from plasticity_sim.train import evaluate, loss_and_grads, make_optimizer, preserved_modes, train_until
 
 STREAMS = ("init", "subset", "train")
 
@@ -131,13 +131,9 @@ def cosines_to_test_gradient(model, x_test, y_test, *, include_head: bool = Fals
 
     Explained in: book/dash/04_cosine_generalisation.ipynb
     """
-    flags = [(m, m.training) for m in model.modules()]
-    try:
+    with preserved_modes(model):
         model.eval()
         grads = loss_and_grads(model, x_test, y_test, batch_size=batch_size)
-    finally:
-        for m, flag in flags:
-            m.training = flag
     cos = unit_cosines(model, grads)
     if not include_head and cos:
         head = getattr(model, "head", None)

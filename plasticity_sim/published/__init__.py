@@ -18,7 +18,6 @@ __all__ = ["PublishedTable", "available", "load_table", "table1", "plot_table1"]
 _HERE = Path(__file__).resolve().parent
 # Short names the book uses for the DASH Table 1 methods (our CLI method names on the right).
 METHOD_ALIASES = {"Random Init": "cold", "Warm Init": "warm", "S&P": "sp", "DASH": "dash"}
-_PLOT_KEY = {"cold": "cold", "warm": "warm", "sp": "shrink_perturb", "dash": "dash"}  # -> plotting colours
 
 
 def available() -> list[str]:
@@ -121,6 +120,7 @@ def plot_table1(dataset: str = "CIFAR-10", optimizer: str = "SGD", *, ours: dict
     from matplotlib.figure import Figure
 
     from plasticity_sim.plotting import method_color
+    from plasticity_sim.runs import METHODS  # CLI name -> (intervention name, params); colours key on the name
 
     rows = table1(dataset, optimizer)
     fig = fig or Figure(figsize=(8.0, 3.2), dpi=80, facecolor="white", layout="constrained")
@@ -128,7 +128,7 @@ def plot_table1(dataset: str = "CIFAR-10", optimizer: str = "SGD", *, ours: dict
     width = 0.38 if ours else 0.75
     for ax, (kind, unit) in zip(axes, [("acc", "test accuracy (%)"), ("steps", "SGD steps")]):
         for i, r in enumerate(rows):
-            color = method_color(_PLOT_KEY[r["short"]])
+            color = method_color(METHODS[r["short"]][0])
             for j, (when, alpha) in enumerate([("last", 1.0), ("avg", 0.45)]):
                 x = i * 2.2 + j
                 key = f"{kind}_{when}"
