@@ -359,3 +359,37 @@ def test_result_accessors_validate():
         fig["dash"]
     with pytest.raises(ValueError, match="Fig3Config"):
         run_fig3({"n_seeds": 1})
+
+
+def test_fig3_data_reused_across_thresholds_gives_fresh_run_results():
+    from plasticity_sim.discrete import fig3_data
+    cfg = Fig3Config(n_seeds=2, first_seed=3, n_exp=6, n_per_exp=200, n_features=20, gamma=15,
+                     methods=("cold", "warm", Method("shrink_perturb", forget_prob=0.4)))
+    data = fig3_data(cfg)
+    assert not data.train.flags.writeable and not data.tests[0].flags.writeable
+    for gamma, tau in ((15, 3), (8, 2), (30, 4), (15, 3)):   # reused in any order, never modified
+        c = Fig3Config(**{**cfg.__dict__, "gamma": gamma, "tau": tau})
+        fresh, reused = run_fig3(c), run_fig3(c, data=data)
+        for m in fresh.methods:
+            for metric in ("features", "accuracy", "active_at_start", "n_memorised"):
+                np.testing.assert_array_equal(getattr(fresh[m], metric), getattr(reused[m], metric))
+
+
+@pytest.mark.parametrize("field, value", [("n_per_exp", 400), ("n_exp", 5), ("n_seeds", 3), ("first_seed", 0),
+                                          ("n_test", 1000), ("law", "uniform"), ("law_params", {"p_max": 0.3})])
+def test_fig3_data_must_match_the_config(field, value):
+    from plasticity_sim.discrete import fig3_data
+    cfg = Fig3Config(n_seeds=2, first_seed=3, n_exp=6, n_per_exp=200, n_features=20, gamma=15)
+    data = fig3_data(cfg)
+    other = Fig3Config(**{**cfg.__dict__, field: value})
+    with pytest.raises(ValueError, match=f"drawn for {field}="):
+        run_fig3(other, data=data)
+    with pytest.raises(ValueError, match="fig3_data"):
+        run_fig3(cfg, data=data.train)
+
+
+def test_engine_rejects_an_index_of_other_data():
+    from plasticity_sim.discrete.engine import Lanes, run_lanes
+    X = sample_points(sample_frequencies(2, 10, np.random.default_rng(0)), 400, np.random.default_rng(1))
+    with pytest.raises(ValueError, match="index was built for"):
+        run_lanes(X, n_chunk=100, n_exp=4, gamma=5, tau=2, engines={"c": ("cold",)}, index=Lanes(X, 100, 3))

@@ -9,7 +9,9 @@ It stores for each point its *explaining feature* ``w`` (the learned feature tha
 explained by ``w``. Sorting the rows of ``G`` by the learning order gives, by suffix sums, the counts
 the greedy rule sees after every step. Moving feature ``g`` earlier in the order (or inserting it)
 can only change the explaining feature of points that contain ``g``, so a repair touches few points;
-cutting the order makes the points explained after the cut memorised.
+cutting the order makes the points explained after the cut memorised. Those few points are found with
+word operations on bitsets (points holding ``g``, points explained by each feature), not by scanning
+``g``'s whole posting list.
 
 Explained in: book/theory/02_discrete_process.ipynb
 """
@@ -44,6 +46,9 @@ class ColdLanes:
         self.w = np.full(B * M, K, data.small)            # explaining feature of each point (K = none)
         self.n_held = np.zeros(B * M, data.small)         # learned features held (kept for memorised)
         self.G = np.zeros((B, K + 2, K + 1), np.int64)    # [lane, explaining feature, feature | count]
+        # the same grouping as bitsets over points (row K: memorised, row K+1: always empty), so a
+        # repair finds the few points it can change with word operations instead of posting lists
+        self.wbits = np.zeros((B, K + 2, data.W), np.uint64)
 
     def _set_chains(self, lanes, chains):
         """New learning orders for ``lanes``: update rank, inv and F."""
@@ -65,24 +70,60 @@ class ColdLanes:
         """Give points new explaining features; G moves their full feature vectors between rows."""
         moved = np.flatnonzero(w_old != w_new)
         lanes, pids, w_old, w_new = lanes[moved], pids[moved], w_old[moved], w_new[moved]
-        self.data.add_points(self.G.reshape(-1, self.K + 1), lanes * (self.K + 2) + w_new, pids,
-                             lanes * (self.K + 2) + w_old)
+        rows_old, rows_new = lanes * (self.K + 2) + w_old, lanes * (self.K + 2) + w_new
+        self.data.add_points(self.G.reshape(-1, self.K + 1), rows_new, pids, rows_old)
         self.w[pids] = w_new
+        self._flip_bits(np.concatenate([rows_old, rows_new]), np.concatenate([pids, pids]))
+
+    def _flip_bits(self, rows, pids):
+        """Toggle the bits of points ``pids`` in rows ``lane * (K+2) + w`` of ``wbits`` (distinct points)."""
+        i = pids % self.data.M
+        np.bitwise_xor.at(self.wbits.reshape(-1), rows * self.data.W + i // 64,
+                          np.left_shift(np.uint64(1), (i % 64).astype(np.uint64)))
+
+    def _candidates(self, mb, mg, seg, insert, m):
+        """Points that moving ``g`` earlier can affect, as (request, pid), via bitsets.
+
+        A point that does not hold g learns its own features in the same order, only one step later:
+        unchanged. A point explained by a segment feature and holding g may now be explained earlier.
+        A point explained by g itself changes only if it holds a segment feature (else g still
+        completes it). Memorised points holding g matter only when g is new (an insertion). ``seg`` is
+        padded with K+1, an always-empty row.
+        """
+        K, words = self.K, -(-m // 64)
+        lane = mb[:, None]
+        P = self.data.bits[:, :, :words]
+        hold_seg = np.bitwise_or.reduce(P[lane, np.minimum(seg, K)], axis=1)  # row K of bits is empty
+        wb = self.wbits[:, :, :words]
+        cand = (np.bitwise_or.reduce(wb[lane, seg], axis=1) | (wb[mb, mg] & hold_seg)
+                | np.where(insert[:, None], wb[mb, K], np.uint64(0))) & P[mb, mg]
+        flat = cand.view(np.uint8).ravel()
+        at = np.flatnonzero(flat)                                     # non-empty bytes
+        bit = np.flatnonzero(np.unpackbits(flat[at], bitorder="little"))
+        at = at[bit >> 3]
+        req = at // (words * 8)
+        return req, mb[req] * self.data.M + (at - req * (words * 8)) * 8 + (bit & 7)
 
     def step(self, j, Xc32, m0):
         """Experiment ``j``: add chunk ``j`` under the current order, then repair the order."""
         K, tau, B, M = self.K, self.tau, self.B, self.data.M
         n = Xc32.shape[2]
-        # Chunk points: t = first position at which >= tau of their features are learned.
-        le = (self.rank[:, None, :K] <= np.arange(K + 1)[None, :, None]).astype(np.float32)
-        held = le @ Xc32                                  # (B, K+1, n) learned features up to each position
-        t = (held < tau[:, None, None]).sum(axis=1)       # (B, n) in 1..K+1, K+1 = never
-        w = np.take_along_axis(self.inv, t, axis=1)
+        # Chunk points: explained at the first position t where >= tau of their features are learned
+        # (K+1: never). Positions past the longest order add nothing, so stop there.
+        F = int(self.F.max())
+        le = (self.rank[:, None, :K] <= np.arange(F + 1)[None, :, None]).astype(np.float32)
+        held = le @ Xc32                                  # (B, F+1, n) learned features up to each position
+        below = held < tau.astype(np.float32)[:, None, None]
+        t = below.view(np.uint8).sum(axis=1, dtype=np.uint8 if F < 255 else np.int64).astype(np.int64)
+        t[below[:, F]] = K + 1
+        w = np.take_along_axis(self.inv, t, axis=1).ravel()
         chunk = (np.arange(B)[:, None] * M + np.arange(m0, m0 + n)[None, :]).ravel()
-        self.w[chunk] = w.ravel()
-        self.n_held[chunk] = held[:, K, :].ravel()
+        self.w[chunk] = w
+        self.n_held[chunk] = held[:, F, :].ravel()
         # G[b, w] += feature vectors of the chunk points explained by w
-        self.data.add_points(self.G.reshape(-1, K + 1), (np.arange(B)[:, None] * (K + 2) + w).ravel(), chunk)
+        rows = (chunk // M) * (K + 2) + w
+        self.data.add_points(self.G.reshape(-1, K + 1), rows, chunk)
+        self._flip_bits(rows, chunk)
         todo = np.arange(B)
         while len(todo):
             todo = self._check_and_repair(j, m0 + n, todo)
@@ -93,15 +134,17 @@ class ColdLanes:
         Returns the repaired lanes (to check again).
         """
         K, gamma = self.K, self.gamma[lanes][:, None]
-        H = self.G[lanes[:, None], self.inv[lanes]]                # rows by position 0..K+1
+        F = self.F[lanes][:, None]
+        Fm = int(F.max())            # steps after the longest order hold nothing to check
+        rows = np.concatenate([self.inv[lanes, :Fm + 1], np.full((len(lanes), 1), K)], axis=1)
+        H = self.G[lanes[:, None], rows]                            # rows by position 0..Fm, memorised
         A = np.cumsum(H[:, ::-1], axis=1)[:, ::-1]                  # A[:, q] = rows q.. summed
-        learned = self.rank[lanes, None, :K] <= np.arange(K + 1)[None, :, None]
-        counts = np.where(learned, -1, A[:, 1:, :K])               # after s = 0..K learned features
+        learned = self.rank[lanes, None, :K] <= np.arange(Fm + 1)[None, :, None]
+        counts = np.where(learned, -1, A[:, 1:, :K])               # after s = 0..Fm learned features
         choice = counts.argmax(axis=2)                              # ties -> lowest feature index
         val = counts.max(axis=2)
-        F = self.F[lanes][:, None]
-        s = np.arange(K + 1)[None, :]
-        ok = np.where(s < F, (val >= gamma) & (choice == self.inv[lanes, 1:]),
+        s = np.arange(Fm + 1)[None, :]
+        ok = np.where(s < F, (val >= gamma) & (choice == self.inv[lanes, 1:Fm + 2]),
                       np.where(s == F, val < gamma, True))
         rows, steps = np.nonzero(~ok)
         if not len(rows):
@@ -144,24 +187,22 @@ class ColdLanes:
             chains.append(chain)
         self._set_chains(edited, chains)
         if moves:
-            self._move(j, moves, rank_old)
+            self._move(m, moves, rank_old)
         for b, st in cuts:
             self._cut(b, st, m, rank_old)
         return np.array(edited, np.int64)
 
-    def _move(self, j, moves, rank_old):
+    def _move(self, m, moves, rank_old):
         """Moves/insertions: only points containing g and explained at an old step in (s, e] can change."""
         K = self.K
         mb, mg, ms, me = (np.array([mv[i] for mv in moves], np.int64) for i in range(4))
         seglen = np.array([len(mv[4]) for mv in moves], np.int64)
         seg = np.zeros((len(moves), max(1, int(seglen.max()))), np.int64)  # old steps s+1.., padded
-        seg[np.arange(seg.shape[1])[None, :] < seglen[:, None]] = [f for mv in moves for f in mv[4]]
+        valid = np.arange(seg.shape[1])[None, :] < seglen[:, None]
+        seg[valid] = [f for mv in moves for f in mv[4]]
         old_step = rank_old[mb]                                     # (n_moves, K+1) by explaining feature
-        allowed = ((old_step > ms[:, None]) & (old_step <= me[:, None])).ravel()
-        req, pids = self.data.gather(mb, mg, np.zeros(len(mb), np.int64), self.data.upto[mb, mg, j])
+        req, pids = self._candidates(mb, mg, np.where(valid, seg, K + 1), me > K, m)
         w_old = self.w[pids]
-        keep = np.flatnonzero(allowed[req * (K + 1) + w_old])
-        req, pids, w_old = req[keep], pids[keep], w_old[keep]
         t_old = old_step.ravel()[req * (K + 1) + w_old]
         # Most moves are swaps of neighbours (segment of one feature): a fast path, no padding.
         w_new = np.empty(len(pids), self.w.dtype)

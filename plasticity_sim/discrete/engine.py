@@ -29,7 +29,8 @@ class Lanes:
 
     A point is named by its flat id ``pid = lane * M + i``. Posting lists (by feature): for lane b and
     feature k, the sorted pids of the points containing k, ``upto[b, k, j]`` of them in the first j
-    chunks. Feature lists (by point): the features of point pid, for summing feature vectors.
+    chunks; the same as bitsets ``bits`` (B, K+1, W) uint64, bit i of row (b, k) for point i, row K
+    empty. Feature lists (by point): the features of point pid, for summing feature vectors.
     ``X`` (B, K, M) feature-major answers "does point i hold feature k" (``offset``).
 
     Explained in: book/theory/02_discrete_process.ipynb
@@ -42,25 +43,35 @@ class Lanes:
         self.Xflat = self.X.reshape(-1)
         # posting lists: flat indices (lane * K + k) * M + i, sorted, turned into pids
         self.upto = np.zeros((B, K, n_exp + 1), np.int64)
-        per_chunk = self.X.reshape(B, K, n_exp, n_chunk).sum(axis=3, dtype=np.int64)
+        postings = np.flatnonzero(self.Xflat)
+        per_chunk = np.bincount(postings // n_chunk, minlength=B * K * n_exp).reshape(B, K, n_exp)
         np.cumsum(per_chunk, axis=2, out=self.upto[:, :, 1:])
         lengths = self.upto[:, :, -1].ravel()
         self.start = (np.cumsum(lengths) - lengths).reshape(B, K)
         shift = np.arange(B)[:, None] * (K - 1) * M + np.arange(K)[None, :] * M
         pid_type = np.int32 if B * M < 2**31 else np.int64
-        postings = np.flatnonzero(self.Xflat)
         postings -= np.repeat(shift.ravel(), lengths)
         self.postings = postings.astype(pid_type)
         del postings
         # per-point small counters and feature ids (K is small; int16 halves memory traffic)
-        self.small = np.int16 if K < 2**15 - 2 else np.int32
-        # feature lists: from the point-major copy, flat indices pid * K + k are already sorted
-        entries = np.flatnonzero(np.ascontiguousarray(self.X.transpose(0, 2, 1)))
-        np.remainder(entries, K, out=entries)
+        self.small = np.int16 if K < 2**15 - 3 else np.int32
+        # feature lists: from a point-major copy (flat indices pid * (K+1) + k come sorted), each ending
+        # in column K, the point counter of add_points' rows
+        point_major = np.empty((B, M, K + 1), bool)
+        point_major[:, :, :K] = self.X.transpose(0, 2, 1)
+        point_major[:, :, K] = True
+        entries = np.flatnonzero(point_major)
+        del point_major
+        np.remainder(entries, K + 1, out=entries)
         self.feature_of = entries.astype(self.small)
         del entries
-        self.n_features_of = self.X.sum(axis=1, dtype=np.int64).ravel()
+        self.n_features_of = self.X.sum(axis=1, dtype=self.small).ravel().astype(np.int64) + 1
         self.first_entry = np.cumsum(self.n_features_of) - self.n_features_of
+        # posting bitsets: bit i of word row (lane, k) set iff point i holds k; row K stays zero
+        self.W = -(-M // 64)
+        packed = np.zeros((B, K + 1, self.W * 8), np.uint8)
+        packed[:, :K, :-(-M // 8)] = np.packbits(self.X, axis=2, bitorder="little")
+        self.bits = packed.view("<u8")
 
     def gather(self, lanes, features, lo, hi):
         """Entries ``lo:hi`` of the posting lists ``(lanes[r], features[r])``: (request r, pid)."""
@@ -79,23 +90,26 @@ class Lanes:
         """``Xflat[pid + offset(lane, k)]`` says whether point pid (of that lane) holds feature k."""
         return lanes * ((self.K - 1) * self.M) + features * self.M
 
+    def features(self, pids):
+        """The features of points ``pids`` then K, concatenated: (lengths, feature ids and K)."""
+        lengths = self.n_features_of[pids]
+        idx = (np.repeat(self.first_entry[pids] - (np.cumsum(lengths) - lengths), lengths)
+               + np.arange(lengths.sum()))
+        return lengths, self.feature_of[idx]
+
     def add_points(self, out, keys, pids, minus_keys=None):
         """``out[keys[i]] += (feature vector of pids[i], 1)`` (and ``-=`` at ``minus_keys[i]``).
 
         ``out`` is an (n_keys, K + 1) int array; the last column counts points.
         """
         K1 = self.K + 1
-        lengths = self.n_features_of[pids]
-        idx = (np.repeat(self.first_entry[pids] - (np.cumsum(lengths) - lengths), lengths)
-               + np.arange(lengths.sum()))
-        features = self.feature_of[idx]
+        lengths, features = self.features(pids)
         if not out.flags.c_contiguous:   # reshape would copy and the updates would be lost
             raise ValueError("add_points needs a C-contiguous output array")
         flat = out.reshape(-1)
         for k, sign in ((keys, 1), (minus_keys, -1)):
             if k is not None:
                 np.add.at(flat, np.repeat(k * K1, lengths) + features, sign)
-                np.add.at(flat, k * K1 + self.K, sign)
 
 
 class KeepLanes:
@@ -181,18 +195,25 @@ class KeepLanes:
         return self.L.copy(), self.memorised.copy()
 
 
-def run_lanes(X, *, n_chunk, n_exp, gamma, tau, engines, progress=False):
+def run_lanes(X, *, n_chunk, n_exp, gamma, tau, engines, progress=False, index=None):
     """Run every experiment for every engine spec on the lanes ``X`` (B, K, >= n_exp * n_chunk) bool.
 
     ``gamma`` and ``tau`` are numbers or one value per lane (lanes never interact, so one call can run
-    several thresholds on shared data).
+    several thresholds on shared data). ``index``: a ``Lanes(X, n_chunk, n_exp)`` built earlier, reused
+    (the engines never modify it).
 
     ``engines``: dict key -> ("cold",) or ("keep", pool, forget_prob, rngs, lanes_per_rng).
     Returns key -> dict of arrays ``learned`` (n_exp, B, K), ``active`` and ``memorised`` (n_exp, B).
 
     Explained in: book/theory/02_discrete_process.ipynb
     """
-    data = Lanes(X, n_chunk, n_exp)
+    if index is None:
+        data = Lanes(X, n_chunk, n_exp)
+    elif index.X.shape != (X.shape[0], X.shape[1], n_exp * n_chunk) or index.upto.shape[2] != n_exp + 1:
+        raise ValueError(f"index was built for lanes {index.X.shape} and {index.upto.shape[2] - 1} "
+                         f"experiments, not {X.shape[:2]} x {n_exp} experiments of {n_chunk} points")
+    else:
+        data = index
     B, K = data.B, data.K
     gamma = np.broadcast_to(np.asarray(gamma, np.int64), (B,)).copy()
     tau = np.broadcast_to(np.asarray(tau, np.int64), (B,)).copy()

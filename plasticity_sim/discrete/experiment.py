@@ -17,9 +17,15 @@ from typing import Callable
 import numpy as np
 
 from .model import FREQUENCY_LAWS, _int_at_least, sample_frequencies, sample_points, sample_test_points
+from .engine import Lanes
 from .process import (Method, _check_gamma_tau, _parse_methods, expected_test_accuracy, run_methods)
 
-__all__ = ["Fig3Config", "MethodCurves", "Fig3Result", "run_fig3", "sample_seed", "METRICS"]
+__all__ = ["Fig3Config", "Fig3Data", "MethodCurves", "Fig3Result", "fig3_data", "run_fig3", "sample_seed",
+           "METRICS"]
+
+# The fields of Fig3Config that decide the data; gamma, tau and methods only decide what runs on it.
+DATA_FIELDS = ("n_per_exp", "n_exp", "n_features", "n_classes", "n_seeds", "first_seed", "n_test", "law",
+               "law_params")
 
 METRICS = ("accuracy", "n_learned", "active_at_start", "n_memorised", "n_explained")
 
@@ -158,8 +164,37 @@ def sample_seed(cfg: Fig3Config, seed: int, *, out=None):
     return p, train, test
 
 
-def run_fig3(cfg: Fig3Config = Fig3Config(), progress: bool = False) -> Fig3Result:
-    """Run every seed and method of ``cfg``; all seeds go through the engine together (fast).
+@dataclass(frozen=True, eq=False)
+class Fig3Data:
+    """The data of a configuration's seeds, drawn once and indexed for the engine: make it with
+    ``fig3_data(cfg)`` and pass it to ``run_fig3(..., data=...)`` for every gamma, tau or method set.
+
+    A gamma or tau slider changes neither the points nor the engine's index of them (drawing and
+    indexing are about a quarter of a 3-seed run), so a redraw reuses them. ``train`` (S * C, K, n)
+    stacks the seeds' classes, ``tests`` holds one (C, K, n_test / C) array per seed; both read-only.
+
+    Explained in: book/theory/03_warm_cold_ideal.ipynb
+    """
+
+    config: Fig3Config
+    train: np.ndarray = field(repr=False)
+    tests: tuple = field(repr=False)
+    index: Lanes = field(repr=False)
+
+    def check(self, cfg: Fig3Config):
+        """Raise ValueError naming the first field where ``cfg`` asks for other data than this.
+
+        Explained in: book/theory/03_warm_cold_ideal.ipynb
+        """
+        for name in DATA_FIELDS:
+            mine, theirs = getattr(self.config, name), getattr(cfg, name)
+            if mine != theirs:
+                raise ValueError(f"data was drawn for {name}={mine!r}, but the config asks for {name}={theirs!r}; "
+                                 "draw it again with fig3_data(cfg)")
+
+
+def fig3_data(cfg: Fig3Config = Fig3Config()) -> Fig3Data:
+    """Draw every seed of ``cfg`` (``sample_seed``) and index the training points for the engine.
 
     Explained in: book/theory/03_warm_cold_ideal.ipynb
     """
@@ -167,14 +202,33 @@ def run_fig3(cfg: Fig3Config = Fig3Config(), progress: bool = False) -> Fig3Resu
         raise ValueError(f"cfg must be a Fig3Config, got {type(cfg).__name__}")
     C, K, J, S = cfg.n_classes, cfg.n_features, cfg.n_exp, cfg.n_seeds
     X = np.empty((S * C, K, J * cfg.n_per_exp // C), bool)
-    tests = []
-    for i, seed in enumerate(cfg.seeds):
-        _, _, test = sample_seed(cfg, int(seed), out=X[i * C:(i + 1) * C])
-        tests.append(test)
-    runs = run_methods(X, n_chunk=cfg.n_per_exp // C, n_exp=J, gamma=cfg.gamma, tau=cfg.tau,
-                       methods=cfg.methods, n_classes=C, data_seeds=[int(s) for s in cfg.seeds],
-                       progress=progress)
-    return _curves(cfg, runs, tests)
+    tests = tuple(sample_seed(cfg, int(seed), out=X[i * C:(i + 1) * C])[2] for i, seed in enumerate(cfg.seeds))
+    for a in (X,) + tests:
+        a.flags.writeable = False   # shared by every run that reuses it
+    return Fig3Data(cfg, X, tests, Lanes(X, cfg.n_per_exp // C, J))
+
+
+def run_fig3(cfg: Fig3Config = Fig3Config(), progress: bool = False, *, data: Fig3Data | None = None
+             ) -> Fig3Result:
+    """Run every seed and method of ``cfg``; all seeds go through the engine together (fast).
+
+    ``data``: from ``fig3_data`` for a config with the same data fields (it may differ in gamma, tau
+    and methods); drawn here when None. The result is the same either way.
+
+    Explained in: book/theory/03_warm_cold_ideal.ipynb
+    """
+    if not isinstance(cfg, Fig3Config):
+        raise ValueError(f"cfg must be a Fig3Config, got {type(cfg).__name__}")
+    if data is None:
+        data = fig3_data(cfg)
+    elif not isinstance(data, Fig3Data):
+        raise ValueError(f"data must come from fig3_data(cfg), got {type(data).__name__}")
+    else:
+        data.check(cfg)
+    runs = run_methods(data.train, n_chunk=cfg.n_per_exp // cfg.n_classes, n_exp=cfg.n_exp, gamma=cfg.gamma,
+                       tau=cfg.tau, methods=cfg.methods, n_classes=cfg.n_classes,
+                       data_seeds=[int(s) for s in cfg.seeds], progress=progress, index=data.index)
+    return _curves(cfg, runs, data.tests)
 
 
 def _curves(cfg, runs, tests) -> Fig3Result:

@@ -240,11 +240,12 @@ def simulate(data, *, n_per_exp, n_exp, gamma, tau, methods=("cold", "warm", "id
 
 
 def run_methods(X, *, n_chunk, n_exp, gamma, tau, methods, n_classes, data_seeds=(None,),
-                progress=False):
+                progress=False, index=None):
     """Engine call shared by ``simulate`` and ``run_fig3``: label -> arrays over lanes (see engine).
 
     ``X`` (len(data_seeds) * C, K, n) stacks the classes of several data sets; ``data_seeds`` names them
-    (``Method.seed_for``) so shrink & perturb draws its coins per data set.
+    (``Method.seed_for``) so shrink & perturb draws its coins per data set. ``index``: see
+    ``engine.run_lanes``.
 
     Explained in: book/theory/03_warm_cold_ideal.ipynb
     """
@@ -254,7 +255,7 @@ def run_methods(X, *, n_chunk, n_exp, gamma, tau, methods, n_classes, data_seeds
         engines.setdefault(key, spec)
         key_of[m.label] = key
     out = run_lanes(X, n_chunk=n_chunk, n_exp=n_exp, gamma=gamma, tau=tau, engines=engines,
-                    progress=progress)
+                    progress=progress, index=index)
     return {label: {k: v.copy() for k, v in out[key].items()} for label, key in key_of.items()}
 
 

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .experiment import Fig3Config, Fig3Result, _curves, run_fig3, sample_seed
+from .experiment import Fig3Config, Fig3Result, fig3_data, run_fig3
 from .model import _int_at_least, sample_frequencies, sample_points
-from .process import Method, _check_gamma_tau, run_methods, simulate, trace_training_run
+from .process import Method, _check_gamma_tau, simulate, trace_training_run
 
 __all__ = ["data_model_example", "SMALL_INSTANCE", "small_instance", "second_experiment", "chunk_counts", "fig3_grid",
            "FIG3_REFERENCE", "compare_fig3", "Variant", "SENSITIVITY_VARIANTS", "sensitivity_table",
@@ -98,11 +98,12 @@ def chunk_counts(data, n_chunk: int, j: int):
     return new, pooled
 
 
-def fig3_grid(cfg: Fig3Config, gammas, taus) -> dict:
+def fig3_grid(cfg: Fig3Config, gammas, taus, *, data=None) -> dict:
     """{(gamma, tau): Fig3Result} for every pair, all on the same data (``cfg``'s seeds).
 
-    Drawing the data once and reusing it for each threshold is what makes a slider grid cheap; each
-    entry equals ``run_fig3(replace(cfg, gamma=g, tau=t))``.
+    Drawing and indexing the data once (``fig3_data``; pass ``data`` to share it further, e.g. with a
+    live slider) is what makes a slider grid cheap; each entry equals
+    ``run_fig3(replace(cfg, gamma=g, tau=t))``.
 
     Explained in: book/theory/03_warm_cold_ideal.ipynb
     """
@@ -111,16 +112,8 @@ def fig3_grid(cfg: Fig3Config, gammas, taus) -> dict:
     pairs = [(g, t) for g in gammas for t in taus]
     for g, t in pairs:
         _check_gamma_tau(g, t, cfg.n_features)
-    C, K, J, S = cfg.n_classes, cfg.n_features, cfg.n_exp, cfg.n_seeds
-    X = np.empty((S * C, K, J * cfg.n_per_exp // C), bool)
-    tests = [sample_seed(cfg, int(s), out=X[i * C:(i + 1) * C])[2] for i, s in enumerate(cfg.seeds)]
-    out = {}
-    for g, t in pairs:
-        c = dataclasses.replace(cfg, gamma=g, tau=t)
-        runs = run_methods(X, n_chunk=cfg.n_per_exp // C, n_exp=J, gamma=g, tau=t, methods=c.methods,
-                           n_classes=C, data_seeds=[int(s) for s in cfg.seeds])
-        out[(g, t)] = _curves(c, runs, tests)
-    return out
+    data = fig3_data(cfg) if data is None else data
+    return {(g, t): run_fig3(dataclasses.replace(cfg, gamma=g, tau=t), data=data) for g, t in pairs}
 
 
 # --- Fig. 3 against the re-run of the official notebook (papers.md Section B.2) ---------------------
