@@ -1,6 +1,6 @@
 """Benchmark: images/s of `train_until` vs a plain DataLoader loop, same model, optimizer and data.
 
-    python benchmarks/train_throughput.py [--threads 2] [--epochs 3] [--repeats 3] [--resnet-images 256]
+    python benchmarks/train_throughput.py [--threads 2] [--epochs 2] [--repeats 7] [--resnet-images 256]
 
 Sections (all in one run, so the ratios compare like with like on the same machine state):
   1. CPU, MNIST-1D (8,000 x 1 x 40; `load_dataset("mnist1d")`, or synthetic tensors of that shape if
@@ -16,9 +16,9 @@ pre-permuted tensor slices and forward/backward/step with no bookkeeping at all.
 Threads: every loop runs with the same `torch.set_num_threads(--threads)`, default 1. These models are
 too small for intra-op parallelism to pay at batch 128, and on a shared 2-core machine two OpenMP
 threads per process made steps up to 10x slower and the timings erratic (measured while writing this).
-Each measurement is the median of `--repeats` alternating runs after one warm-up epoch of each loop,
-reported as wall-clock and as process CPU time (the latter stays meaningful when other jobs share
-the cores). Peak memory: `resource.getrusage` maxrss of this process, and `torch.cuda.max_memory_allocated`
+Each round runs the three loops back to back after one warm-up epoch of each; the ratios printed are
+the medians of the per-round ratios over `--repeats` rounds (with the lowest and highest round), as
+wall-clock and as process CPU time (the latter stays meaningful when other jobs share the cores). Peak memory: `resource.getrusage` maxrss of this process, and `torch.cuda.max_memory_allocated`
 per GPU configuration.
 """
 from __future__ import annotations
@@ -117,27 +117,34 @@ def run_bare(model, x, y, opt, epochs, batch_size, seed):
 
 
 def compare(label, make_model, x, y, *, opt_name, lr, epochs, repeats, batch_size=128):
-    """Alternate ours / DataLoader / bare `repeats` times (fresh identical model each); print medians."""
+    """Run ours / DataLoader / bare back to back `repeats` times (fresh identical model each).
+
+    Prints median images/s and the median of the per-round ratios (each round's three loops run within
+    seconds of each other, so a ratio is robust to the machine's speed drifting between rounds), with
+    the lowest and highest round. Returns (median wall ratio, median CPU-time ratio) of ours/DataLoader.
+    """
     runners = {"ours": run_ours, "DataLoader": run_dataloader, "bare": run_bare}
-    wall = {k: [] for k in runners}
-    cpu = {k: [] for k in runners}
+    rounds = []
     for r in range(repeats + 1):  # r == 0 is the warm-up (one epoch each, not recorded)
+        row = {}
         for key, runner in runners.items():
             m = make_model()
             images, clock = runner(m, x, y, make_optimizer(opt_name, m.parameters(), lr=lr),
                                    1 if r == 0 else epochs, batch_size, r)
-            if r:
-                wall[key].append(images / clock.wall)
-                cpu[key].append(images / clock.cpu)
-    w = {k: statistics.median(v) for k, v in wall.items()}
-    c = {k: statistics.median(v) for k, v in cpu.items()}
-    print(f"{label}\n"
-          f"   wall-clock img/s: ours {w['ours']:>8.0f}  DataLoader {w['DataLoader']:>8.0f}  bare {w['bare']:>8.0f}"
-          f"   ours/DataLoader {w['ours'] / w['DataLoader']:4.2f}x   ours/bare {w['ours'] / w['bare']:4.2f}\n"
-          f"   CPU-time  img/s: ours {c['ours']:>8.0f}  DataLoader {c['DataLoader']:>8.0f}  bare {c['bare']:>8.0f}"
-          f"   ours/DataLoader {c['ours'] / c['DataLoader']:4.2f}x   ours/bare {c['ours'] / c['bare']:4.2f}",
-          flush=True)
-    return w["ours"] / w["DataLoader"], c["ours"] / c["DataLoader"]
+            row[key] = (images / clock.wall, images / clock.cpu)
+        if r:
+            rounds.append(row)
+    lines, result = [], []
+    for i, kind in enumerate(("wall-clock", "CPU-time ")):
+        rate = {k: statistics.median(row[k][i] for row in rounds) for k in runners}
+        vs_dl = [row["ours"][i] / row["DataLoader"][i] for row in rounds]
+        vs_bare = [row["ours"][i] / row["bare"][i] for row in rounds]
+        result.append(statistics.median(vs_dl))
+        lines.append(f"   {kind} img/s: ours {rate['ours']:>8.0f}  DataLoader {rate['DataLoader']:>8.0f}  "
+                     f"bare {rate['bare']:>8.0f}   ours/DataLoader {statistics.median(vs_dl):4.2f}x "
+                     f"(rounds {min(vs_dl):.2f}-{max(vs_dl):.2f})   ours/bare {statistics.median(vs_bare):4.2f}")
+    print(label, *lines, sep="\n", flush=True)
+    return tuple(result)
 
 
 def gpu_section(args):
@@ -179,8 +186,8 @@ def gpu_section(args):
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--epochs", type=int, default=3, help="epochs per timed MNIST-1D run")
-    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--epochs", type=int, default=2, help="epochs per timed MNIST-1D run")
+    ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--resnet-images", type=int, default=256, help="CPU ResNet-18: images per run (0 = skip)")
     ap.add_argument("--gpu-images", type=int, default=10_000)
     ap.add_argument("--gpu-epochs", type=int, default=2)
@@ -192,7 +199,7 @@ def main(argv=None) -> int:
 
     x, y, source = mnist1d_tensors()
     print(f"\n[1] CPU, {source}: {tuple(x.shape)}, batch 128, AdamW lr 1e-2, "
-          f"median of {args.repeats} x {args.epochs} epochs")
+          f"{args.repeats} rounds of {args.epochs} epochs per loop")
     shape = tuple(x.shape[1:])
     ratios = {
         "cnn": compare("small 1-D CNN (8 k params)", lambda: build_model("cnn", shape, 10, seed=0), x, y,

@@ -251,3 +251,27 @@ def test_bf16_autocast_and_channels_last_paths_run_on_cpu():
                       target_train_acc=1.0, max_epochs=2, batch_size=16, generator=gen(), amp=True,
                       channels_last=True, compile=True)  # compile is ignored off CUDA
     assert res.steps == 2 * 3 and all(math.isfinite(h["train_loss"]) for h in res.history)
+
+
+def test_whole_epoch_gather_and_per_batch_gather_train_identically(monkeypatch):
+    """Small data is shuffled with one gather per epoch, large data batch by batch: the same batches."""
+    import plasticity_sim.train as train_module
+    x, y = blobs(203)   # a partial last batch
+
+    def run():
+        model = mlp(seed=3)
+        augment_seen = []
+
+        def augment(xb, g):
+            augment_seen.append(xb.clone())
+            return xb + 0.01 * torch.randn(xb.shape, generator=g)
+        res = train_until(model, x, y, optimizer=make_optimizer("adamw", model.parameters(), lr=0.01),
+                          target_train_acc=1.0, max_epochs=2, batch_size=32, generator=gen(4), augment=augment)
+        return model.state_dict(), [h["train_loss"] for h in res.history], augment_seen
+
+    whole = run()
+    monkeypatch.setattr(train_module, "WHOLE_EPOCH_GATHER_BYTES", 0)
+    per_batch = run()
+    assert whole[1] == per_batch[1]
+    assert len(whole[2]) == len(per_batch[2]) == 14 and all(torch.equal(a, b) for a, b in zip(whole[2], per_batch[2]))
+    assert all(torch.equal(v, per_batch[0][k]) for k, v in whole[0].items())

@@ -17,11 +17,29 @@ Explained in: book/theory/02_discrete_process.ipynb
 """
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 
 from .cold_start import ColdLanes
 
-__all__ = ["Lanes", "KeepLanes", "run_lanes"]
+__all__ = ["Lanes", "KeepLanes", "run_lanes", "in_threads"]
+
+
+def in_threads(fn, items):
+    """``[fn(item) for item in items]``, on as many threads as this process may use CPU cores.
+
+    For jobs that spend their time in large numpy calls (random draws, comparisons, nonzero, copies),
+    which release the GIL: two cores nearly halve them. Each job must touch only its own outputs.
+    """
+    items = list(items)
+    workers = min(len(items), len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else
+                  os.cpu_count() or 1)
+    if workers <= 1:
+        return [fn(item) for item in items]
+    with ThreadPoolExecutor(workers) as pool:
+        return list(pool.map(fn, items))
 
 
 class Lanes:
@@ -41,22 +59,29 @@ class Lanes:
         B, K, M = self.X.shape
         self.B, self.K, self.M = B, K, M
         self.Xflat = self.X.reshape(-1)
-        # posting lists: flat indices (lane * K + k) * M + i, sorted, turned into pids
-        self.upto = np.zeros((B, K, n_exp + 1), np.int64)
-        postings = np.flatnonzero(self.Xflat)
-        per_chunk = np.bincount(postings // n_chunk, minlength=B * K * n_exp).reshape(B, K, n_exp)
-        np.cumsum(per_chunk, axis=2, out=self.upto[:, :, 1:])
-        lengths = self.upto[:, :, -1].ravel()
-        self.start = (np.cumsum(lengths) - lengths).reshape(B, K)
-        shift = np.arange(B)[:, None] * (K - 1) * M + np.arange(K)[None, :] * M
-        pid_type = np.int32 if B * M < 2**31 else np.int64
-        postings -= np.repeat(shift.ravel(), lengths)
-        self.postings = postings.astype(pid_type)
-        del postings
         # per-point small counters and feature ids (K is small; int16 halves memory traffic)
         self.small = np.int16 if K < 2**15 - 3 else np.int32
-        # feature lists: from a point-major copy (flat indices pid * (K+1) + k come sorted), each ending
-        # in column K, the point counter of add_points' rows
+        # three independent indexes, each a few large numpy calls: built side by side
+        in_threads(lambda build: build(n_chunk, n_exp), [self._posting_lists, self._feature_lists, self._bitsets])
+
+    def _posting_lists(self, n_chunk, n_exp):
+        """Flat indices (lane * K + k) * M + i of X's true entries, sorted, turned into pids."""
+        B, K, M = self.B, self.K, self.M
+        upto = np.zeros((B, K, n_exp + 1), np.int64)
+        postings = np.flatnonzero(self.Xflat)
+        per_chunk = np.bincount(postings // n_chunk, minlength=B * K * n_exp).reshape(B, K, n_exp)
+        np.cumsum(per_chunk, axis=2, out=upto[:, :, 1:])
+        lengths = upto[:, :, -1].ravel()
+        self.start = (np.cumsum(lengths) - lengths).reshape(B, K)
+        shift = np.arange(B)[:, None] * (K - 1) * M + np.arange(K)[None, :] * M
+        postings -= np.repeat(shift.ravel(), lengths)
+        self.postings = postings.astype(np.int32 if B * M < 2**31 else np.int64)
+        self.upto = upto
+
+    def _feature_lists(self, n_chunk, n_exp):
+        """From a point-major copy (flat indices pid * (K+1) + k come sorted), each list ending in
+        column K, the point counter of add_points' rows."""
+        B, K, M = self.B, self.K, self.M
         point_major = np.empty((B, M, K + 1), bool)
         point_major[:, :, :K] = self.X.transpose(0, 2, 1)
         point_major[:, :, K] = True
@@ -65,9 +90,13 @@ class Lanes:
         np.remainder(entries, K + 1, out=entries)
         self.feature_of = entries.astype(self.small)
         del entries
-        self.n_features_of = self.X.sum(axis=1, dtype=self.small).ravel().astype(np.int64) + 1
-        self.first_entry = np.cumsum(self.n_features_of) - self.n_features_of
-        # posting bitsets: bit i of word row (lane, k) set iff point i holds k; row K stays zero
+        n_features_of = self.X.sum(axis=1, dtype=self.small).ravel().astype(np.int64) + 1
+        self.first_entry = np.cumsum(n_features_of) - n_features_of
+        self.n_features_of = n_features_of
+
+    def _bitsets(self, n_chunk, n_exp):
+        """Bit i of word row (lane, k) set iff point i holds k; row K stays zero."""
+        B, K, M = self.B, self.K, self.M
         self.W = -(-M // 64)
         packed = np.zeros((B, K + 1, self.W * 8), np.uint8)
         packed[:, :K, :-(-M // 8)] = np.packbits(self.X, axis=2, bitorder="little")

@@ -17,7 +17,7 @@ from typing import Callable
 import numpy as np
 
 from .model import FREQUENCY_LAWS, _int_at_least, sample_frequencies, sample_points, sample_test_points
-from .engine import Lanes
+from .engine import Lanes, in_threads
 from .process import (Method, _check_gamma_tau, _parse_methods, expected_test_accuracy, run_methods)
 
 __all__ = ["Fig3Config", "Fig3Data", "MethodCurves", "Fig3Result", "fig3_data", "run_fig3", "sample_seed",
@@ -202,7 +202,10 @@ def fig3_data(cfg: Fig3Config = Fig3Config()) -> Fig3Data:
         raise ValueError(f"cfg must be a Fig3Config, got {type(cfg).__name__}")
     C, K, J, S = cfg.n_classes, cfg.n_features, cfg.n_exp, cfg.n_seeds
     X = np.empty((S * C, K, J * cfg.n_per_exp // C), bool)
-    tests = tuple(sample_seed(cfg, int(seed), out=X[i * C:(i + 1) * C])[2] for i, seed in enumerate(cfg.seeds))
+
+    def draw(i):   # seed i writes only its own rows, from its own generator: threads cannot interfere
+        return sample_seed(cfg, int(cfg.seeds[i]), out=X[i * C:(i + 1) * C])[2]
+    tests = tuple(in_threads(draw, range(S)))
     for a in (X,) + tests:
         a.flags.writeable = False   # shared by every run that reuses it
     return Fig3Data(cfg, X, tests, Lanes(X, cfg.n_per_exp // C, J))
