@@ -105,21 +105,29 @@ class ColdLanes:
         return req, mb[req] * self.data.M + (at - req * (words * 8)) * 8 + (bit & 7)
 
     def step(self, j, Xc32, m0):
-        """Experiment ``j``: add chunk ``j`` under the current order, then repair the order."""
-        K, tau, B, M = self.K, self.tau, self.B, self.data.M
-        n = Xc32.shape[2]
+        """Experiment ``j``: add chunk ``j`` under the current order, then repair the order.
+
+        (``Xc32`` is the float copy of the chunk that ``KeepLanes`` multiplies with; not needed here.)
+        """
+        K, tau, B, M, n = self.K, self.tau, self.B, self.data.M, self.data.n_chunk
         # Chunk points: explained at the first position t where >= tau of their features are learned
-        # (K+1: never). Positions past the longest order add nothing, so stop there.
+        # (K+1: never). Running counts of held features along each lane's order, up to its longest.
         F = int(self.F.max())
-        le = (self.rank[:, None, :K] <= np.arange(F + 1)[None, :, None]).astype(np.float32)
-        held = le @ Xc32                                  # (B, F+1, n) learned features up to each position
-        below = held < tau.astype(np.float32)[:, None, None]
-        t = below.view(np.uint8).sum(axis=1, dtype=np.uint8 if F < 255 else np.int64).astype(np.int64)
-        t[below[:, F]] = K + 1
-        w = np.take_along_axis(self.inv, t, axis=1).ravel()
+        padded = np.zeros((B, K + 2, n), bool)                # rows K, K+1: the order's padding
+        padded[:, :K] = self.data.X[:, :, m0:m0 + n]
+        held = np.cumsum(padded[np.arange(B)[:, None], self.inv[:, 1:F + 1]], axis=1,
+                         dtype=np.uint8 if K < 255 else np.int64)   # (B, F, n): after positions 1..F
         chunk = (np.arange(B)[:, None] * M + np.arange(m0, m0 + n)[None, :]).ravel()
+        if F:
+            below = held < tau[:, None, None]
+            t = below.view(np.uint8).sum(axis=1, dtype=np.uint8 if F < 255 else np.int64).astype(np.int64) + 1
+            t[below[:, F - 1]] = K + 1                         # never reaches tau: memorised
+            self.n_held[chunk] = held[:, F - 1].ravel()
+        else:
+            t = np.full((B, n), K + 1)
+            self.n_held[chunk] = 0
+        w = np.take_along_axis(self.inv, t, axis=1).ravel()
         self.w[chunk] = w
-        self.n_held[chunk] = held[:, F, :].ravel()
         # G[b, w] += feature vectors of the chunk points explained by w
         rows = (chunk // M) * (K + 2) + w
         self.data.add_points(self.G.reshape(-1, K + 1), rows, chunk)

@@ -56,6 +56,7 @@ class Lanes:
 
     def __init__(self, X: np.ndarray, n_chunk: int, n_exp: int):
         self.X = np.ascontiguousarray(X[:, :, :n_exp * n_chunk])
+        self.n_chunk = n_chunk
         B, K, M = self.X.shape
         self.B, self.K, self.M = B, K, M
         self.Xflat = self.X.reshape(-1)
@@ -254,6 +255,7 @@ def run_lanes(X, *, n_chunk, n_exp, gamma, tau, engines, progress=False, index=N
             _, pool, forget_prob, rngs, per = spec
             sims[key] = KeepLanes(data, gamma, tau, pool=pool, forget_prob=forget_prob,
                                   rngs=rngs, lanes_per_rng=per)
+    keep = any(isinstance(sim, KeepLanes) for sim in sims.values())   # they multiply with a float chunk
     out = {key: {"learned": np.zeros((n_exp, B, K), bool), "active": np.zeros((n_exp, B), np.int64),
                  "memorised": np.zeros((n_exp, B), np.int64)} for key in engines}
     steps = range(1, n_exp + 1)
@@ -262,7 +264,7 @@ def run_lanes(X, *, n_chunk, n_exp, gamma, tau, engines, progress=False, index=N
         steps = tqdm(steps, desc="experiments")
     for j in steps:
         m0 = (j - 1) * n_chunk
-        Xc32 = data.X[:, :, m0:m0 + n_chunk].astype(np.float32)
+        Xc32 = data.X[:, :, m0:m0 + n_chunk].astype(np.float32) if keep else None
         for key, sim in sims.items():
             sim.step(j, Xc32, m0)
             learned, memorised = sim.outcome()
