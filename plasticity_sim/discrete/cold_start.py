@@ -73,13 +73,14 @@ class ColdLanes:
         rows_old, rows_new = lanes * (self.K + 2) + w_old, lanes * (self.K + 2) + w_new
         self.data.add_points(self.G.reshape(-1, self.K + 1), rows_new, pids, rows_old)
         self.w[pids] = w_new
-        self._flip_bits(np.concatenate([rows_old, rows_new]), np.concatenate([pids, pids]))
+        i = pids - lanes * self.data.M
+        self._flip_bits(np.concatenate([rows_old, rows_new]), np.concatenate([i, i]))
 
-    def _flip_bits(self, rows, pids):
-        """Toggle the bits of points ``pids`` in rows ``lane * (K+2) + w`` of ``wbits`` (distinct points)."""
-        i = pids % self.data.M
-        np.bitwise_xor.at(self.wbits.reshape(-1), rows * self.data.W + i // 64,
-                          np.left_shift(np.uint64(1), (i % 64).astype(np.uint64)))
+    def _flip_bits(self, rows, i):
+        """Toggle bit i (a point's index in its lane) in rows ``lane * (K+2) + w`` of ``wbits``; the
+        points of one call are distinct."""
+        np.bitwise_xor.at(self.wbits.reshape(-1), rows * self.data.W + (i >> 6),
+                          np.left_shift(np.uint64(1), (i & 63).astype(np.uint64)))
 
     def _candidates(self, mb, mg, seg, insert, m):
         """Points that moving ``g`` earlier can affect, as (request, pid), via bitsets.
@@ -129,9 +130,9 @@ class ColdLanes:
         w = np.take_along_axis(self.inv, t, axis=1).ravel()
         self.w[chunk] = w
         # G[b, w] += feature vectors of the chunk points explained by w
-        rows = (chunk // M) * (K + 2) + w
+        rows = np.repeat(np.arange(B) * (K + 2), n) + w
         self.data.add_points(self.G.reshape(-1, K + 1), rows, chunk)
-        self._flip_bits(rows, chunk)
+        self._flip_bits(rows, np.tile(np.arange(m0, m0 + n), B))
         todo = np.arange(B)
         while len(todo):
             todo = self._check_and_repair(j, m0 + n, todo)
