@@ -189,6 +189,14 @@ def test_matches_oracle_on_paper_like_data():
     assert_matches_oracle(data, 300, 12, 15, 3)
 
 
+def test_matches_oracle_with_more_than_255_features():
+    """Past 254 features the engine's per-point counters no longer fit a byte: the wide path."""
+    rng = np.random.default_rng(5)
+    data = sample_points(np.full((1, 300), 0.9), 30 * 3, rng)
+    assert_matches_oracle(data, 30, 3, 20, 280)        # points hold ~270 learned features: > 255
+    assert simulate(data, n_per_exp=30, n_exp=3, gamma=20, tau=280)["cold"].features[-1].sum() > 255
+
+
 def test_engine_thresholds_per_lane_match_separate_runs():
     from plasticity_sim.discrete.process import run_methods
     rng = np.random.default_rng(8)

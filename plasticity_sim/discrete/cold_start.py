@@ -114,16 +114,19 @@ class ColdLanes:
         # Chunk points: explained at the first position t where >= tau of their features are learned
         # (K+1: never). Running counts of held features along each lane's order, up to its longest.
         F = int(self.F.max())
-        padded = np.zeros((B, K + 2, n), bool)                # rows K, K+1: the order's padding
+        padded = np.zeros((B, K + 2, n), np.uint8)            # rows K, K+1: the order's padding
         padded[:, :K] = self.data.X[:, :, m0:m0 + n]
-        held = np.cumsum(padded[np.arange(B)[:, None], self.inv[:, 1:F + 1]], axis=1,
-                         dtype=np.uint8 if K < 255 else np.int64)   # (B, F, n): after positions 1..F
+        held = padded[np.arange(B)[None, :], self.inv[:, 1:F + 1].T]   # (F, B, n): position q+1's feature
+        if K >= 255:
+            held = held.astype(np.int64)
+        for q in range(1, F):   # running sums, row by row (numpy's cumsum over this axis is 5x slower)
+            np.add(held[q - 1], held[q], out=held[q])
         chunk = (np.arange(B)[:, None] * M + np.arange(m0, m0 + n)[None, :]).ravel()
         if F:
-            below = held < tau[:, None, None]
-            t = below.view(np.uint8).sum(axis=1, dtype=np.uint8 if F < 255 else np.int64).astype(np.int64) + 1
-            t[below[:, F - 1]] = K + 1                         # never reaches tau: memorised
-            self.n_held[chunk] = held[:, F - 1].ravel()
+            below = held < tau[None, :, None]
+            t = below.view(np.uint8).sum(axis=0, dtype=np.uint8 if F < 255 else np.int64).astype(np.int64) + 1
+            t[below[F - 1]] = K + 1                            # never reaches tau: memorised
+            self.n_held[chunk] = held[F - 1].ravel()
         else:
             t = np.full((B, n), K + 1)
             self.n_held[chunk] = 0
