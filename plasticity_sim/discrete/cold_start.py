@@ -138,12 +138,12 @@ class ColdLanes:
         self._flip_bits(rows, np.tile(np.arange(m0, m0 + n), B))
         todo = np.arange(B)
         while len(todo):
-            todo = self._check_and_repair(j, m0 + n, todo)
+            todo = self._check_and_repair(m0 + n, todo)
 
-    def _check_and_repair(self, j, m, lanes):
+    def _check_and_repair(self, m, lanes):
         """Replay every step of the current orders at once; repair lanes where the greedy rule disagrees.
 
-        Returns the repaired lanes (to check again).
+        ``m``: points seen so far in each lane. Returns the repaired lanes (to check again).
         """
         K, gamma = self.K, self.gamma[lanes][:, None]
         F = self.F[lanes][:, None]
