@@ -286,6 +286,22 @@ def seed_streams(seed: int, names: tuple[str, ...] = ("init", "chunks", "train",
     return {name: int(child.generate_state(1)[0]) for name, child in zip(names, children)}
 
 
+def check_seeds_and_counts(config, counts: tuple[str, ...] = ("batch_size", "max_epochs")) -> None:
+    """Checks every protocol config shares: at least one seed, each a valid ``seed_streams`` seed,
+    and the named fields positive ints. Raises ValueError naming the bad value.
+
+    Explained in: book/dash/02_warm_starting_real_networks.ipynb
+    """
+    if not config.seeds:
+        raise ValueError("seeds must name at least one seed")
+    for s in config.seeds:
+        seed_streams(s)
+    for key in counts:
+        v = getattr(config, key)
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise ValueError(f"{key}={v!r} must be a positive int")
+
+
 # ---------------------------------------------------------------------------------------------
 # Results files
 def table1_summary(records: list[dict]) -> dict:

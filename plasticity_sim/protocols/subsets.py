@@ -110,14 +110,7 @@ def validate_config(config: SubsetCosineConfig, num_train: int | None = None) ->
         raise ValueError(f"sizes={config.sizes!r} must be strictly increasing (nested subsets)")
     if num_train is not None and sizes[-1] > num_train:
         raise ValueError(f"sizes={config.sizes!r}: the largest exceeds the {num_train} training points")
-    if not config.seeds:
-        raise ValueError("seeds must name at least one seed")
-    for s in config.seeds:
-        seed_streams(s)
-    for key in ("batch_size", "max_epochs"):
-        v = getattr(config, key)
-        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-            raise ValueError(f"{key}={v!r} must be a positive int")
+    runs.check_seeds_and_counts(config)
 
 
 def cosines_to_test_gradient(model, x_test, y_test, *, include_head: bool = False,

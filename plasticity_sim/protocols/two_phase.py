@@ -158,14 +158,7 @@ def validate_config(config: PretrainSweepConfig) -> None:
         raise ValueError(f"dash_lam={config.dash_lam!r} must be in [0, 1]")
     if not 0.0 < config.dash_alpha <= 1.0:
         raise ValueError(f"dash_alpha={config.dash_alpha!r} must be in (0, 1]")
-    if not config.seeds:
-        raise ValueError("seeds must name at least one seed")
-    for s in config.seeds:
-        seed_streams(s)
-    for key in ("batch_size", "max_epochs"):
-        v = getattr(config, key)
-        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-            raise ValueError(f"{key}={v!r} must be a positive int")
+    runs.check_seeds_and_counts(config)
 
 
 def split_pretrain(n: int, fraction: float, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
