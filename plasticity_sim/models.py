@@ -408,3 +408,27 @@ def build_model(name: str, input_shape: tuple, num_classes: int, *, seed: int | 
     model.to_empty(device="cpu")
     model.reset_parameters(generator)
     return model
+
+
+MAX_PARAMETERS = 2_000_000_000  # 8 GB of float32 weights before gradients and optimizer state
+
+
+def check_model_size(name: str, input_shape: tuple, num_classes: int, **kwargs) -> int:
+    """Number of parameters of ``build_model(name, ...)``, counted on torch's meta device (nothing
+    is allocated); a ``ValueError`` naming the options when it exceeds ``MAX_PARAMETERS`` or cannot
+    be built, so an impossible model fails before any data is trained on."""
+    if name not in _MODELS:
+        raise ValueError(f"unknown model {name!r}; allowed: {MODEL_NAMES}")
+    try:
+        with torch.device("meta"):
+            model = _MODELS[name](tuple(input_shape), num_classes, **kwargs)
+        count = sum(p.numel() for p in model.parameters())
+    except TypeError as err:  # an unknown option
+        raise ValueError(f"bad options {sorted(kwargs)} for model {name!r}: {err}") from None
+    except RuntimeError as err:  # e.g. a size whose storage overflows
+        raise ValueError(f"model {name!r} with options {kwargs} cannot be built: "
+                         f"{str(err).splitlines()[0][:100]}") from None
+    if count > MAX_PARAMETERS:
+        raise ValueError(f"model {name!r} with options {kwargs} has {count:,} parameters "
+                         f"(more than {MAX_PARAMETERS:,}); choose smaller model_kwargs")
+    return count

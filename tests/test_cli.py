@@ -8,7 +8,8 @@ import sys
 
 import pytest
 
-from plasticity_sim import cli, runs
+from plasticity_sim import cli, methods, protocols, runs
+from plasticity_sim.protocols import specs
 
 # The tiny preset shrunk further: 600 MNIST-1D samples (480 train), 3 chunks, a narrow MLP, 2 epochs.
 SMALL = ["--set", "dataset_kwargs.num_samples=600", "--set", "dataset_kwargs.train_split=0.8", "--set", "num_chunks=3", "--set", "max_epochs=2",
@@ -26,7 +27,7 @@ def test_run_writes_a_valid_results_file(tmp_path, capsys):
     text = capsys.readouterr().out
     first = text.splitlines()
     assert "method=sp seed=3" in first[0] and "preset 'tiny'" in first[1]  # ETA line before the run
-    results = runs.load_results(out)
+    results = protocols.load_results(out)
     assert results["config"]["seed"] == 3 and results["config"]["num_chunks"] == 3
     assert results["method"]["name"] == "sp" and results["method"]["intervention"] == "shrink_perturb"
     assert results["method"]["requested"] == {"mode": "gaussian", "shrink": 0.5}
@@ -50,7 +51,7 @@ def test_checkpoint_and_resume_from_the_command_line(tmp_path):
     assert (ck / runs.CHECKPOINT_NAME).is_file()
     # the checkpoint holds all 3 experiments: resuming only rewrites the results
     assert run_cli(*args, "--resume", "--out", str(tmp_path / "b.json")) == 0
-    a, b = (runs.load_results(tmp_path / n) for n in ("a.json", "b.json"))
+    a, b = (protocols.load_results(tmp_path / n) for n in ("a.json", "b.json"))
     assert a["summary"] == b["summary"] and b["provenance"]["resumed"] is True
 
 
@@ -101,7 +102,7 @@ def test_sweep_in_process_skips_done_jobs_and_protects_other_configs(tmp_path, c
 def test_sweep_in_parallel_processes(tmp_path):
     assert run_cli("sweep", "chunked", "--methods", "warm", "--seeds", "0,1", "--workers", "2",
                    *SMALL, "--out-dir", str(tmp_path), "--quiet") == 0
-    seeds = [runs.load_results(tmp_path / f"chunked_tiny_warm_seed{s}.json")["config"]["seed"] for s in (0, 1)]
+    seeds = [protocols.load_results(tmp_path / f"chunked_tiny_warm_seed{s}.json")["config"]["seed"] for s in (0, 1)]
     assert seeds == [0, 1]
 
 
@@ -143,6 +144,6 @@ def test_book_command_is_forwarded(monkeypatch):
 def test_module_entry_point_lists_presets_and_methods():
     proc = subprocess.run([sys.executable, "-m", "plasticity_sim", "list"], capture_output=True, text=True,
                           check=True)
-    for name in (*runs.PRESETS, *runs.METHODS):
+    for name in (*specs.CHUNKED_PRESETS, *methods.trainable(), *protocols.PROTOCOLS):
         assert name in proc.stdout
     json.dumps(proc.stdout)  # plain text, no exotic objects

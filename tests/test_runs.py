@@ -8,21 +8,23 @@ import sys
 
 import pytest
 
-from plasticity_sim import runs
+from plasticity_sim import methods, protocols, runs
+from plasticity_sim.protocols import specs
+from plasticity_sim.protocols.specs import ChunkedConfig
 
 # ----------------------------------------------------------------------------- presets
 
 
 def test_presets_exist_and_validate():
-    assert set(runs.PRESETS) == {"tiny", "small", "paper"}
-    for name in runs.PRESETS:
-        config = runs.preset_config(name)
+    assert set(specs.CHUNKED_PRESETS) == {"tiny", "small", "paper"}
+    for name in specs.CHUNKED_PRESETS:
+        config = protocols.preset_config(name)
         runs.validate_config(config)
-        assert name in runs.PRESET_COST
+        assert name in specs.CHUNKED_COST
 
 
 def test_small_preset_is_the_cpu_findings_setting():
-    c = runs.preset_config("small")
+    c = protocols.preset_config("small")
     # cpu_warmstart_findings.md: MLP 40-256-256-10, AdamW lr 1e-2 wd 1e-4, batch 128,
     # 10,000 MNIST-1D samples (8,000 train), J = 10, target 0.999
     assert (c.dataset, c.model, c.optimizer) == ("mnist1d", "mlp", "adamw")
@@ -33,28 +35,28 @@ def test_small_preset_is_the_cpu_findings_setting():
 
 
 def test_paper_preset_matches_the_official_standard_setting():
-    c = runs.preset_config("paper")  # papers.md §C.3
+    c = protocols.preset_config("paper")  # papers.md §C.3
     assert (c.dataset, c.model, c.optimizer) == ("cifar10", "resnet18", "sgd")
     assert (c.lr, c.momentum, c.weight_decay, c.batch_size) == (1e-3, 0.9, 0.0, 128)
     assert (c.num_chunks, c.target_train_acc) == (50, 0.999)
 
 
 def test_preset_copies_are_independent():
-    a = runs.preset_config("tiny")
+    a = protocols.preset_config("tiny")
     a.dataset_kwargs["num_samples"] = 20
-    assert runs.preset_config("tiny").dataset_kwargs != {"num_samples": 20}
+    assert protocols.preset_config("tiny").dataset_kwargs != {"num_samples": 20}
 
 
 def test_unknown_preset_names_the_allowed_ones():
     with pytest.raises(ValueError, match=r"unknown preset 'huge'.*tiny, small, paper"):
-        runs.preset_config("huge")
+        protocols.preset_config("huge")
 
 
 # ----------------------------------------------------------------------------- overrides
 
 
 def test_overrides_are_typed_by_field():
-    base = runs.preset_config("tiny")
+    base = protocols.preset_config("tiny")
     c = runs.apply_overrides(base, ["lr=0.5", "num_chunks=4", "diagnostics=yes", "progress=False",
                                     "method=dash", "model_kwargs={\"depth\": 2, \"width\": 8}",
                                     "method_params.lam=0.4", "method_params.granularity=row"])
@@ -68,7 +70,7 @@ def test_overrides_are_typed_by_field():
 
 
 def test_float_field_accepts_integer_text():
-    c = runs.apply_overrides(runs.ChunkedConfig(), ["weight_decay=0"])
+    c = runs.apply_overrides(ChunkedConfig(), ["weight_decay=0"])
     assert c.weight_decay == 0.0
 
 
@@ -94,35 +96,40 @@ def test_float_field_accepts_integer_text():
 ])
 def test_bad_overrides_fail_loudly(assignment, fragment):
     with pytest.raises(ValueError, match=fragment):
-        runs.apply_overrides(runs.ChunkedConfig(), [assignment])
+        runs.apply_overrides(ChunkedConfig(), [assignment])
 
 
 def test_config_from_dict_rejects_unknown_keys_and_wrong_types():
     with pytest.raises(ValueError, match="unknown config key"):
-        runs.config_from_dict({"learning_rate": 0.1})
+        runs.config_from_dict(ChunkedConfig, {"learning_rate": 0.1})
     with pytest.raises(ValueError, match="num_chunks=True has type bool"):
-        runs.config_from_dict({"num_chunks": True})
+        runs.config_from_dict(ChunkedConfig, {"num_chunks": True})
     with pytest.raises(ValueError, match="lr='0.1' has type str"):
-        runs.config_from_dict({"lr": "0.1"})
+        runs.config_from_dict(ChunkedConfig, {"lr": "0.1"})
 
 
 def test_config_dict_round_trip():
-    c = runs.apply_overrides(runs.preset_config("paper"), ["seed=3", "method=sp"])
-    assert runs.config_from_dict(json.loads(json.dumps(c.to_dict()))) == c
+    c = runs.apply_overrides(protocols.preset_config("paper"), ["seed=3", "method=sp"])
+    assert runs.config_from_dict(ChunkedConfig, json.loads(json.dumps(runs.to_dict(c)))) == c
 
 
 # ----------------------------------------------------------------------------- methods, seeds
 
 
 def test_method_table_maps_cli_names_to_published_variants():
-    assert set(runs.METHODS) == {"cold", "warm", "warm_reset_opt", "sp", "sp_fresh", "sp_init",
-                                 "dash", "dash_row", "l2_init", "head_reset"}
-    spec = lambda m, **p: runs.method_spec(runs.ChunkedConfig(method=m, method_params=p))  # noqa: E731
+    assert {"cold", "warm", "warm_reset_opt", "sp", "sp_fresh", "sp_init", "dash", "dash_row", "l2_init",
+            "l2_init_kumar", "head_reset", "cbp", "redo", "hare_tortoise"} == set(methods.trainable())
+    spec = methods.intervention_spec
     assert spec("sp") == ("shrink_perturb", {"mode": "gaussian"})
     assert spec("sp_fresh") == ("shrink_perturb", {"mode": "fresh_init"})
     assert spec("sp_init") == ("shrink_perturb", {"mode": "toward_init"})
     assert spec("dash") == ("dash", {"granularity": "kernel"})
-    assert spec("dash_row", lam=0.5) == ("dash", {"granularity": "row", "lam": 0.5})
+    assert spec("dash_row", {"lam": 0.5}) == ("dash", {"granularity": "row", "lam": 0.5})
+    assert spec("l2_init") == ("l2_init", {"form": "dash"}) and spec("l2_init_kumar")[1] == {"form": "kumar"}
+    with pytest.raises(ValueError, match="theory engine"):
+        spec("ideal")
+    with pytest.raises(ValueError, match="unknown method 'magic'"):
+        spec("magic")
 
 
 def test_seed_streams_are_deterministic_and_distinct():
@@ -141,26 +148,26 @@ def _records(accs, steps):
 
 
 def test_table1_summary_by_hand():
-    s = runs.table1_summary(_records([0.5, 0.6, 0.9], [10, 20, 60]))
+    s = specs.table1_summary(_records([0.5, 0.6, 0.9], [10, 20, 60]))
     assert s["test_acc_last"] == 0.9 and s["steps_last"] == 60
     assert s["test_acc_avg"] == pytest.approx(2.0 / 3.0)
     assert s["steps_avg"] == pytest.approx(30.0) and s["total_steps"] == 90
     assert s["num_experiments"] == 3
     with pytest.raises(ValueError):
-        runs.table1_summary([])
+        specs.table1_summary([])
 
 
 def _results(num_chunks=3):
-    config = runs.ChunkedConfig(num_chunks=num_chunks)
+    config = ChunkedConfig(num_chunks=num_chunks)
     records = _records([0.5, 0.6, 0.9][:num_chunks], [10, 20, 60][:num_chunks])
     return {"format": runs.RESULTS_FORMAT, "protocol": "chunked", "complete": True,
-            "config": config.to_dict(), "method": {"name": "warm"}, "provenance": {"device": "cpu"},
-            "seeds": {"seed": 0}, "experiments": records, "summary": runs.table1_summary(records)}
+            "config": runs.to_dict(config), "method": {"name": "warm"}, "provenance": {"device": "cpu"},
+            "seeds": {"seed": 0}, "experiments": records, "summary": specs.table1_summary(records)}
 
 
 def test_results_round_trip(tmp_path):
     path = runs.write_json_atomic(tmp_path / "sub" / "r.json", _results())
-    assert runs.load_results(path) == _results()
+    assert protocols.load_results(path) == _results()
     assert os.listdir(tmp_path / "sub") == ["r.json"]
 
 
@@ -189,15 +196,15 @@ def test_load_results_rejects_bad_files(tmp_path, corrupt, fragment):
     corrupt(results)
     path = runs.write_json_atomic(tmp_path / "r.json", results)
     with pytest.raises(ValueError, match=fragment):
-        runs.load_results(path)
+        protocols.load_results(path)
 
 
 def test_load_results_missing_or_not_json(tmp_path):
     with pytest.raises(FileNotFoundError):
-        runs.load_results(tmp_path / "nope.json")
+        protocols.load_results(tmp_path / "nope.json")
     (tmp_path / "bad.json").write_text("{not json")
     with pytest.raises(ValueError, match="not valid JSON"):
-        runs.load_results(tmp_path / "bad.json")
+        protocols.load_results(tmp_path / "bad.json")
 
 
 # ----------------------------------------------------------------------------- checkpoints, provenance
@@ -230,7 +237,8 @@ def test_git_commit_tolerates_a_directory_without_git(tmp_path):
 
 
 def test_config_cli_and_results_do_not_import_torch():
-    code = ("import sys, plasticity_sim.runs, plasticity_sim.cli, plasticity_sim.protocols; "
+    code = ("import sys, plasticity_sim.runs, plasticity_sim.cli, plasticity_sim.protocols, "
+            "plasticity_sim.methods, plasticity_sim.sweep, plasticity_sim.plotting; "
             "assert 'torch' not in sys.modules, 'torch imported'")
     subprocess.run([sys.executable, "-c", code], check=True)
 
@@ -238,16 +246,18 @@ def test_config_cli_and_results_do_not_import_torch():
 def test_every_config_field_has_a_parseable_type():
     import typing
 
-    hints = typing.get_type_hints(runs.ChunkedConfig)
-    assert {hints[f.name] for f in dataclasses.fields(runs.ChunkedConfig)} <= {int, float, bool, str, dict}
+    hints = typing.get_type_hints(ChunkedConfig)
+    assert {hints[f.name] for f in dataclasses.fields(ChunkedConfig)} <= {int, float, bool, str, dict}
 
 
 def test_vocabulary_matches_the_modules():
-    # runs keeps its own copy of the names so that it need not import torch; keep them in sync
+    # specs keeps its own copy of the names so that it need not import torch; keep them in sync
     from plasticity_sim import data, interventions, models, train
 
-    assert set(runs.DATASETS) == set(data.DATASETS)
-    assert set(runs.MODELS) == set(models.MODEL_NAMES)
-    assert set(runs.OPTIMIZERS) == set(train.OPTIMIZER_NAMES)
-    for name, (intervention, params) in runs.METHODS.items():
+    assert set(specs.DATASETS) == set(data.DATASETS)
+    assert set(specs.MODELS) == set(models.MODEL_NAMES)
+    assert set(specs.OPTIMIZERS) == set(train.OPTIMIZER_NAMES)
+    for name in methods.trainable():
+        intervention, params = methods.intervention_spec(name)
         interventions.get_intervention(intervention, **params)  # every table entry builds
+        assert methods.build(name).name == intervention

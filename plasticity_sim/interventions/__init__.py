@@ -55,11 +55,11 @@ class StepHookIntervention(BaseIntervention):
     ``step_hooks = [hook]`` for ``train_until``; the hook builds the underlying
     :func:`get_step_hook` object on its first call, bound to the model it is called with
     (re-built if the model object changes). Because it binds after the first optimizer step, the
-    first step's activations are not seen by CBP/ReDo and the Tortoise starts from the Hare after
-    one step - negligible next to thousands of steps. ``seed`` seeds the hook's own generator
-    (CBP/ReDo need one; the protocol's context is not available inside training).
-    ``hook.tortoise`` of the bound H&T object (``self.bound.tortoise``) is the network the paper
-    evaluates.
+    first step's activations are not seen by hooks that record activations (``RECORDS_ACTIVATIONS``:
+    CBP, ReDo), and the Tortoise starts from the Hare after one step - negligible next to
+    thousands of steps. ``seed`` seeds the hook's own generator for hooks that draw random numbers
+    (``NEEDS_GENERATOR``; the protocol's context is not available inside training).
+    :meth:`evaluation_model` asks the bound hook (the Tortoise for Hare & Tortoise).
 
     Explained in: book/dash/02_warm_starting_real_networks.ipynb
     """
@@ -70,6 +70,7 @@ class StepHookIntervention(BaseIntervention):
         if isinstance(seed, bool) or not isinstance(seed, int):
             raise ValueError(f"seed must be an int, got {seed!r}")
         self.name, self.seed, self.hook_params = name, seed, dict(params)
+        self.hook_class = STEP_HOOKS[name]
         # Build once on a throw-away model to reject bad parameters now, not mid-training.
         probe = nn.Sequential(nn.Linear(1, 2), nn.ReLU(), nn.Linear(2, 1))
         probe_hook = self._make(probe)
@@ -79,21 +80,25 @@ class StepHookIntervention(BaseIntervention):
         self.step_hooks = [self._step]
 
     def _make(self, model):
-        extra = {} if self.name == "hare_tortoise" else {
-            "generator": torch.Generator().manual_seed(self.seed)}
+        extra = {"generator": torch.Generator().manual_seed(self.seed)} \
+            if getattr(self.hook_class, "NEEDS_GENERATOR", False) else {}
         return _build("step hook", STEP_HOOKS, self.name, model, **extra, **self.hook_params)
 
     @property
     def params(self) -> dict:
         return {"seed": self.seed, **self.hook_params}
 
+    def evaluation_model(self, model):
+        pick = getattr(self.bound, "evaluation_model", None) if self._model_id == id(model) else None
+        return pick() if callable(pick) else model
+
     def _step(self, model, optimizer, step=None):
         if self.bound is None or self._model_id != id(model):
             if self.bound is not None:
                 getattr(self.bound, "remove", lambda: None)()
             self.bound, self._model_id = self._make(model), id(model)
-            if self.name != "hare_tortoise":
-                return  # CBP/ReDo: no activations recorded yet
+            if getattr(self.hook_class, "RECORDS_ACTIVATIONS", False):
+                return  # no activations recorded yet
         self.bound(model, optimizer, step)
 
     def __call__(self, model, optimizer, ctx):

@@ -84,10 +84,16 @@ class BaseIntervention:
 
     name = "base"
     regularizer = None
+    step_hooks: tuple = ()
 
     @property
     def params(self) -> dict:
         return {}
+
+    def evaluation_model(self, model: nn.Module) -> nn.Module:
+        """The network to evaluate: ``model`` itself, except for methods that evaluate another
+        network they keep (Hare & Tortoise evaluates the Tortoise)."""
+        return model
 
     def __call__(self, model, optimizer, ctx):  # pragma: no cover - abstract
         raise NotImplementedError

@@ -40,6 +40,9 @@ class HareTortoise:
     Explained in: book/dash/02_warm_starting_real_networks.ipynb
     """
 
+    NEEDS_GENERATOR = False
+    RECORDS_ACTIVATIONS = False
+
     def __init__(self, model: nn.Module, *, momentum: float = 0.999, reset_every: int = 1000,
                  ema_buffers: bool = True):
         self.momentum = _check_range("momentum", momentum, 0.0, 1.0)
@@ -74,6 +77,10 @@ class HareTortoise:
                 t.mul_(mu).add_(h.to(t.dtype), alpha=1 - mu)
 
     @torch.no_grad()
+    def evaluation_model(self) -> nn.Module:
+        """The network the paper evaluates and predicts with: the Tortoise."""
+        return self.tortoise
+
     def load_tortoise_into(self, model: nn.Module) -> None:
         """Copy every Tortoise parameter and buffer into ``model`` (the Hare reset)."""
         for t, h, _ in self._pairs(model):

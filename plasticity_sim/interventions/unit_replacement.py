@@ -203,6 +203,9 @@ class ContinualBackprop:
     Explained in: book/dash/02_warm_starting_real_networks.ipynb
     """
 
+    NEEDS_GENERATOR = True       # replaced units are redrawn from a generator
+    RECORDS_ACTIVATIONS = True   # acts on the activations its forward hooks recorded
+
     def __init__(self, model: nn.Module, *, generator: torch.Generator,
                  replacement_rate: float = 1e-4, maturity_threshold: int = 100,
                  decay_rate: float = 0.99, init: str = "kaiming", accumulate: bool = False,
@@ -287,6 +290,9 @@ class ReDo:
 
     Explained in: book/dash/02_warm_starting_real_networks.ipynb
     """
+
+    NEEDS_GENERATOR = True       # replaced units are redrawn from a generator
+    RECORDS_ACTIVATIONS = True   # acts on the activations its forward hooks recorded
 
     def __init__(self, model: nn.Module, *, generator: torch.Generator, tau: float = 0.1,
                  every: int = 1000, init: str = "kaiming", layers: list[UnitLayer] | None = None):

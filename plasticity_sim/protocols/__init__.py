@@ -1,37 +1,256 @@
-"""Experiment protocols: the loops that train, intervene and evaluate.
+"""Protocols: the loops that train, intervene and evaluate - one registry, one entry shape.
 
-``chunked`` is the DASH paper's protocol (explained in book/dash/02_warm_starting_real_networks.ipynb).
-Protocols are looked up by name and imported lazily, so ``import plasticity_sim.protocols`` does not
-import torch.
+Every protocol is one :class:`Protocol` entry: its config dataclass and presets (torch-free, in
+:mod:`.specs`), its ``run(config, *, resume_state, on_checkpoint, stop_after) -> RunOutcome`` (in
+its own module, imported only when run), and its results summary. :func:`run_config` turns any
+protocol's config into a results file with provenance (and checkpoints where the protocol can
+resume); :func:`load_results` reads any protocol's file back; the CLI's ``run``, ``sweep`` and
+``list`` read the same table. Adding a protocol: write its loop module, add its config to
+``specs.py``, add one entry below.
+
+Importing this package does not import torch.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
 
-# name -> (module, run function, check function). run(config, *, resume_state, on_checkpoint,
-# stop_after) returns a result with records/summary; check(config) raises ValueError if it cannot run.
-PROTOCOLS = {"chunked": ("plasticity_sim.protocols.chunked", "run_chunked", "check_chunked")}
+from plasticity_sim import methods, runs
+from plasticity_sim.protocols import specs
 
 
-def _lookup(name: str, which: int):
+@dataclass(frozen=True)
+class Protocol:
+    """One registry entry. ``run`` is ``"module:function"``, imported on first use (torch).
+
+    ``records_key`` is the results-file key of the records (``experiments`` for chunked);
+    ``summarize(records) -> dict`` is stored in every results file and checked on load;
+    ``resumable``: the run function accepts ``resume_state`` / ``on_checkpoint``.
+    ``seed_field`` / ``method_field``: where a sweep puts a job's seed and method (a plain field
+    such as ``seed`` takes the value, a tuple field such as ``seeds`` takes a one-element tuple).
+    """
+
+    name: str
+    config: type
+    run: str
+    summarize: Callable[[list[dict]], dict]
+    presets: dict = field(default_factory=dict)
+    cost: dict = field(default_factory=dict)
+    records_key: str = "records"
+    resumable: bool = False
+    seed_field: str = "seeds"
+    method_field: str | None = "methods"
+    doc: str = ""
+
+    def run_function(self):
+        module, _, func = self.run.partition(":")
+        return getattr(importlib.import_module(module), func)
+
+
+def _summary(keys, value="test_acc"):
+    return lambda records: {"groups": specs.mean_by(records, keys, value), "num_records": len(records)}
+
+
+PROTOCOLS: dict[str, Protocol] = {p.name: p for p in (
+    Protocol("chunked", specs.ChunkedConfig, "plasticity_sim.protocols.chunked:run_chunked",
+             specs.table1_summary, specs.CHUNKED_PRESETS, specs.CHUNKED_COST, records_key="experiments",
+             resumable=True, seed_field="seed", method_field="method",
+             doc="DASH paper: J chunks, train to 99.9 % on chunks 1..j, intervene between experiments"),
+    Protocol("two_phase", specs.PretrainSweepConfig, "plasticity_sim.protocols.two_phase:run",
+             _summary(("method", "pretrain_epochs")),
+             {"default": {}, "tiny": {"dataset_kwargs": {"num_samples": 2000}, "pretrain_epochs": (0, 5, 20),
+                                      "seeds": (0,)}},
+             doc="DASH Fig. 2: pre-train E epochs on part of the data, then train on all of it"),
+    Protocol("subsets", specs.SubsetCosineConfig, "plasticity_sim.protocols.subsets:run",
+             _summary(("size",)),
+             {"default": {}, "tiny": {"sizes": (100, 400), "seeds": (0,), "dataset_kwargs": {"num_samples": 2000}}},
+             method_field=None,
+             doc="DASH appendix: cos(weight, -test gradient) vs training-subset size"),
+    Protocol("feature_probe", specs.FeatureProbeConfig, "plasticity_sim.protocols.feature_probe:run",
+             _summary(("seed",)), {"default": {}, "tiny": {"n_train": 100, "n_test": 200, "seeds": (0,)}},
+             method_field=None,
+             doc="DASH cosines against the known features and noise of feature/noise images"),
+)}
+
+
+def get(name: str) -> Protocol:
+    """The registry entry of protocol ``name``; a ``ValueError`` lists the allowed names."""
     if name not in PROTOCOLS:
         raise ValueError(f"unknown protocol {name!r}; allowed: {', '.join(PROTOCOLS)}")
-    module = importlib.import_module(PROTOCOLS[name][0])
-    return getattr(module, PROTOCOLS[name][which])
+    return PROTOCOLS[name]
 
 
-def get_protocol(name: str):
-    """The run function of protocol ``name`` (e.g. ``"chunked"``).
+def protocol_of(config) -> Protocol:
+    """The entry whose config class ``config`` is an instance of."""
+    for p in PROTOCOLS.values():
+        if type(config) is p.config:
+            return p
+    raise ValueError(f"no protocol takes a {type(config).__name__}; "
+                     f"allowed: {', '.join(p.config.__name__ for p in PROTOCOLS.values())}")
+
+
+def preset_config(preset: str, *, protocol: str = "chunked", **overrides):
+    """The config of a named preset of ``protocol`` with field overrides (validated).
 
     Explained in: book/dash/02_warm_starting_real_networks.ipynb
     """
-    return _lookup(name, 1)
+    entry = get(protocol)
+    if preset not in entry.presets:
+        raise ValueError(f"unknown preset {preset!r} of protocol {protocol!r}; allowed: {', '.join(entry.presets)}")
+    values = {k: (dict(v) if isinstance(v, dict) else v) for k, v in entry.presets[preset].items()}
+    values.update(overrides)
+    return runs.config_from_dict(entry.config, values)
+
+
+def config_from_dict(values: dict, protocol: str = "chunked"):
+    """A validated config of ``protocol`` from a plain dict (unknown keys are an error)."""
+    return runs.config_from_dict(get(protocol).config, values)
 
 
 def get_check(name: str):
-    """The config check of protocol ``name``: raises ``ValueError`` if a config cannot run.
+    """The before-any-work check of protocol ``name`` (``check(config)``; loads the data)."""
+    entry = get(name)
+    module = importlib.import_module(entry.run.partition(":")[0])
+    return getattr(module, "check", runs.validate_config)
+
+
+def run_config(config, *, out: str | os.PathLike | None = None,
+               checkpoint_dir: str | os.PathLike | None = None, resume: bool = False,
+               overwrite: bool = False, stop_after: int | None = None) -> dict:
+    """Run any protocol's ``config``; return the results dict (also written to ``out``).
+
+    Everything that can be checked is checked before training: the config, the output path (not a
+    folder, writable, not an existing file unless ``overwrite``), the checkpoint folder (not another
+    run's checkpoint unless ``resume`` or ``overwrite``), and the protocol's own check (data,
+    method parameters, model size). With ``checkpoint_dir`` a resumable protocol checkpoints after
+    every experiment; ``resume=True`` continues from it (a missing checkpoint starts from scratch;
+    one from a different config is an error). ``stop_after`` (a test hook) stops after that many
+    experiments and writes no results file; the partial results say ``"complete": False``.
+
+    Explained in: book/dash/02_warm_starting_real_networks.ipynb
+    """
+    entry = protocol_of(config)
+    runs.validate_config(config)
+    if resume and checkpoint_dir is None:
+        raise ValueError("resume=True needs a checkpoint_dir")
+    if (checkpoint_dir is not None or stop_after is not None) and not entry.resumable:
+        raise ValueError(f"protocol {entry.name!r} does not checkpoint; run it without a checkpoint folder")
+    if out is not None:
+        runs.check_output(out, overwrite=overwrite)
+    ckpt = None
+    resume_state = None
+    if checkpoint_dir is not None:
+        ckpt = runs.check_checkpoint_dir(checkpoint_dir, resume=resume, overwrite=overwrite)
+        if resume and ckpt.is_file():
+            if entry.method_field == "method" and not methods.get_method(config.method).resumable:
+                raise ValueError(f"method {config.method!r} keeps in-training state that checkpoints do not "
+                                 "hold; it cannot resume: run it again without --resume (with --overwrite)")
+            resume_state = runs.load_checkpoint(ckpt)
+            saved = runs.json_loads(resume_state["config_json"])
+            now = runs.to_dict(config)
+            if not runs.same_results_config(saved, now, entry.config):
+                keep = runs.result_fields(entry.config)
+                diff = sorted(k for k in set(saved) | set(now) if k in keep and saved.get(k) != now.get(k))
+                raise ValueError(f"checkpoint {ckpt} was made with a different config (fields {diff})")
+    get_check(entry.name)(config)
+    on_checkpoint = (lambda state: runs.save_checkpoint(ckpt, state)) if ckpt is not None else None
+
+    kwargs = dict(resume_state=resume_state, on_checkpoint=on_checkpoint, stop_after=stop_after) \
+        if entry.resumable else {}
+    outcome: runs.RunOutcome = entry.run_function()(config, **kwargs)
+    results = {
+        "format": runs.RESULTS_FORMAT, "protocol": entry.name, "complete": outcome.complete,
+        "config": runs.to_dict(config),
+        "method": outcome.intervention,
+        "provenance": dict(runs.provenance(outcome.device, outcome.device_name),
+                           wall_time_s=outcome.elapsed, resumed=resume_state is not None),
+        "seeds": outcome.seeds, "dataset_meta": outcome.dataset_meta,
+        entry.records_key: outcome.records, "summary": entry.summarize(outcome.records),
+    }
+    if out is not None and outcome.complete:
+        runs.write_json_atomic(out, results)
+    return results
+
+
+_RECORD_KEYS = {"chunked": ("experiment", "n_train", "test_acc", "train_acc", "steps", "epochs", "wall_time")}
+
+
+def load_results(path: str | os.PathLike) -> dict:
+    """Read and validate a results file written by :func:`run_config`, for any protocol.
+
+    Checks the format tag, the protocol, the config (every key known and valid), the records
+    (for chunked: one per experiment with the required fields) and that the stored summary
+    matches the records. Raises ``ValueError`` (or ``FileNotFoundError``) saying what is wrong.
 
     Explained in: book/dash/05_paper_scale.ipynb
     """
-    return _lookup(name, 2)
+    path = Path(path)
+    data = runs.read_json(path, "results file")
+    if not isinstance(data, dict) or data.get("format") != runs.RESULTS_FORMAT:
+        raise ValueError(f"{path}: format is {data.get('format') if isinstance(data, dict) else None!r}; "
+                         f"expected {runs.RESULTS_FORMAT!r}")
+    try:
+        entry = get(data.get("protocol"))
+    except ValueError as err:
+        raise ValueError(f"{path}: {err}") from None
+    for key in ("config", "method", "provenance", "seeds", entry.records_key, "summary"):
+        if key not in data:
+            raise ValueError(f"{path}: missing key {key!r}")
+    try:
+        config = runs.config_from_dict(entry.config, data["config"])
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{path}: bad config: {err}") from None
+    records = data[entry.records_key]
+    if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
+        raise ValueError(f"{path}: {entry.records_key!r} must be a list of records")
+    if entry.name == "chunked":
+        if len(records) != config.num_chunks:
+            raise ValueError(f"{path}: expected {config.num_chunks} experiment records, found {len(records)}")
+        for i, record in enumerate(records, start=1):
+            missing = [k for k in _RECORD_KEYS["chunked"] if k not in record]
+            if missing or record["experiment"] != i:
+                raise ValueError(f"{path}: experiment record {i} is malformed (missing {missing})")
+    try:
+        same = entry.summarize(records) == data["summary"]
+    except (KeyError, TypeError, ValueError):
+        same = False
+    if not same:
+        raise ValueError(f"{path}: summary does not match the {entry.records_key} records")
+    return data
+
+
+def default_stem(config, protocol: str, preset: str) -> str:
+    """File-name stem that says what is inside: protocol, preset, method(s), seed(s), e.g.
+    ``chunked_tiny_dash_seed0``. Built from the final config, so ``--set`` overrides show."""
+    entry = get(protocol)
+    parts = [protocol, preset]
+    if entry.method_field:
+        m = getattr(config, entry.method_field)
+        parts.append("-".join(m) if isinstance(m, tuple) else m)
+    s = getattr(config, entry.seed_field)
+    parts.append("seed" + ("-".join(map(str, s)) if isinstance(s, tuple) else str(s)))
+    return "_".join(parts)
+
+
+def with_job(config, *, method: str | None = None, seed: int | None = None):
+    """A copy of ``config`` for one sweep job: ``method`` and ``seed`` put where the protocol keeps them."""
+    entry = protocol_of(config)
+    changes = {}
+    if method is not None:
+        if entry.method_field is None:
+            raise ValueError(f"protocol {entry.name!r} takes no method")
+        changes[entry.method_field] = method if entry.method_field == "method" else (method,)
+    if seed is not None:
+        changes[entry.seed_field] = seed if entry.seed_field == "seed" else (seed,)
+    new = dataclasses.replace(config, **changes)
+    runs.validate_config(new)
+    return new
+
+
+__all__ = ["Protocol", "PROTOCOLS", "get", "protocol_of", "preset_config", "config_from_dict",
+           "get_check", "run_config", "load_results", "default_stem", "with_job", "specs"]

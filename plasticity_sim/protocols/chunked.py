@@ -1,4 +1,4 @@
-"""The DASH paper's chunked warm-start protocol (papers.md §C.3).
+"""The DASH paper's chunked warm-start protocol (DASH paper §C.3).
 
 The training set is split into J equal random chunks. Experiment j trains on chunks 1..j (in
 arrival order) until the running training accuracy reaches the target, then measures test
@@ -14,43 +14,17 @@ term) and ``step_hooks`` (called after each optimizer step) as attributes; the l
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 from typing import Callable
 
 import torch
 from tqdm.auto import tqdm
 
-from plasticity_sim import runs
+from plasticity_sim import methods, runs
 from plasticity_sim.data import load_dataset, random_chunks
-from plasticity_sim.interventions import InterventionContext, get_intervention
-from plasticity_sim.models import build_model
+from plasticity_sim.interventions import InterventionContext
+from plasticity_sim.models import build_model, check_model_size
+from plasticity_sim.protocols.specs import ChunkedConfig
 from plasticity_sim.train import evaluate, make_optimizer, resolve_device, train_until
-
-
-@dataclass
-class ChunkedResult:
-    """Per-experiment records and the Table-1 summary of one chunked run.
-
-    ``records[j-1]`` holds experiment j: ``test_acc``, ``train_acc`` (final running train accuracy),
-    ``steps``, ``epochs``, ``reached_target``, ``wall_time`` (s, training + intervention),
-    ``intervention_time``, ``n_train`` and, when enabled, ``diagnostics``
-    (:func:`plasticity_sim.diagnostics.summarize` on evenly spaced points of the data seen so far;
-    distances are to the run's very first initialisation, also for cold starts). ``complete`` is False when
-    the run stopped early (``stop_after``); ``summary`` then covers the experiments done.
-
-    Explained in: book/dash/02_warm_starting_real_networks.ipynb
-    """
-
-    config: runs.ChunkedConfig
-    records: list[dict]
-    summary: dict
-    complete: bool
-    device: str
-    device_name: str | None
-    seeds: dict
-    dataset_meta: dict = field(default_factory=dict)
-    intervention: dict = field(default_factory=dict)
-    elapsed: float = 0.0          # seconds of protocol time, including earlier runs before a resume
 
 
 def _generators(seed: int) -> dict[str, torch.Generator]:
@@ -66,34 +40,40 @@ def _diagnostics(model, x, y, initial_state, max_points: int) -> dict:
     return diagnostics.summarize(model, x[idx], y[idx], initial_state=initial_state, max_samples=len(idx))
 
 
-def _prepare(config: runs.ChunkedConfig):
+def _prepare(config: ChunkedConfig):
     """Validate everything about ``config`` that can fail: returns (data, intervention, (name, params))."""
     runs.validate_config(config)
-    name, params = runs.method_spec(config)
-    intervention = get_intervention(name, **params)  # bad method params fail before any work
+    name, params = methods.intervention_spec(config.method, config.method_params)
+    intervention = methods.build(config.method, config.method_params)  # bad params fail before any work
     device = resolve_device(config.device)
     data = load_dataset(config.dataset, seed=config.data_seed, device=device, **config.dataset_kwargs)
     if data.num_train % config.num_chunks:
         raise ValueError(f"num_chunks={config.num_chunks} does not divide the {data.num_train} training "
                          f"points of {config.dataset!r}; choose a divisor of {data.num_train} or "
                          "change the dataset size")
+    check_model_size(config.model, data.input_shape, data.num_classes, **config.model_kwargs)
     return data, intervention, (name, params)
 
 
-def check_chunked(config: runs.ChunkedConfig) -> None:
+def check(config: ChunkedConfig) -> None:
     """Raise ``ValueError`` if ``config`` cannot run: bad field, method parameter, dataset option,
-    device, or a chunk count that does not divide the training set. Loads (and caches) the data,
-    so a sweep can check every job before it starts any.
-
-    Explained in: book/dash/05_paper_scale.ipynb
+    device, model size, or a chunk count that does not divide the training set. Loads (and caches)
+    the data, so a sweep can check every job before it starts any.
     """
     _prepare(config)
 
 
-def run_chunked(config: runs.ChunkedConfig, *, resume_state: dict | None = None,
+def run_chunked(config: ChunkedConfig, *, resume_state: dict | None = None,
                 on_checkpoint: Callable[[dict], None] | None = None,
-                stop_after: int | None = None, progress: bool | None = None) -> ChunkedResult:
-    """Run the chunked protocol described by ``config``; return a :class:`ChunkedResult`.
+                stop_after: int | None = None, progress: bool | None = None) -> runs.RunOutcome:
+    """Run the chunked protocol described by ``config``; return its :class:`~plasticity_sim.runs.RunOutcome`.
+
+    ``records[j-1]`` holds experiment j: ``test_acc``, ``train_acc`` (final running train accuracy),
+    ``steps``, ``epochs``, ``reached_target``, ``wall_time`` (s, training + intervention),
+    ``intervention_time``, ``n_train`` and, when enabled, ``diagnostics``
+    (:func:`plasticity_sim.diagnostics.summarize` on evenly spaced points of the data seen so far;
+    distances are to the run's very first initialisation, also for cold starts). Test accuracy is
+    measured on the network the method evaluates (the Tortoise for Hare & Tortoise).
 
     resume_state: a checkpoint dict from an earlier call (see ``on_checkpoint``) to continue from.
     on_checkpoint: called after every experiment with a dict of tensors/ints/strings (model and
@@ -139,6 +119,8 @@ def run_chunked(config: runs.ChunkedConfig, *, resume_state: dict | None = None,
         elapsed_before = float(resume_state["elapsed"])
     start = len(records) + 1
 
+    # what the method evaluates: the model itself, or e.g. Hare & Tortoise's Tortoise
+    evaluation_model = getattr(intervention, "evaluation_model", lambda m: m)
     t_start = time.perf_counter()
     bar = tqdm(range(start, J + 1), desc=f"{config.method} seed {config.seed}", unit="exp",
                disable=not progress, initial=start - 1, total=J)
@@ -164,7 +146,7 @@ def run_chunked(config: runs.ChunkedConfig, *, resume_state: dict | None = None,
             progress=False, context=f"experiment {j}")
         record = {
             "experiment": j, "n_train": int(len(y)),
-            "test_acc": float(evaluate(model, data.x_test, data.y_test)),
+            "test_acc": float(evaluate(evaluation_model(model), data.x_test, data.y_test)),
             "train_acc": float(result.final_train_acc),
             "steps": int(result.steps), "epochs": int(result.epochs),
             "reached_target": bool(result.reached_target),
@@ -176,7 +158,7 @@ def run_chunked(config: runs.ChunkedConfig, *, resume_state: dict | None = None,
         bar.set_postfix(test_acc=f"{record['test_acc']:.3f}", steps=record["steps"])
         if on_checkpoint is not None:
             on_checkpoint({
-                "config_json": runs.json_dumps(config.to_dict()), "completed": j,
+                "config_json": runs.json_dumps(runs.to_dict(config)), "completed": j,
                 "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                 "initial_state": initial_state,
                 "generators": {key: g.get_state() for key, g in gens.items()},
@@ -186,13 +168,12 @@ def run_chunked(config: runs.ChunkedConfig, *, resume_state: dict | None = None,
             break
     bar.close()
 
-    return ChunkedResult(
-        config=config, records=records, summary=runs.table1_summary(records),
-        complete=len(records) == J, device=str(device),
+    return runs.RunOutcome(
+        records=records, complete=len(records) == J, device=str(device),
         device_name=torch.cuda.get_device_name(device) if device.type == "cuda" else None,
         seeds={"seed": config.seed, "data_seed": config.data_seed, "streams": runs.seed_streams(config.seed)},
         dataset_meta=dict(data.meta),
         # the intervention's own record of its parameters includes the defaults it filled in
-        intervention={"name": name, "params": dict(getattr(intervention, "params", params)),
-                      "requested": params},
+        intervention={"name": config.method, "intervention": name,
+                      "params": dict(getattr(intervention, "params", params)), "requested": params},
         elapsed=elapsed_before + time.perf_counter() - t_start)

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
@@ -30,7 +30,9 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from plasticity_sim import runs
 from plasticity_sim.data import load_dataset
+from plasticity_sim.protocols.specs import FeatureProbeConfig
 from plasticity_sim.diagnostics import unit_cosines
 from plasticity_sim.interventions import dash_cosines, dash_gradient_ema, shrink_factors
 from plasticity_sim.train import evaluate, loss_and_grads, make_optimizer, train_until
@@ -62,36 +64,6 @@ class PatchCNN(nn.Module):
 
     def forward(self, x):
         return self.head(F.relu(self.conv(x)).mean(dim=(2, 3)))
-
-
-@dataclass
-class FeatureProbeConfig:
-    """Settings of :func:`run_feature_probe`: the feature/noise data, the patch CNN, training.
-
-    ``n_train`` points are split in two halves (old chunk, new chunk); the CNN is trained on the
-    first half to 100 % train accuracy (or ``max_epochs``).
-
-    Explained in: book/dash/01_dash_rule.ipynb
-    """
-
-    n_train: int = 400
-    n_test: int = 2000
-    patch_size: int = 8
-    image_size: int = 24
-    channels: int = 3
-    features_per_class: int = 4
-    p_max: float = 0.4
-    noise_patches: int = 1
-    noise_std: float = 1.0
-    filters: int = 32
-    init_scale: float = 0.3
-    lr: float = 1e-2
-    batch_size: int = 50
-    max_epochs: int = 500
-    lam: float = 0.3
-    alpha: float = 0.3
-    seeds: tuple = (0, 1, 2, 3)
-    data_kwargs: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -183,8 +155,7 @@ def probe_seed(config: FeatureProbeConfig, seed: int) -> dict:
     Explained in: book/dash/01_dash_rule.ipynb
     """
     c = config
-    if c.n_train < 4 or c.n_train % 2:
-        raise ValueError(f"n_train={c.n_train!r} must be an even number >= 4 (two equal halves)")
+    runs.validate_config(c)
     data = load_dataset("feature_noise", seed=seed, num_classes=2, features_per_class=c.features_per_class,
                         patch_size=c.patch_size, image_size=c.image_size, channels=c.channels,
                         noise_patches=c.noise_patches, noise_std=c.noise_std, n_train=c.n_train,
@@ -231,8 +202,19 @@ def run_feature_probe(config: FeatureProbeConfig, *, progress: bool = False) -> 
     """
     if not isinstance(config, FeatureProbeConfig):
         raise ValueError(f"config must be a FeatureProbeConfig, got {type(config).__name__}")
-    if not config.seeds:
-        raise ValueError("seeds must name at least one seed")
+    runs.validate_config(config)
     t0 = time.perf_counter()
     per_seed = [probe_seed(config, s) for s in tqdm(config.seeds, desc="probe", disable=not progress)]
     return FeatureProbeResult(config=config, per_seed=per_seed, wall_time=time.perf_counter() - t0)
+
+
+def check(config: FeatureProbeConfig) -> None:
+    """Everything that can fail before training (the data are drawn per seed inside the run)."""
+    runs.validate_config(config)
+
+
+def run(config: FeatureProbeConfig) -> runs.RunOutcome:
+    """The registry's entry point: one record per seed (arrays as lists), for a results file."""
+    res = run_feature_probe(config)
+    return runs.RunOutcome(records=[_jsonable(r) for r in res.per_seed], device="cpu",
+                           elapsed=res.wall_time, seeds={"seeds": list(config.seeds)})

@@ -17,7 +17,7 @@ Explained in: book/dash/04_cosine_generalisation.ipynb
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
@@ -26,36 +26,11 @@ from tqdm.auto import tqdm
 from plasticity_sim import runs
 from plasticity_sim.data import load_dataset
 from plasticity_sim.diagnostics import unit_cosines
-from plasticity_sim.models import build_model
+from plasticity_sim.models import build_model, check_model_size
+from plasticity_sim.protocols.specs import SubsetCosineConfig
 from plasticity_sim.train import evaluate, loss_and_grads, make_optimizer, preserved_modes, train_until
 
 STREAMS = ("init", "subset", "train")
-
-
-@dataclass
-class SubsetCosineConfig:
-    """Settings of :func:`run_subset_cosines` (defaults: the CPU setting of the book's chapter).
-
-    ``sizes`` are the subset sizes (nested, increasing); ``include_head`` adds the classifier's
-    output units to the pooled cosines (the paper's figure is about hidden units, so off).
-
-    Explained in: book/dash/04_cosine_generalisation.ipynb
-    """
-
-    dataset: str = "mnist1d"
-    dataset_kwargs: dict = field(default_factory=dict)
-    model: str = "cnn"
-    model_kwargs: dict = field(default_factory=dict)
-    optimizer: str = "adamw"
-    lr: float = 1e-2
-    weight_decay: float = 1e-4
-    batch_size: int = 128
-    sizes: tuple = (250, 500, 1000, 2000, 4000)
-    target_train_acc: float = 0.999
-    max_epochs: int = 150
-    include_head: bool = False
-    seeds: tuple = (0, 1)
-    data_seed: int = 0
 
 
 @dataclass
@@ -103,14 +78,9 @@ def validate_config(config: SubsetCosineConfig, num_train: int | None = None) ->
     """
     if not isinstance(config, SubsetCosineConfig):
         raise ValueError(f"config must be a SubsetCosineConfig, got {type(config).__name__}")
-    sizes = tuple(config.sizes)
-    if not sizes or any(isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < 1 for s in sizes):
-        raise ValueError(f"sizes={config.sizes!r}: need a non-empty list of positive ints")
-    if list(sizes) != sorted(set(sizes)):
-        raise ValueError(f"sizes={config.sizes!r} must be strictly increasing (nested subsets)")
-    if num_train is not None and sizes[-1] > num_train:
+    runs.validate_config(config)
+    if num_train is not None and config.sizes[-1] > num_train:
         raise ValueError(f"sizes={config.sizes!r}: the largest exceeds the {num_train} training points")
-    runs.check_seeds_and_counts(config)
 
 
 def cosines_to_test_gradient(model, x_test, y_test, *, include_head: bool = False,
@@ -184,6 +154,22 @@ def run_subset_cosines(config: SubsetCosineConfig, *, progress: bool = False, da
         bar.close()
     return SubsetCosineResult(config=config, records=records, dataset_meta=dict(data.meta),
                               wall_time=time.perf_counter() - t_start)
+
+
+def check(config: SubsetCosineConfig) -> None:
+    """Everything that can fail before training: fields, the data, sizes against it, model size."""
+    validate_config(config)
+    data = load_dataset(config.dataset, seed=config.data_seed, **config.dataset_kwargs)
+    validate_config(config, data.num_train)
+    check_model_size(config.model, data.input_shape, data.num_classes, **config.model_kwargs)
+
+
+def run(config: SubsetCosineConfig) -> runs.RunOutcome:
+    """The registry's entry point: one record per (seed, size), for a results file."""
+    res = run_subset_cosines(config)
+    return runs.RunOutcome(records=res.records, device="cpu", elapsed=res.wall_time,
+                           dataset_meta=res.dataset_meta,
+                           seeds={"seeds": list(config.seeds), "streams": {s: seed_streams(s) for s in config.seeds}})
 
 
 def _ranks(a: np.ndarray) -> np.ndarray:

@@ -20,54 +20,21 @@ from __future__ import annotations
 import copy
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from plasticity_sim import runs
+from plasticity_sim import methods, runs
 from plasticity_sim.data import load_dataset
-from plasticity_sim.interventions import dash_gradient_ema, dash_shrink_
+from plasticity_sim.interventions import InterventionContext, dash_gradient_ema
 from plasticity_sim.interventions.dash import GRANULARITIES
-from plasticity_sim.models import build_model
+from plasticity_sim.models import build_model, check_model_size
+from plasticity_sim.protocols.specs import PretrainSweepConfig
 from plasticity_sim.train import evaluate, make_optimizer, train_until
 
-METHODS = ("warm", "dash")
-STREAMS = ("init", "split", "pretrain", "phase2")
-
-
-@dataclass
-class PretrainSweepConfig:
-    """Settings of :func:`run_pretrain_sweep` (defaults: the CPU setting of the book's chapter).
-
-    ``pretrain_epochs`` is the grid of E values (0 = cold start); ``methods`` what happens between
-    the phases ("warm": nothing, "dash": one DASH shrink). Phase 2 trains on all data until the
-    epoch's running train accuracy reaches ``target_train_acc`` or ``max_epochs``, with a fresh
-    optimizer when ``reset_optimizer`` (so E = 0 is exactly a cold start whatever the optimizer).
-
-    Explained in: book/dash/03_noise_memorisation.ipynb
-    """
-
-    dataset: str = "mnist1d"
-    dataset_kwargs: dict = field(default_factory=dict)
-    model: str = "mlp"
-    model_kwargs: dict = field(default_factory=dict)
-    optimizer: str = "adamw"
-    lr: float = 2e-3
-    weight_decay: float = 1e-4
-    batch_size: int = 128
-    pretrain_fraction: float = 0.5
-    pretrain_epochs: tuple = (0, 5, 10, 20, 40)
-    methods: tuple = ("warm", "dash")
-    target_train_acc: float = 0.999
-    max_epochs: int = 200
-    reset_optimizer: bool = True
-    dash_lam: float = 0.3
-    dash_alpha: float = 0.3
-    dash_granularity: str = "kernel"
-    seeds: tuple = (0, 1)
-    data_seed: int = 0
+STREAMS = ("init", "split", "pretrain", "phase2", "intervention")
 
 
 @dataclass
@@ -124,7 +91,9 @@ class PretrainSweepResult:
 
 
 def seed_streams(seed: int) -> dict[str, int]:
-    """Independent integer seeds for the sweep's random streams (init, split, pretrain, phase2).
+    """Independent integer seeds for the sweep's random streams (init, split, pretrain, phase2,
+    intervention). ``SeedSequence`` children do not depend on how many are spawned, so adding the
+    intervention stream left the first four (and every number of the chapter) unchanged.
 
     Explained in: book/dash/03_noise_memorisation.ipynb
     """
@@ -136,29 +105,13 @@ def _gen(seed: int) -> torch.Generator:
 
 
 def validate_config(config: PretrainSweepConfig) -> None:
-    """Raise ValueError naming the first bad field of ``config``.
+    """Raise ValueError naming the first bad field of ``config`` (the fields' declared checks).
 
     Explained in: book/dash/03_noise_memorisation.ipynb
     """
     if not isinstance(config, PretrainSweepConfig):
         raise ValueError(f"config must be a PretrainSweepConfig, got {type(config).__name__}")
-    grid = tuple(config.pretrain_epochs)
-    if not grid or any(isinstance(e, bool) or not isinstance(e, (int, np.integer)) or e < 0 for e in grid):
-        raise ValueError(f"pretrain_epochs={config.pretrain_epochs!r}: need a non-empty list of ints >= 0")
-    if len(set(grid)) != len(grid):
-        raise ValueError(f"pretrain_epochs={config.pretrain_epochs!r} has repeated values")
-    bad = [m for m in config.methods if m not in METHODS]
-    if bad or not config.methods:
-        raise ValueError(f"methods={config.methods!r}: allowed {METHODS} (at least one)")
-    if not 0.0 < config.pretrain_fraction < 1.0:
-        raise ValueError(f"pretrain_fraction={config.pretrain_fraction!r} must lie strictly between 0 and 1")
-    if config.dash_granularity not in GRANULARITIES:
-        raise ValueError(f"dash_granularity={config.dash_granularity!r}; allowed: {GRANULARITIES}")
-    if not 0.0 <= config.dash_lam <= 1.0:
-        raise ValueError(f"dash_lam={config.dash_lam!r} must be in [0, 1]")
-    if not 0.0 < config.dash_alpha <= 1.0:
-        raise ValueError(f"dash_alpha={config.dash_alpha!r} must be in (0, 1]")
-    runs.check_seeds_and_counts(config)
+    runs.validate_config(config)
 
 
 def split_pretrain(n: int, fraction: float, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
@@ -173,26 +126,25 @@ def split_pretrain(n: int, fraction: float, generator: torch.Generator) -> tuple
     return perm[:k], perm[k:]
 
 
-def between_phases(model, method: str, x_all, y_all, chunk_size: int, *, lam: float = 0.3,
-                   alpha: float = 0.3, granularity: str = "kernel") -> dict | None:
-    """Apply ``method`` to ``model`` in place before phase 2; return DASH's factors (None for warm).
+def between_phases(model, optimizer, intervention, setup: "_Setup"):
+    """Apply ``intervention`` (from the method table) before phase 2; return (model, optimizer).
 
-    ``x_all`` is in arrival order (pre-training part first), so DASH's EMA sees the old part first
-    and the new data last, with batches of ``chunk_size`` (= the pre-training part's size), as at
-    the start of experiment 2 of the chunked protocol. The model is put in eval mode for the
-    gradient pass (as the official loop leaves it after testing) and back in train mode after.
+    It sees the situation of experiment 2 of the chunked protocol: all data in arrival order
+    (pre-training part first), chunk-sized batches (= the pre-training part's size), the first
+    initialisation, fresh models from the init stream (so ``cold`` here is exactly the cold start).
+    The model is in eval mode while the intervention acts (as the official loop leaves it after
+    testing) and back in train mode after.
 
     Explained in: book/dash/03_noise_memorisation.ipynb
     """
-    if method not in METHODS:
-        raise ValueError(f"unknown method {method!r}; allowed: {METHODS}")
-    if method == "warm":
-        return None
+    ctx = InterventionContext(
+        experiment=2, x_seen=setup.x_all, y_seen=setup.y_all, chunk_size=setup.n_first,
+        generator=_gen(setup.streams["intervention"]), initial_state=setup.initial_state,
+        make_fresh_model=setup.fresh_model, make_optimizer=setup.optimizer_for)
     model.eval()
-    ema = dash_gradient_ema(model, x_all, y_all, chunk_size, alpha)
-    factors = dash_shrink_(model, ema, lam, granularity)
+    model, optimizer = intervention(model, optimizer, ctx)
     model.train()
-    return {k: v.detach().cpu() for k, v in factors.items()}
+    return model, optimizer
 
 
 class _Setup:
@@ -207,23 +159,30 @@ class _Setup:
         # Arrival order: pre-training part first (DASH's EMA and phase 2 both use it).
         self.x_all, self.y_all = data.x_train[order], data.y_train[order]
         self.x_first, self.y_first = self.x_all[:self.n_first], self.y_all[:self.n_first]
+        self.initial_state = None   # set by the sweep once the pre-training model exists
 
     def fresh_model(self):
         c = self.config
         return build_model(c.model, self.data.input_shape, self.data.num_classes,
                            generator=_gen(self.streams["init"]), **c.model_kwargs).to(self.data.device)
 
-    def optimizer(self, model):
+    def optimizer_for(self, params):
         c = self.config
-        return make_optimizer(c.optimizer, model.parameters(), lr=c.lr, weight_decay=c.weight_decay)
+        return make_optimizer(c.optimizer, params, lr=c.lr, weight_decay=c.weight_decay)
 
-    def phase2(self, model, optimizer, context: str) -> dict:
+    def optimizer(self, model):
+        return self.optimizer_for(model.parameters())
+
+    def phase2(self, model, optimizer, context: str, intervention=None) -> dict:
         c = self.config
         t0 = time.perf_counter()
         res = train_until(model, self.x_all, self.y_all, optimizer=optimizer,
                           target_train_acc=c.target_train_acc, max_epochs=c.max_epochs,
-                          batch_size=c.batch_size, generator=_gen(self.streams["phase2"]), context=context)
-        return {"seed": self.seed, "test_acc": evaluate(model, self.data.x_test, self.data.y_test),
+                          batch_size=c.batch_size, generator=_gen(self.streams["phase2"]),
+                          regularizer=getattr(intervention, "regularizer", None),
+                          step_hooks=tuple(getattr(intervention, "step_hooks", ()) or ()), context=context)
+        judged = getattr(intervention, "evaluation_model", lambda m: m)(model)
+        return {"seed": self.seed, "test_acc": evaluate(judged, self.data.x_test, self.data.y_test),
                 "train_acc": float(res.final_train_acc), "steps": int(res.steps), "epochs": int(res.epochs),
                 "reached_target": bool(res.reached_target), "wall_time": time.perf_counter() - t0}
 
@@ -279,6 +238,7 @@ def run_pretrain_sweep(config: PretrainSweepConfig, *, progress: bool = False, d
                 bar.update(1)
             setup = _Setup(config, data, seed)
             model = setup.fresh_model()
+            setup.initial_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
             opt = setup.optimizer(model)
             pre_gen = _gen(setup.streams["pretrain"])  # one stream: E epochs then more = one longer run
             done = 0
@@ -296,12 +256,10 @@ def run_pretrain_sweep(config: PretrainSweepConfig, *, progress: bool = False, d
                     o2 = setup.optimizer(m2)
                     if not config.reset_optimizer:
                         o2.load_state_dict(opt.state_dict())
-                    between_phases(m2, method, setup.x_all, setup.y_all, setup.n_first,
-                                   lam=config.dash_lam, alpha=config.dash_alpha,
-                                   granularity=config.dash_granularity)
-                    m2.train()
+                    intervention = methods.build(method, config.method_params.get(method))
+                    m2, o2 = between_phases(m2, o2, intervention, setup)
                     rec = {"method": method, "pretrain_epochs": e, "pretrain_train_acc": pre_acc,
-                           **setup.phase2(m2, o2, f"{method} E={e} seed {seed}")}
+                           **setup.phase2(m2, o2, f"{method} E={e} seed {seed}", intervention)}
                     records.append(rec)
                     if reuse_cold and method == "warm" and e == 0:
                         cold.append({**rec, "method": "cold", "pretrain_train_acc": float("nan")})
@@ -313,6 +271,30 @@ def run_pretrain_sweep(config: PretrainSweepConfig, *, progress: bool = False, d
     result = PretrainSweepResult(config=config, records=records, cold=cold, dataset_meta=dict(data.meta),
                                  wall_time=time.perf_counter() - t_start)
     return (result, models) if return_models else result
+
+
+def check(config: PretrainSweepConfig) -> None:
+    """Everything that can fail before training: fields, methods and their parameters, the data,
+    the split and the model size. Loads (and caches) the data."""
+    validate_config(config)
+    for method in config.methods:
+        methods.build(method, config.method_params.get(method))
+    data = _load(config)
+    split_pretrain(data.num_train, config.pretrain_fraction, torch.Generator())
+    check_model_size(config.model, data.input_shape, data.num_classes, **config.model_kwargs)
+
+
+def run(config: PretrainSweepConfig) -> runs.RunOutcome:
+    """The registry's entry point: the sweep as plain records (the cold starts first, as
+    method ``cold``), for a results file."""
+    res = run_pretrain_sweep(config)
+    # JSON has no NaN: a cold start has no pre-training accuracy (None in the file)
+    cold = [{**r, "pretrain_train_acc": None} for r in res.cold]
+    return runs.RunOutcome(
+        records=cold + res.records, device="cpu", elapsed=res.wall_time, dataset_meta=res.dataset_meta,
+        seeds={"seeds": list(config.seeds), "streams": {s: seed_streams(s) for s in config.seeds}},
+        intervention={"methods": list(config.methods), "params": {
+            m: methods.build(m, config.method_params.get(m)).params for m in config.methods}})
 
 
 def gap_to_cold(result: PretrainSweepResult, method: str = "warm") -> dict[int, tuple[float, float]]:

@@ -1,0 +1,197 @@
+"""Sweeps: one job list, run here, on a cluster, or by any scheduler.
+
+A sweep is a list of jobs, each a plain dict (protocol, config, results path, checkpoint folder)
+handed to :func:`run_job`, a pure ``config -> results file`` function. The same list can be:
+
+* run here by :func:`run_jobs_local` - one spawned process per job, at most ``workers`` at once, so
+  a worker that dies (out of memory, killed) fails only its own job;
+* run as Ray tasks by :func:`run_jobs_ray` (``pip install plasticity_sim[ray]``);
+* printed by :func:`job_command` as one self-contained shell command per job
+  (``python -m plasticity_sim sweep ... --list``), for xargs, GNU parallel or a SLURM array.
+"""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+
+from plasticity_sim import protocols, runs
+
+
+def make_jobs(protocol: str, preset: str, methods: list[str], seeds: list[int], overrides: list[str], *,
+              out_dir: str | None = None, checkpoint_dir: str | None = None, resume: bool = False,
+              overwrite: bool = False) -> list[dict]:
+    """Jobs of a sweep, one per (method, seed), validated up front; file names from the final config.
+
+    Explained in: book/dash/05_paper_scale.ipynb
+    """
+    entry = protocols.get(protocol)
+    if not seeds:
+        raise ValueError("a sweep needs at least one seed (--seeds)")
+    for what, values in (("--methods", methods), ("--seeds", seeds)):
+        twice = sorted({v for v in values if list(values).count(v) > 1}, key=str)
+        if twice:
+            raise ValueError(f"{what} lists {', '.join(map(repr, twice))} more than once; "
+                             "each would run into the same results file")
+    if entry.method_field is None and methods:
+        raise ValueError(f"protocol {protocol!r} takes no method; drop --methods")
+    if entry.method_field is not None and not methods:
+        raise ValueError("a sweep needs at least one method (--methods)")
+    touched = {a.partition("=")[0].partition(".")[0].strip() for a in overrides}
+    clash = sorted(touched & {entry.seed_field, entry.method_field or ""})
+    if clash:
+        raise ValueError(f"--set {clash[0]}=... in a sweep would be replaced by every job's own value; "
+                         "use --methods / --seeds instead")
+    base = runs.apply_overrides(protocols.preset_config(preset, protocol=protocol), overrides)
+    out_dir = Path(out_dir or Path("results") / f"sweep_{protocol}_{preset}")
+    jobs = []
+    for method in (methods or [None]):
+        for seed in seeds:
+            config = protocols.with_job(base, method=method, seed=seed)
+            if hasattr(config, "progress"):
+                config.progress = False   # bars from parallel workers would interleave
+            stem = protocols.default_stem(config, protocol, preset)
+            jobs.append({"protocol": protocol, "preset": preset, "method": method, "seed": seed,
+                         "overrides": list(overrides), "config": runs.to_dict(config),
+                         "out": str(out_dir / f"{stem}.json"),
+                         "checkpoint_dir": str(Path(checkpoint_dir) / stem) if checkpoint_dir else None,
+                         "resume": bool(resume), "overwrite": bool(overwrite)})
+    return jobs
+
+
+def run_job(job: dict) -> str:
+    """One sweep job: plain data in, results file out (any executor can run it)."""
+    entry = protocols.get(job["protocol"])
+    config = runs.config_from_dict(entry.config, job["config"])
+    protocols.run_config(config, out=job["out"], checkpoint_dir=job.get("checkpoint_dir"),
+                         resume=bool(job.get("resume", False)), overwrite=bool(job.get("overwrite", False)))
+    return str(job["out"])
+
+
+def job_command(job: dict, python: str = "python") -> str:
+    """The job as one self-contained shell command (the ``run`` subcommand with the same config)."""
+    argv = [python, "-m", "plasticity_sim", "run", job["protocol"], "--preset", job["preset"]]
+    if job.get("method") is not None:
+        argv += ["--method", job["method"]]
+    argv += ["--seed", str(job["seed"])]
+    for assignment in job.get("overrides", []):
+        argv += ["--set", assignment]
+    argv += ["--out", job["out"], "--quiet"]
+    if job.get("checkpoint_dir"):
+        argv += ["--checkpoint-dir", job["checkpoint_dir"]]
+    if job.get("resume"):
+        argv.append("--resume")
+    if job.get("overwrite"):
+        argv.append("--overwrite")
+    return shlex.join(argv)
+
+
+def pending(jobs: list[dict], *, overwrite: bool) -> tuple[list[dict], list[dict]]:
+    """Split jobs into (to run, already done). A results file with the same config is done; one with
+    a different or unreadable config is an error unless ``overwrite``. Output and checkpoint
+    locations are checked here, before any job starts."""
+    todo, done = [], []
+    for job in jobs:
+        out = Path(job["out"])
+        entry = protocols.get(job["protocol"])
+        if out.is_file() and not overwrite:
+            try:
+                same = runs.same_results_config(protocols.load_results(out)["config"], job["config"], entry.config)
+            except ValueError:
+                same = False
+            if not same:
+                raise ValueError(f"{out} exists with a different or invalid config; "
+                                 "use --overwrite or another --out-dir")
+            done.append(job)
+            continue
+        runs.check_output(out, overwrite=overwrite, what="results file")
+        if job.get("checkpoint_dir"):
+            runs.check_checkpoint_dir(job["checkpoint_dir"], resume=job.get("resume", False), overwrite=overwrite)
+        todo.append(job)
+    return todo, done
+
+
+def _child(job: dict, conn) -> None:
+    import torch
+
+    torch.set_num_threads(1)  # N workers on N cores beat N workers fighting over N*N threads
+    try:
+        conn.send(("ok", run_job(job)))
+    except BaseException as err:  # report any failure as text; the parent decides
+        conn.send(("error", f"{type(err).__name__}: {err}"))
+    finally:
+        conn.close()
+
+
+def run_jobs_local(jobs: list[dict], *, workers: int = 2, on_done=None) -> list[tuple[dict, str]]:
+    """Run jobs in spawned processes, at most ``workers`` at once (here when ``workers == 1``).
+
+    Returns ``[(job, reason)]`` for the failed ones; a worker that dies fails only its own job.
+
+    Explained in: book/dash/05_paper_scale.ipynb
+    """
+    failures: list[tuple[dict, str]] = []
+    if workers == 1 or len(jobs) <= 1:
+        for job in jobs:
+            try:
+                path = run_job(job)
+            except Exception as err:  # one failed job must not lose the others' results
+                failures.append((job, f"{type(err).__name__}: {err}"))
+            else:
+                if on_done:
+                    on_done(path)
+        return failures
+    import multiprocessing
+    from multiprocessing.connection import wait
+
+    # spawn, not fork: a forked child would inherit torch's thread pools and any CUDA context.
+    context = multiprocessing.get_context("spawn")
+    queue, running = list(jobs), {}
+    while queue or running:
+        while queue and len(running) < workers:
+            job = queue.pop(0)
+            parent, child = context.Pipe(duplex=False)
+            proc = context.Process(target=_child, args=(job, child), daemon=True)
+            proc.start()
+            child.close()
+            running[proc.sentinel] = (proc, parent, job)
+        for sentinel in wait(list(running)):
+            proc, parent, job = running.pop(sentinel)
+            message = parent.recv() if parent.poll() else None
+            proc.join()
+            if message and message[0] == "ok":
+                if on_done:
+                    on_done(message[1])
+            else:
+                failures.append((job, message[1] if message else f"worker died (exit code {proc.exitcode})"))
+    return failures
+
+
+def _import_ray():
+    try:
+        import ray
+    except ImportError:
+        raise ImportError("--backend ray needs the optional dependency ray "
+                          "(pip install 'plasticity_sim[ray]'); use --backend process otherwise") from None
+    return ray
+
+
+def run_jobs_ray(jobs: list[dict], *, on_done=None, init_kwargs: dict | None = None) -> list[tuple[dict, str]]:
+    """Run jobs as Ray tasks (``ray.init()`` joins a running cluster or starts a local one).
+
+    Results files are written by the tasks, so ``out`` paths must be on storage every node reaches.
+    """
+    ray = _import_ray()
+    ray.init(ignore_reinit_error=True, **(init_kwargs or {}))
+    task = ray.remote(num_cpus=1)(run_job)
+    refs = {task.remote(job): job for job in jobs}
+    failures = []
+    for ref, job in refs.items():
+        try:
+            path = ray.get(ref)
+        except Exception as err:
+            failures.append((job, f"{type(err).__name__}: {err}"))
+        else:
+            if on_done:
+                on_done(path)
+    return failures
