@@ -20,48 +20,18 @@ Explained in: book/dash/01_dash_rule.ipynb
 """
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import torch
-import torch.nn.functional as F
-from torch import nn
 from tqdm.auto import tqdm
 
 from plasticity_sim.data import load_dataset
 from plasticity_sim.diagnostics import unit_cosines
 from plasticity_sim.interventions import dash_cosines, dash_gradient_ema, shrink_factors
+from plasticity_sim.models import PatchCNN
 from plasticity_sim.train import evaluate, loss_and_grads, make_optimizer, train_until
-
-
-class PatchCNN(nn.Module):
-    """Conv(k = stride = patch size, no bias) -> ReLU -> mean over slots -> Linear head.
-
-    Weights are N(0, (init_scale^2) / fan_in) from ``generator`` (small init, as in the theory).
-
-    Explained in: book/dash/01_dash_rule.ipynb
-    """
-
-    def __init__(self, channels: int, patch_size: int, filters: int, num_classes: int, *,
-                 generator: torch.Generator, init_scale: float = 0.3):
-        super().__init__()
-        for name, v in (("channels", channels), ("patch_size", patch_size), ("filters", filters),
-                        ("num_classes", num_classes)):
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"{name}={v!r} must be a positive int")
-        if not isinstance(generator, torch.Generator):
-            raise ValueError(f"generator must be a torch.Generator, got {type(generator).__name__}")
-        self.conv = nn.Conv2d(channels, filters, patch_size, stride=patch_size, bias=False)
-        self.head = nn.Linear(filters, num_classes)
-        with torch.no_grad():
-            for p in self.parameters():
-                fan_in = p[0].numel() if p.ndim > 1 else 1
-                p.copy_(torch.randn(p.shape, generator=generator) * init_scale / math.sqrt(fan_in))
-
-    def forward(self, x):
-        return self.head(F.relu(self.conv(x)).mean(dim=(2, 3)))
 
 
 @dataclass
