@@ -264,7 +264,7 @@ def format_rows(rows: list[dict], *, published: bool = True) -> str:
 
     Explained in: book/dash/05_paper_scale.ipynb
     """
-    from plasticity_sim.report import label
+    from plasticity_sim.figures import label
 
     head = (f"{'setting':<15}{'opt.':<6}{'method':<8}{'seeds':>6}{'acc last %':>15}{'acc avg %':>15}"
             f"{'steps last':>15}{'steps avg':>15}")

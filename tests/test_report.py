@@ -1,4 +1,5 @@
-"""Reports on chunked results (plasticity_sim.report) and the paper-scale page (plasticity_sim.paper_scale).
+"""Reports on chunked results (plasticity_sim.report), their figures (plasticity_sim.figures), and the
+paper-scale page (plasticity_sim.paper_scale).
 
 Fake results are built in the exact results-file format (checked by runs.load_results) with numbers
 chosen so every expectation below can be computed by hand.
@@ -13,7 +14,7 @@ import sys
 
 import pytest
 
-from plasticity_sim import paper_scale, report, runs
+from plasticity_sim import figures, paper_scale, report, runs
 
 # Last-experiment test accuracy per (method, seed); the 5 tiny-preset experiments ramp up to it.
 LAST = {("cold", 0): 0.70, ("cold", 1): 0.72, ("cold", 2): 0.74,
@@ -125,16 +126,16 @@ def test_duplicates_and_mixed_configs_fail(tmp_path):
 
 def test_curves_figure_draws_the_seed_mean(results_dir):
     s = report.summarize_results(results_dir)
-    fig = report.plot_experiment_curves(s, methods=["cold", "warm"])
+    fig = figures.plot_experiment_curves(s, methods=["cold", "warm"])
     acc_ax, steps_ax = fig.axes[:2]
     cold_line = acc_ax.get_lines()[0]
     assert list(cold_line.get_xdata()) == [1, 2, 3, 4, 5]
     assert cold_line.get_ydata()[-1] == pytest.approx(72.0)          # mean of 70, 72, 74
     assert list(steps_ax.get_lines()[1].get_ydata()) == [10, 5, 5, 5, 5]
-    one = report.plot_experiment_curves(s, methods=["warm"], seed=1)
+    one = figures.plot_experiment_curves(s, methods=["warm"], seed=1)
     assert one.axes[0].get_lines()[0].get_ydata()[-1] == pytest.approx(70.0)
     with pytest.raises(ValueError, match="seed 2"):
-        report.plot_experiment_curves(s, methods=["dash"], seed=2)
+        figures.plot_experiment_curves(s, methods=["dash"], seed=2)
 
 
 def test_provenance_box_is_collapsed_escaped_and_deterministic(results_dir):
@@ -147,16 +148,9 @@ def test_provenance_box_is_collapsed_escaped_and_deterministic(results_dir):
     assert report.provenance_html(report.summarize_results(results_dir)) == box
 
 
-def test_relative_to_cold_published_by_hand():
-    rel = report.relative_to_cold(dataset="Tiny-ImageNet", optimizer="SGD")
-    assert rel["warm"]["acc_last"] == pytest.approx(9.57 - 25.69)
-    assert rel["dash"]["steps_avg"] == pytest.approx(4439 / 17503)
-    with pytest.raises(ValueError, match="exactly one"):
-        report.relative_to_cold()
-
-
-def test_report_does_not_import_torch():
-    code = "import sys, plasticity_sim.report, plasticity_sim.paper_scale; print('torch' in sys.modules)"
+def test_report_studies_and_figures_do_not_import_torch():
+    code = ("import sys, plasticity_sim.report, plasticity_sim.paper_scale, plasticity_sim.studies, "
+            "plasticity_sim.figures; print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 
@@ -214,9 +208,10 @@ def test_results_rows_fill_in_or_say_not_run_yet(results_dir, tmp_path):
 
 def test_differences_figure_by_hand(results_dir):
     s = report.summarize_results(results_dir)
-    fig = report.plot_differences({"fake": s}, methods=["warm", "dash"])
+    fig = figures.plot_differences({"fake": s}, methods=["warm", "dash"])
     ax = fig.axes[0]
     heights = [p.get_height() for p in ax.patches]
     assert heights == pytest.approx([-8 / 3, 1.0])                     # means of -3,-2,-3 and 1,1
     dots = [list(line.get_ydata()) for line in ax.get_lines() if line.get_marker() == "o"]
     assert dots[0] == pytest.approx([-3.0, -2.0, -3.0]) and dots[1] == pytest.approx([1.0, 1.0])
+
