@@ -1,11 +1,12 @@
-"""Reports on chunked-protocol results: Table-1 summaries over seeds, provenance boxes.
+"""Reports on chunked-protocol results: Table-1 summaries over seeds, the one Table-1 formatter, provenance.
 
 A *result* is the dict of one run (one method, one seed) as written by the CLI
 (``python -m plasticity_sim run|sweep chunked ...``) and read by :func:`plasticity_sim.runs.load_results`,
 or as returned by :func:`plasticity_sim.runs.run_config` for a live run in a chapter. This module turns
 a set of them into what the DASH paper reports: test accuracy and steps per experiment (its Fig. 1)
 and the Table-1 columns with mean and std over seeds, plus each seed's paired difference from cold.
-Fig. 1 and the other pictures are in :mod:`plasticity_sim.figures`.
+:func:`format_table1` prints every Table-1 text of the package (this summary, the paper-scale page,
+the CLI's sweep summary). Fig. 1 and the other pictures are in :mod:`plasticity_sim.figures`.
 
 Standard deviations are population std over seeds (``ddof=0``): the published Table 1's std values
 fit that convention (papers.md §C.3), so ours are printed the same way.
@@ -28,6 +29,9 @@ from plasticity_sim.studies import relative_to_cold
 # Table-1 columns of a run's ``summary`` (accuracies are fractions; printed as %).
 COLUMNS = ("test_acc_last", "test_acc_avg", "steps_last", "steps_avg", "total_steps")
 _ACC = ("test_acc_last", "test_acc_avg")
+# The published table's keys of the first four (``acc_last`` ... ``steps_avg``, accuracy in %).
+_PUBLISHED_KEYS = (("test_acc_last", "acc_last"), ("test_acc_avg", "acc_avg"),
+                   ("steps_last", "steps_last"), ("steps_avg", "steps_avg"))
 # Fields that may differ between runs that belong in one table (the rest must match).
 _PER_RUN_FIELDS = ("method", "method_params", "seed", "progress", "device")
 
@@ -125,8 +129,7 @@ class ResultsSummary:
         out = {}
         for m in self.methods:
             row = {}
-            for key, pub in (("test_acc_last", "acc_last"), ("test_acc_avg", "acc_avg"),
-                             ("steps_last", "steps_last"), ("steps_avg", "steps_avg")):
+            for key, pub in _PUBLISHED_KEYS:
                 mean, std = self.mean_std(m, key)
                 scale = 100.0 if key in _ACC else 1.0
                 row[pub], row[pub + "_std"] = scale * mean, scale * std
@@ -135,20 +138,9 @@ class ResultsSummary:
 
     def format(self) -> str:
         """The Table-1 layout as text: accuracy % and steps, last experiment and average over
-        experiments, mean (std) over seeds; one line per method."""
-        head = (f"{'method':<10}{'seeds':>6}{'acc last %':>16}{'acc avg %':>16}"
-                f"{'steps last':>16}{'steps avg':>16}")
-        lines = [head]
-        for m in self.methods:
-            cells = []
-            for key in COLUMNS[:4]:
-                mean, std = self.mean_std(m, key)
-                if key in _ACC:
-                    cells.append(f"{100 * mean:.2f} ({100 * std:.2f})")
-                else:
-                    cells.append(f"{mean:.0f} ({std:.0f})")
-            lines.append(f"{_label(m):<10}{len(self.per_seed[m]):>6}" + "".join(f"{c:>16}" for c in cells))
-        return "\n".join(lines)
+        experiments, mean (std) over seeds; one line per method (:func:`format_table1`'s default layout)."""
+        pub = self.as_published()
+        return format_table1([{"method": _label(m), "seeds": len(self.per_seed[m]), **pub[m]} for m in self.methods])
 
 
 def summarize_results(sources, *, methods=None) -> ResultsSummary:
@@ -214,6 +206,65 @@ def _label(method: str) -> str:
     from plasticity_sim.figures import label
 
     return label(method)
+
+
+# ---------------------------------------------------------------------------------------------
+# The one Table-1 formatter
+# The four Table-1 cells of a row: key of the mean (``key + "_std"`` holds the std) and heading.
+TABLE1_CELLS = (("acc_last", "acc last %"), ("acc_avg", "acc avg %"), ("steps_last", "steps last"),
+                ("steps_avg", "steps avg"))
+# Leading columns of the default layout: (row key, heading, alignment and width).
+METHOD_LEAD = (("method", "method", "<10"), ("seeds", "seeds", ">6"))
+
+
+def format_table1(rows, *, lead=METHOD_LEAD, width: int = 16, sep: str = "",
+                  acc_format: str = "{:.2f} ({:.2f})", steps_format: str = "{:.0f} ({:.0f})",
+                  extra=()) -> str:
+    """Table-1 rows as text: a heading line, then one line per row, trailing spaces stripped.
+
+    Each row is a dict with the ``lead`` keys and the four Table-1 columns as mean and std in the
+    published table's keys and units (``acc_last``, ``acc_last_std``, ..., ``steps_avg_std``;
+    accuracy in %), as :meth:`ResultsSummary.as_published`, :func:`method_rows` and
+    :func:`plasticity_sim.paper_scale.results_rows` give them. A row whose ``status`` is not
+    ``"done"`` shows the status in place of the four cells.
+
+    ``lead``: (row key, heading, alignment+width such as ``"<10"``) of the columns before the cells.
+    ``width``: each cell's width (right-aligned); ``sep``: the text between any two columns.
+    ``acc_format`` / ``steps_format``: how mean and std fill an accuracy / a steps cell.
+    ``extra``: (row key, heading, alignment+width, value format such as ``".2f"``) of columns after
+    the cells, blank where a row has no value (``None`` or missing).
+    """
+    head = ([format(h, align) for _, h, align in lead] + [format(h, f">{width}") for _, h in TABLE1_CELLS]
+            + [format(h, align) for _, h, align, _ in extra])
+    lines = [sep.join(head).rstrip()]
+    for r in rows:
+        cols = [format(r[k], align) for k, _, align in lead]
+        if r.get("status", "done") != "done":
+            cols += [format(r["status"], f">{width}")] + [" " * width] * (len(TABLE1_CELLS) - 1)
+        else:
+            cols += [format((acc_format if k.startswith("acc") else steps_format).format(r[k], r[k + "_std"]),
+                            f">{width}") for k, _ in TABLE1_CELLS]
+        cols += [format("" if r.get(k) is None else format(r[k], fmt), align) for k, _, align, fmt in extra]
+        lines.append(sep.join(cols).rstrip())
+    return "\n".join(lines)
+
+
+def method_rows(results) -> list[dict]:
+    """One :func:`format_table1` row per method of ``results`` (result dicts, methods in the order
+    they first appear; unlike :func:`summarize_results`, configs are not compared): ``method`` (the CLI
+    name), ``seeds`` (number of runs), and mean and population std over the runs of the four Table-1
+    columns (accuracy in %, scaled before averaging)."""
+    by_method: dict[str, list[dict]] = {}
+    for r in results:
+        by_method.setdefault(r["method"]["name"], []).append(r["summary"])
+    rows = []
+    for method, summaries in by_method.items():
+        row = {"method": method, "seeds": len(summaries)}
+        for key, pub in _PUBLISHED_KEYS:
+            v = np.array([s[key] for s in summaries], dtype=float) * (100 if key in _ACC else 1)
+            row[pub], row[pub + "_std"] = float(v.mean()), float(v.std())
+        rows.append(row)
+    return rows
 
 
 # ---------------------------------------------------------------------------------------------
