@@ -1,4 +1,5 @@
-"""Networks for the real-training chapters: MLP, a small CPU-sized CNN, CIFAR ResNet-18 and VGG-16-BN.
+"""Networks for the real-training chapters: MLP, a small CPU-sized CNN, CIFAR ResNet-18 and VGG-16-BN,
+and the two-layer patch CNN of the DASH-rule chapter's ground-truth probe.
 
 Every model is a `PlasticityModel`: it names its classifier *head* (for head resets), lists its
 post-activation modules (the "units" the diagnostics look at), and re-initialises itself in place
@@ -14,6 +15,7 @@ import inspect
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 MODEL_NAMES = ("mlp", "cnn", "resnet18", "vgg16_bn")
@@ -432,3 +434,34 @@ def check_model_size(name: str, input_shape: tuple, num_classes: int, **kwargs) 
         raise ValueError(f"model {name!r} with options {kwargs} has {count:,} parameters "
                          f"(more than {MAX_PARAMETERS:,}); choose smaller model_kwargs")
     return count
+
+
+# ----------------------------------------------------------------------------- the probe's patch CNN
+# Not a PlasticityModel (no head resets or unit lists) and not in build_model: only the feature/noise
+# probe (plasticity_sim.protocols.feature_probe) builds it, with its own small-init convention.
+class PatchCNN(nn.Module):
+    """Conv(k = stride = patch size, no bias) -> ReLU -> mean over slots -> Linear head.
+
+    Weights are N(0, (init_scale^2) / fan_in) from ``generator`` (small init, as in the theory).
+
+    Explained in: book/dash/01_dash_rule.ipynb
+    """
+
+    def __init__(self, channels: int, patch_size: int, filters: int, num_classes: int, *,
+                 generator: torch.Generator, init_scale: float = 0.3):
+        super().__init__()
+        for name, v in (("channels", channels), ("patch_size", patch_size), ("filters", filters),
+                        ("num_classes", num_classes)):
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ValueError(f"{name}={v!r} must be a positive int")
+        if not isinstance(generator, torch.Generator):
+            raise ValueError(f"generator must be a torch.Generator, got {type(generator).__name__}")
+        self.conv = nn.Conv2d(channels, filters, patch_size, stride=patch_size, bias=False)
+        self.head = nn.Linear(filters, num_classes)
+        with torch.no_grad():
+            for p in self.parameters():
+                fan_in = p[0].numel() if p.ndim > 1 else 1
+                p.copy_(torch.randn(p.shape, generator=generator) * init_scale / math.sqrt(fan_in))
+
+    def forward(self, x):
+        return self.head(F.relu(self.conv(x)).mean(dim=(2, 3)))

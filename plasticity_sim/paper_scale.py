@@ -264,23 +264,16 @@ def format_rows(rows: list[dict], *, published: bool = True) -> str:
 
     Explained in: book/dash/05_paper_scale.ipynb
     """
-    from plasticity_sim.report import label
+    from plasticity_sim.figures import label
+    from plasticity_sim.report import format_table1
 
-    head = (f"{'setting':<15}{'opt.':<6}{'method':<8}{'seeds':>6}{'acc last %':>15}{'acc avg %':>15}"
-            f"{'steps last':>15}{'steps avg':>15}")
-    if published:
-        head += f"{'paper acc last':>16}{'paper steps avg':>16}"
-    lines = [head]
+    lead = (("setting", "setting", "<15"), ("optimizer", "opt.", "<6"), ("method", "method", "<8"),
+            ("seeds", "seeds", ">6"))
+    extra = ((("paper_acc_last", "paper acc last", ">16", ".2f"),
+              ("paper_steps_avg", "paper steps avg", ">16", ".0f")) if published else ())
+    shown = []
     for r in rows:
-        line = f"{r['setting']:<15}{r['optimizer']:<6}{label(r['method']):<8}{r['seeds']:>6}"
-        if r["status"] != "done":
-            line += f"{r['status']:>15}" + " " * 45
-        else:
-            cells = [f"{r[k]:.2f} ({r[k + '_std']:.2f})" for k in ("acc_last", "acc_avg")] + \
-                    [f"{r[k]:.0f} ({r[k + '_std']:.0f})" for k in ("steps_last", "steps_avg")]
-            line += "".join(f"{c:>15}" for c in cells)
         pub = _published(r["setting"], r["optimizer"], r["method"]) if published else None
-        if pub is not None:
-            line += f"{pub['acc_last']:>16.2f}{pub['steps_avg']:>16.0f}"
-        lines.append(line.rstrip())
-    return "\n".join(lines)
+        shown.append(dict(r, method=label(r["method"]), paper_acc_last=pub["acc_last"] if pub else None,
+                          paper_steps_avg=pub["steps_avg"] if pub else None))
+    return format_table1(shown, lead=lead, width=15, extra=extra)

@@ -1,10 +1,12 @@
-"""Reports on chunked-protocol results: Table-1 summaries over seeds, Fig.-1 curves, provenance boxes.
+"""Reports on chunked-protocol results: Table-1 summaries over seeds, the one Table-1 formatter, provenance.
 
 A *result* is the dict of one run (one method, one seed) as written by the CLI
 (``python -m plasticity_sim run|sweep chunked ...``) and read by :func:`plasticity_sim.runs.load_results`,
 or as returned by :func:`plasticity_sim.runs.run_config` for a live run in a chapter. This module turns
 a set of them into what the DASH paper reports: test accuracy and steps per experiment (its Fig. 1)
 and the Table-1 columns with mean and std over seeds, plus each seed's paired difference from cold.
+:func:`format_table1` prints every Table-1 text of the package (this summary, the paper-scale page,
+the CLI's sweep summary). Fig. 1 and the other pictures are in :mod:`plasticity_sim.figures`.
 
 Standard deviations are population std over seeds (``ddof=0``): the published Table 1's std values
 fit that convention (papers.md §C.3), so ours are printed the same way.
@@ -16,17 +18,20 @@ from __future__ import annotations
 
 import html
 import json
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from plasticity_sim import runs
+from plasticity_sim.studies import relative_to_cold
 
 # Table-1 columns of a run's ``summary`` (accuracies are fractions; printed as %).
 COLUMNS = ("test_acc_last", "test_acc_avg", "steps_last", "steps_avg", "total_steps")
 _ACC = ("test_acc_last", "test_acc_avg")
+# The published table's keys of the first four (``acc_last`` ... ``steps_avg``, accuracy in %).
+_PUBLISHED_KEYS = (("test_acc_last", "acc_last"), ("test_acc_avg", "acc_avg"),
+                   ("steps_last", "steps_last"), ("steps_avg", "steps_avg"))
 # Fields that may differ between runs that belong in one table (the rest must match).
 _PER_RUN_FIELDS = ("method", "method_params", "seed", "progress", "device")
 
@@ -124,8 +129,7 @@ class ResultsSummary:
         out = {}
         for m in self.methods:
             row = {}
-            for key, pub in (("test_acc_last", "acc_last"), ("test_acc_avg", "acc_avg"),
-                             ("steps_last", "steps_last"), ("steps_avg", "steps_avg")):
+            for key, pub in _PUBLISHED_KEYS:
                 mean, std = self.mean_std(m, key)
                 scale = 100.0 if key in _ACC else 1.0
                 row[pub], row[pub + "_std"] = scale * mean, scale * std
@@ -134,20 +138,9 @@ class ResultsSummary:
 
     def format(self) -> str:
         """The Table-1 layout as text: accuracy % and steps, last experiment and average over
-        experiments, mean (std) over seeds; one line per method."""
-        head = (f"{'method':<10}{'seeds':>6}{'acc last %':>16}{'acc avg %':>16}"
-                f"{'steps last':>16}{'steps avg':>16}")
-        lines = [head]
-        for m in self.methods:
-            cells = []
-            for key in COLUMNS[:4]:
-                mean, std = self.mean_std(m, key)
-                if key in _ACC:
-                    cells.append(f"{100 * mean:.2f} ({100 * std:.2f})")
-                else:
-                    cells.append(f"{mean:.0f} ({std:.0f})")
-            lines.append(f"{label(m):<10}{len(self.per_seed[m]):>6}" + "".join(f"{c:>16}" for c in cells))
-        return "\n".join(lines)
+        experiments, mean (std) over seeds; one line per method (:func:`format_table1`'s default layout)."""
+        pub = self.as_published()
+        return format_table1([{"method": _label(m), "seeds": len(self.per_seed[m]), **pub[m]} for m in self.methods])
 
 
 def summarize_results(sources, *, methods=None) -> ResultsSummary:
@@ -203,112 +196,75 @@ def format_differences(summary: ResultsSummary, methods=None, baseline: str = "c
         vals = np.array(list(d.values()))
         digits = 2 if key in _ACC else 0
         per = "  ".join(f"seed {s}: {v:+.{digits}f}" for s, v in d.items())
-        lines.append(f"{label(m)} - {label(baseline)} ({unit}): {per}  | mean {vals.mean():+.{digits}f} "
-                     f"({vals.std():.{digits}f}), below {label(baseline)} on {int((vals < 0).sum())} of {len(vals)}")
+        lines.append(f"{_label(m)} - {_label(baseline)} ({unit}): {per}  | mean {vals.mean():+.{digits}f} "
+                     f"({vals.std():.{digits}f}), below {_label(baseline)} on {int((vals < 0).sum())} of {len(vals)}")
     return "\n".join(lines)
 
 
-# ---------------------------------------------------------------------------------------------
-# Names and colours
-def plot_key(method: str) -> str:
-    """The plotting-colour key of a CLI method name (``sp`` -> ``shrink_perturb``, ``dash_row`` -> ``dash``).
+def _label(method: str) -> str:
+    # Display names live with the figures; imported on call since plasticity_sim.figures imports this module.
+    from plasticity_sim.figures import label
 
-    Explained in: book/dash/02_warm_starting_real_networks.ipynb
-    """
-    _check_methods([method])
-    return runs.METHODS[method][0]
-
-
-def label(method: str) -> str:
-    """Display label of a CLI method name (``sp`` -> ``S&P``), as in the book's figures.
-
-    Explained in: book/dash/02_warm_starting_real_networks.ipynb
-    """
-    from plasticity_sim.plotting import method_label
-
-    return method_label(plot_key(method)) + (" (row)" if method == "dash_row" else "")
+    return label(method)
 
 
 # ---------------------------------------------------------------------------------------------
-# Figures
-def experiment_curves(sources, method: str, key: str = "test_acc") -> dict[int, np.ndarray]:
-    """``{seed: values per experiment}`` of record field ``key`` (``test_acc``, ``steps``, ...) for one
-    method. Explained in: book/dash/02_warm_starting_real_networks.ipynb
+# The one Table-1 formatter
+# The four Table-1 cells of a row: key of the mean (``key + "_std"`` holds the std) and heading.
+TABLE1_CELLS = (("acc_last", "acc last %"), ("acc_avg", "acc avg %"), ("steps_last", "steps last"),
+                ("steps_avg", "steps avg"))
+# Leading columns of the default layout: (row key, heading, alignment and width).
+METHOD_LEAD = (("method", "method", "<10"), ("seeds", "seeds", ">6"))
+
+
+def format_table1(rows, *, lead=METHOD_LEAD, width: int = 16, sep: str = "",
+                  acc_format: str = "{:.2f} ({:.2f})", steps_format: str = "{:.0f} ({:.0f})",
+                  extra=()) -> str:
+    """Table-1 rows as text: a heading line, then one line per row, trailing spaces stripped.
+
+    Each row is a dict with the ``lead`` keys and the four Table-1 columns as mean and std in the
+    published table's keys and units (``acc_last``, ``acc_last_std``, ..., ``steps_avg_std``;
+    accuracy in %), as :meth:`ResultsSummary.as_published`, :func:`method_rows` and
+    :func:`plasticity_sim.paper_scale.results_rows` give them. A row whose ``status`` is not
+    ``"done"`` shows the status in place of the four cells.
+
+    ``lead``: (row key, heading, alignment+width such as ``"<10"``) of the columns before the cells.
+    ``width``: each cell's width (right-aligned); ``sep``: the text between any two columns.
+    ``acc_format`` / ``steps_format``: how mean and std fill an accuracy / a steps cell.
+    ``extra``: (row key, heading, alignment+width, value format such as ``".2f"``) of columns after
+    the cells, blank where a row has no value (``None`` or missing).
     """
-    summary = sources if isinstance(sources, ResultsSummary) else summarize_results(sources)
-    return {s: np.array([e[key] for e in summary.runs[(method, s)]["experiments"]], dtype=float)
-            for s in summary.seeds(method)}
+    head = ([format(h, align) for _, h, align in lead] + [format(h, f">{width}") for _, h in TABLE1_CELLS]
+            + [format(h, align) for _, h, align, _ in extra])
+    lines = [sep.join(head).rstrip()]
+    for r in rows:
+        cols = [format(r[k], align) for k, _, align in lead]
+        if r.get("status", "done") != "done":
+            cols += [format(r["status"], f">{width}")] + [" " * width] * (len(TABLE1_CELLS) - 1)
+        else:
+            cols += [format((acc_format if k.startswith("acc") else steps_format).format(r[k], r[k + "_std"]),
+                            f">{width}") for k, _ in TABLE1_CELLS]
+        cols += [format("" if r.get(k) is None else format(r[k], fmt), align) for k, _, align, fmt in extra]
+        lines.append(sep.join(cols).rstrip())
+    return "\n".join(lines)
 
 
-def plot_experiment_curves(sources, *, methods=None, seed=None, fig=None, title=None):
-    """The DASH paper's Fig. 1 layout: test accuracy (left) and optimizer steps (right) per experiment.
-
-    ``sources``: results (see :func:`load_all`) or a :class:`ResultsSummary`. With several seeds per
-    method, lines are means over seeds and the band spans the lowest to the highest seed (steps are on a
-    log scale, where a ± std band would go negative); ``seed=`` draws that seed only. Returns a
-    matplotlib Figure (off pyplot; show it with ``plasticity_sim.plotting.show``).
-
-    Explained in: book/dash/02_warm_starting_real_networks.ipynb
-    """
-    from plasticity_sim.plotting import method_color, new_figure
-
-    summary = sources if isinstance(sources, ResultsSummary) else summarize_results(sources)
-    methods = _check_methods(methods) if methods is not None else list(summary.methods)
-    if fig is None:
-        fig, axes = new_figure(2, figsize=(8.0, 3.2))
-    else:
-        axes = fig.subplots(1, 2)
-    for m in methods:
-        acc, steps = experiment_curves(summary, m, "test_acc"), experiment_curves(summary, m, "steps")
-        seeds = [seed] if seed is not None else sorted(acc)
-        if seed is not None and seed not in acc:
-            raise ValueError(f"no results for method {m!r} seed {seed}; seeds: {sorted(acc)}")
-        for ax, curves, scale in ((axes[0], acc, 100.0), (axes[1], steps, 1.0)):
-            data = np.stack([curves[s] for s in seeds]) * scale
-            x = np.arange(1, data.shape[1] + 1)
-            color = method_color(plot_key(m))
-            ax.plot(x, data.mean(0), label=label(m), color=color)
-            if len(seeds) > 1:  # lowest to highest seed: stays positive on the log-scale steps axis
-                ax.fill_between(x, data.min(0), data.max(0), color=color, alpha=0.2, linewidth=0)
-    n_seeds = len(summary.seeds(methods[0]))
-    which = f"seed {seed}" if seed is not None else (
-        "seed " + str(summary.seeds(methods[0])[0]) if n_seeds == 1 else f"mean over {n_seeds} seeds, band = range")
-    axes[0].set(xlabel="experiment (chunks seen)", ylabel="test accuracy (%)", title="test accuracy")
-    axes[1].set(xlabel="experiment (chunks seen)", ylabel="optimizer steps (log scale)",
-                title="steps to reach the target", yscale="log")
-    axes[0].legend(loc="lower right")
-    fig.suptitle(title or f"{summary.config.get('dataset')}, {summary.config.get('model')}: {which}", fontsize=10)
-    return fig
-
-
-def plot_differences(summaries: dict, *, methods=("warm", "sp", "dash"), baseline: str = "cold",
-                     fig=None, title=None):
-    """Per-seed paired differences from ``baseline`` in final test accuracy (points), one dot per seed
-    and a bar for the mean, for several settings side by side (``{name: ResultsSummary}``).
-
-    Explained in: book/dash/02_warm_starting_real_networks.ipynb
-    """
-    from plasticity_sim.plotting import method_color, new_figure
-
-    methods = _check_methods(methods)
-    if fig is None:
-        fig, ax = new_figure(1, figsize=(8.0, 3.2))
-    else:
-        ax = fig.subplots(1, 1)
-    width = 0.8 / len(methods)
-    for i, summary in enumerate(summaries.values()):
-        for k, m in enumerate(methods):
-            d = np.array(list(summary.differences(m, baseline).values()))
-            x = i + (k - (len(methods) - 1) / 2) * width
-            color = method_color(plot_key(m))
-            ax.bar(x, d.mean(), width * 0.9, color=color, alpha=0.35, label=label(m) if i == 0 else None)
-            ax.plot(np.full(len(d), x), d, "o", color=color, markersize=4)
-    ax.axhline(0.0, color="black", linewidth=0.8)
-    ax.set_xticks(range(len(summaries)), list(summaries), fontsize=9)
-    ax.set_ylabel(f"final test acc. minus {label(baseline)} (pts)")
-    ax.set_title(title or "paired by seed: each dot one seed, bars the mean", fontsize=10)
-    ax.legend(loc="best")
-    return fig
+def method_rows(results) -> list[dict]:
+    """One :func:`format_table1` row per method of ``results`` (result dicts, methods in the order
+    they first appear; unlike :func:`summarize_results`, configs are not compared): ``method`` (the CLI
+    name), ``seeds`` (number of runs), and mean and population std over the runs of the four Table-1
+    columns (accuracy in %, scaled before averaging)."""
+    by_method: dict[str, list[dict]] = {}
+    for r in results:
+        by_method.setdefault(r["method"]["name"], []).append(r["summary"])
+    rows = []
+    for method, summaries in by_method.items():
+        row = {"method": method, "seeds": len(summaries)}
+        for key, pub in _PUBLISHED_KEYS:
+            v = np.array([s[key] for s in summaries], dtype=float) * (100 if key in _ACC else 1)
+            row[pub], row[pub + "_std"] = float(v.mean()), float(v.std())
+        rows.append(row)
+    return rows
 
 
 # ---------------------------------------------------------------------------------------------
@@ -331,7 +287,7 @@ def provenance_html(sources, *, title: str = "Provenance of these results") -> s
     rows = []
     for (method, seed), r in sorted(summary.runs.items(), key=lambda kv: (list(runs.METHODS).index(kv[0][0]), kv[0][1])):
         p = r["provenance"]
-        cells = [label(method), str(seed)] + [str(p.get(k)) for k in _PROV_KEYS[:6]] + \
+        cells = [_label(method), str(seed)] + [str(p.get(k)) for k in _PROV_KEYS[:6]] + \
                 [f"{p.get('wall_time_s', float('nan')):.0f} s", str(p.get("created"))]
         rows.append("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in cells) + "</tr>")
     heads = ["method", "seed", "package", "git commit", "torch", "numpy", "python", "device",
@@ -350,33 +306,8 @@ def provenance_html(sources, *, title: str = "Provenance of these results") -> s
 
 
 # ---------------------------------------------------------------------------------------------
-# Beside the published Table 1 (different scales: compare relative to each table's own cold start)
-def relative_to_cold(summary: ResultsSummary | None = None, *, dataset: str | None = None,
-                     optimizer: str = "SGD") -> dict:
-    """``{method: {"acc_last": pts vs cold, "acc_avg": pts vs cold, "steps_avg": ratio to cold}}``.
-
-    From our ``summary`` (means over seeds) or, with ``dataset=``, from the published Table 1
-    (``plasticity_sim.published.table1(dataset, optimizer)``). Absolute numbers of an MNIST-1D MLP
-    and a CIFAR ResNet-18 are not comparable; differences from each setting's own cold start are.
-
-    Explained in: book/dash/02_warm_starting_real_networks.ipynb
-    """
-    if (summary is None) == (dataset is None):
-        raise ValueError("pass exactly one of summary= or dataset=")
-    if summary is not None:
-        rows = summary.as_published()
-    else:
-        from plasticity_sim.published import table1
-
-        rows = {r["short"]: r for r in table1(dataset, optimizer)}
-    if "cold" not in rows:
-        raise ValueError(f"relative_to_cold needs cold-start results; found {sorted(rows)}")
-    cold = rows["cold"]
-    return {m: {"acc_last": r["acc_last"] - cold["acc_last"], "acc_avg": r["acc_avg"] - cold["acc_avg"],
-                "steps_avg": r["steps_avg"] / cold["steps_avg"] if cold["steps_avg"] else math.nan}
-            for m, r in rows.items()}
-
-
+# Beside the published Table 1 (different scales: compare relative to each table's own cold start,
+# plasticity_sim.studies.relative_to_cold)
 def format_beside_published(summary: ResultsSummary, *, optimizer: str = "SGD",
                             datasets=("CIFAR-10", "CIFAR-100", "SVHN", "Tiny-ImageNet"),
                             ours_name: str = "ours") -> str:
@@ -396,6 +327,6 @@ def format_beside_published(summary: ResultsSummary, *, optimizer: str = "SGD",
         out.append(f"{'method':<10}" + "".join(f"{c:>{width}}" for c, _ in cols))
         for m in methods:
             cells = [fmt.format(rel[m][key]) if m in rel else "-" for _, rel in cols]
-            out.append(f"{label(m):<10}" + "".join(f"{c:>{width}}" for c in cells))
+            out.append(f"{_label(m):<10}" + "".join(f"{c:>{width}}" for c in cells))
         out.append("")
     return "\n".join(out).rstrip()

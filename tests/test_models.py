@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from plasticity_sim.models import MODEL_NAMES, SeededDropout, build_model
+from plasticity_sim.models import MODEL_NAMES, PatchCNN, SeededDropout, build_model
 
 SMALL_VGG = {"classifier_width": 16}
 CASES = [  # (name, input_shape, kwargs)
@@ -206,3 +206,15 @@ def test_bad_inputs_raise_value_error():
     with pytest.raises(ValueError, match="generator"):
         build_model("mlp", (1, 40), 10).reset_parameters(0)
     assert set(MODEL_NAMES) == {"mlp", "cnn", "resnet18", "vgg16_bn"}
+
+
+def test_patch_cnn_filters_see_one_patch_each():
+    net = PatchCNN(1, 2, 3, 2, generator=torch.Generator().manual_seed(0))
+    x = torch.zeros(1, 1, 4, 4)
+    x[0, 0, :2, :2] = torch.tensor([[1.0, 2.0], [3.0, 4.0]])
+    h = torch.relu(net.conv(x))
+    # only the top-left slot is non-zero; its pre-activation is the filter's dot product with the patch
+    expected = torch.relu(net.conv.weight.reshape(3, -1) @ x[0, 0, :2, :2].reshape(-1))
+    assert torch.allclose(h[0, :, 0, 0], expected) and h[0, :, 1:, :].abs().sum() == 0
+    with pytest.raises(ValueError, match="filters"):
+        PatchCNN(1, 2, 0, 2, generator=torch.Generator())

@@ -1,4 +1,5 @@
-"""Reports on chunked results (plasticity_sim.report) and the paper-scale page (plasticity_sim.paper_scale).
+"""Reports on chunked results (plasticity_sim.report), their figures (plasticity_sim.figures), the one
+Table-1 formatter, and the paper-scale page (plasticity_sim.paper_scale).
 
 Fake results are built in the exact results-file format (checked by runs.load_results) with numbers
 chosen so every expectation below can be computed by hand.
@@ -10,10 +11,13 @@ import json
 import math
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
-from plasticity_sim import paper_scale, report, runs
+from plasticity_sim import figures, paper_scale, report, runs
+
+SMALL = Path(__file__).resolve().parent.parent / "results" / "small"
 
 # Last-experiment test accuracy per (method, seed); the 5 tiny-preset experiments ramp up to it.
 LAST = {("cold", 0): 0.70, ("cold", 1): 0.72, ("cold", 2): 0.74,
@@ -125,16 +129,16 @@ def test_duplicates_and_mixed_configs_fail(tmp_path):
 
 def test_curves_figure_draws_the_seed_mean(results_dir):
     s = report.summarize_results(results_dir)
-    fig = report.plot_experiment_curves(s, methods=["cold", "warm"])
+    fig = figures.plot_experiment_curves(s, methods=["cold", "warm"])
     acc_ax, steps_ax = fig.axes[:2]
     cold_line = acc_ax.get_lines()[0]
     assert list(cold_line.get_xdata()) == [1, 2, 3, 4, 5]
     assert cold_line.get_ydata()[-1] == pytest.approx(72.0)          # mean of 70, 72, 74
     assert list(steps_ax.get_lines()[1].get_ydata()) == [10, 5, 5, 5, 5]
-    one = report.plot_experiment_curves(s, methods=["warm"], seed=1)
+    one = figures.plot_experiment_curves(s, methods=["warm"], seed=1)
     assert one.axes[0].get_lines()[0].get_ydata()[-1] == pytest.approx(70.0)
     with pytest.raises(ValueError, match="seed 2"):
-        report.plot_experiment_curves(s, methods=["dash"], seed=2)
+        figures.plot_experiment_curves(s, methods=["dash"], seed=2)
 
 
 def test_provenance_box_is_collapsed_escaped_and_deterministic(results_dir):
@@ -147,16 +151,9 @@ def test_provenance_box_is_collapsed_escaped_and_deterministic(results_dir):
     assert report.provenance_html(report.summarize_results(results_dir)) == box
 
 
-def test_relative_to_cold_published_by_hand():
-    rel = report.relative_to_cold(dataset="Tiny-ImageNet", optimizer="SGD")
-    assert rel["warm"]["acc_last"] == pytest.approx(9.57 - 25.69)
-    assert rel["dash"]["steps_avg"] == pytest.approx(4439 / 17503)
-    with pytest.raises(ValueError, match="exactly one"):
-        report.relative_to_cold()
-
-
-def test_report_does_not_import_torch():
-    code = "import sys, plasticity_sim.report, plasticity_sim.paper_scale; print('torch' in sys.modules)"
+def test_report_studies_and_figures_do_not_import_torch():
+    code = ("import sys, plasticity_sim.report, plasticity_sim.paper_scale, plasticity_sim.studies, "
+            "plasticity_sim.figures; print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 
@@ -214,9 +211,94 @@ def test_results_rows_fill_in_or_say_not_run_yet(results_dir, tmp_path):
 
 def test_differences_figure_by_hand(results_dir):
     s = report.summarize_results(results_dir)
-    fig = report.plot_differences({"fake": s}, methods=["warm", "dash"])
+    fig = figures.plot_differences({"fake": s}, methods=["warm", "dash"])
     ax = fig.axes[0]
     heights = [p.get_height() for p in ax.patches]
     assert heights == pytest.approx([-8 / 3, 1.0])                     # means of -3,-2,-3 and 1,1
     dots = [list(line.get_ydata()) for line in ax.get_lines() if line.get_marker() == "o"]
     assert dots[0] == pytest.approx([-3.0, -2.0, -3.0]) and dots[1] == pytest.approx([1.0, 1.0])
+
+
+# ----------------------------------------------------------------------------- the one Table-1 formatter
+# The texts the three Table-1 formatters printed for the committed results/small before they became
+# one (cli.format_summary_table, ResultsSummary.format, paper_scale.format_rows): chapters print them
+# and strict nbval compares them, so they must not change by a character.
+CLI_TABLE_SMALL = (
+    'method          seeds       acc last %        acc avg %       steps last        steps avg\n'
+    'cold                3     80.30 ( 0.53)     67.95 ( 0.16)  23793.00 (3935.13)   8007.00 (1148.57)\n'
+    'dash                3     84.63 ( 0.30)     70.02 ( 0.35)  19761.00 (13586.24)   4827.70 (1097.19)\n'
+    'sp                  3     85.72 ( 0.46)     70.39 ( 0.21)    399.00 (157.15)   3683.30 (400.25)\n'
+    'warm                3     79.32 ( 0.75)     66.54 ( 0.21)  27468.00 (7882.81)   3992.23 (321.45)'
+)
+
+SUMMARY_TABLE_SMALL = (
+    'method     seeds      acc last %       acc avg %      steps last       steps avg\n'
+    'cold           3    80.30 (0.53)    67.95 (0.16)    23793 (3935)     8007 (1149)\n'
+    'warm           3    79.32 (0.75)    66.54 (0.21)    27468 (7883)      3992 (321)\n'
+    'S&P            3    85.72 (0.46)    70.39 (0.21)       399 (157)      3683 (400)\n'
+    'DASH           3    84.63 (0.30)    70.02 (0.35)   19761 (13586)     4828 (1097)'
+)
+
+PAPER_ROWS_SMALL = (
+    'setting        opt.  method   seeds     acc last %      acc avg %     steps last      steps avg  paper acc last paper steps avg\n'
+    'CIFAR-10       SGD   cold         0    not run yet                                                        67.32            2916\n'
+    'CIFAR-10       SGD   warm         0    not run yet                                                        63.53             665\n'
+    'CIFAR-10       SGD   S&P          0    not run yet                                                        81.25            2766\n'
+    'CIFAR-10       SGD   DASH         0    not run yet                                                        84.08            3454\n'
+    'CIFAR-10       SAM   cold         0    not run yet                                                        75.68            8121\n'
+    'CIFAR-10       SAM   warm         0    not run yet                                                        70.99            2153\n'
+    'CIFAR-10       SAM   S&P          0    not run yet                                                        85.53           15552\n'
+    'CIFAR-10       SAM   DASH         0    not run yet                                                        86.75            8689\n'
+    'MNIST-1D       ADAMW cold         3   80.30 (0.53)   67.95 (0.16)   23793 (3935)    8007 (1149)\n'
+    'MNIST-1D       ADAMW warm         3   79.32 (0.75)   66.54 (0.21)   27468 (7883)     3992 (321)\n'
+    'MNIST-1D       ADAMW S&P          3   85.72 (0.46)   70.39 (0.21)      399 (157)     3683 (400)\n'
+    'MNIST-1D       ADAMW DASH         3   84.63 (0.30)   70.02 (0.35)  19761 (13586)    4828 (1097)'
+)
+
+PAPER_ROWS_SMALL_UNPUBLISHED = (
+    'setting        opt.  method   seeds     acc last %      acc avg %     steps last      steps avg\n'
+    'CIFAR-10       SGD   cold         0    not run yet\n'
+    'CIFAR-10       SGD   warm         0    not run yet\n'
+    'CIFAR-10       SGD   S&P          0    not run yet\n'
+    'CIFAR-10       SGD   DASH         0    not run yet\n'
+    'CIFAR-10       SAM   cold         0    not run yet\n'
+    'CIFAR-10       SAM   warm         0    not run yet\n'
+    'CIFAR-10       SAM   S&P          0    not run yet\n'
+    'CIFAR-10       SAM   DASH         0    not run yet\n'
+    'MNIST-1D       ADAMW cold         3   80.30 (0.53)   67.95 (0.16)   23793 (3935)    8007 (1149)\n'
+    'MNIST-1D       ADAMW warm         3   79.32 (0.75)   66.54 (0.21)   27468 (7883)     3992 (321)\n'
+    'MNIST-1D       ADAMW S&P          3   85.72 (0.46)   70.39 (0.21)      399 (157)     3683 (400)\n'
+    'MNIST-1D       ADAMW DASH         3   84.63 (0.30)   70.02 (0.35)  19761 (13586)    4828 (1097)'
+)
+
+# cli.format_summary_table's layout, as the CLI can call format_table1
+CLI_LAYOUT = dict(lead=(("method", "method", "<15"), ("seeds", "seeds", ">5")), width=16, sep=" ",
+                  acc_format="{:9.2f} ({:5.2f})", steps_format="{:9.2f} ({:5.2f})")
+
+
+def test_one_table1_formatter_reproduces_the_three_previous_tables():
+    results = [runs.load_results(f) for f in sorted(SMALL.glob("*.json"))]
+    assert len(results) == 12
+    assert report.format_table1(report.method_rows(results), **CLI_LAYOUT) == CLI_TABLE_SMALL
+    assert report.summarize_results(SMALL).format() == SUMMARY_TABLE_SMALL
+    cells = [("CIFAR-10", "SGD"), ("CIFAR-10", "SAM")]
+    rows = paper_scale.results_rows(SMALL, expected=cells)
+    assert paper_scale.format_rows(rows) == PAPER_ROWS_SMALL
+    assert paper_scale.format_rows(rows, published=False) == PAPER_ROWS_SMALL_UNPUBLISHED
+
+
+def test_format_table1_layout_by_hand():
+    rows = [{"method": "a", "seeds": 2, "acc_last": 70.0, "acc_last_std": 1.234, "acc_avg": 60.0, "acc_avg_std": 0.0,
+             "steps_last": 10.4, "steps_last_std": 0.6, "steps_avg": 5.0, "steps_avg_std": 0.0, "x": 1.5},
+            {"method": "b", "seeds": 0, "status": "not run yet"}]
+    text = report.format_table1(rows, lead=(("method", "m", "<3"), ("seeds", "n", ">2")), width=14, sep="|",
+                                extra=(("x", "x", ">5", ".1f"),))
+    assert text.split("\n") == [
+        "m  | n|    acc last %|     acc avg %|    steps last|     steps avg|    x",
+        "a  | 2|  70.00 (1.23)|  60.00 (0.00)|        10 (1)|         5 (0)|  1.5",
+        "b  | 0|   not run yet|" + "|".join([" " * 14] * 3) + "|"]   # trailing blanks stripped
+    # method_rows: one row per method in order of first appearance, population std, accuracy in %
+    found = report.method_rows([fake_result("warm", 0), fake_result("cold", 0), fake_result("warm", 1)])
+    assert [(r["method"], r["seeds"]) for r in found] == [("warm", 2), ("cold", 1)]
+    assert found[0]["acc_last"] == pytest.approx(68.5) and found[0]["acc_last_std"] == pytest.approx(1.5)
+

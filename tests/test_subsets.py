@@ -5,10 +5,10 @@ import torch
 from torch import nn
 
 from plasticity_sim.data import load_dataset
-from plasticity_sim.protocols.subsets import (SubsetCosineConfig, cosine_accuracy_correlation,
-                                              cosines_to_test_gradient, plot_cosine_histogram,
-                                              run_subset_cosines, seed_streams,
-                                              spearman, validate_config)
+from plasticity_sim.figures import plot_cosine_histogram, plot_subset_cosines
+from plasticity_sim.protocols.subsets import (SubsetCosineConfig, cosines_to_test_gradient, run_subset_cosines,
+                                              seed_streams, validate_config)
+from plasticity_sim.studies import cosine_accuracy_correlation
 
 
 @pytest.fixture(scope="module")
@@ -113,15 +113,8 @@ def test_run_records_and_nested_subsets(data):
     assert fig.axes[0].get_title() == f"60 training points: test accuracy {acc:.1f} %"
     with pytest.raises(ValueError, match="size 30"):
         plot_cosine_histogram(res, 30)
-
-
-def test_spearman_by_hand():
-    assert spearman([1, 2, 3, 4], [10, 20, 30, 40]) == pytest.approx(1.0)
-    assert spearman([1, 2, 3, 4], [4, 3, 2, 1]) == pytest.approx(-1.0)
-    # ranks a = (0,1,2,3), b = (0,2,1,3): rho = 1 - 6*sum(d^2)/(n(n^2-1)) = 1 - 6*2/60 = 0.8
-    assert spearman([1, 2, 3, 4], [1, 3, 2, 4]) == pytest.approx(0.8)
-    with pytest.raises(ValueError, match="constant"):
-        spearman([1, 1, 1], [1, 2, 3])
+    box = plot_subset_cosines(res)
+    assert [t.get_text() for t in box.axes[0].get_xticklabels()] == ["20", "60"]
 
 
 @pytest.mark.parametrize("kw,match", [

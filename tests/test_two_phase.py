@@ -9,10 +9,11 @@ import pytest
 import torch
 
 from plasticity_sim.data import load_dataset
-from plasticity_sim.protocols.two_phase import (PretrainSweepConfig, between_phases,
-                                                dash_factors_after_pretraining, first_fitted_epoch,
-                                                gap_to_cold, run_cold, run_pretrain_sweep, seed_streams,
-                                                split_pretrain, validate_config)
+from plasticity_sim.figures import plot_pretrain_sweep
+from plasticity_sim.protocols.two_phase import (PretrainSweepConfig, between_phases, run_cold,
+                                                run_pretrain_sweep, seed_streams, split_pretrain,
+                                                validate_config)
+from plasticity_sim.studies import dash_factors_after_pretraining, first_fitted_epoch, gap_to_cold
 
 
 @pytest.fixture(scope="module")
@@ -126,6 +127,8 @@ def test_result_helpers(data):
     assert one.curve("warm")[1].tolist() == [r["test_acc"] for r in res.select(method="warm", seed=1)]
     with pytest.raises(ValueError, match="seeds"):
         res.for_seeds((7,))
+    fig = plot_pretrain_sweep(res)           # one band per method, plus the cold line and pre-training acc.
+    assert fig.axes[0].get_xlabel() == "pre-training epochs on the first part (E)"
 
 
 def test_granularity_factors_shapes_and_range(data):

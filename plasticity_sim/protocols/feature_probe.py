@@ -20,14 +20,11 @@ Explained in: book/dash/01_dash_rule.ipynb
 """
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
-from torch import nn
 from tqdm.auto import tqdm
 
 from plasticity_sim import runs
@@ -35,35 +32,9 @@ from plasticity_sim.data import load_dataset
 from plasticity_sim.protocols.specs import FeatureProbeConfig
 from plasticity_sim.diagnostics import unit_cosines
 from plasticity_sim.interventions import dash_cosines, dash_gradient_ema, shrink_factors
+from plasticity_sim.models import PatchCNN
+from plasticity_sim.studies import feature_share, max_abs_cosine, noise_patch_vectors
 from plasticity_sim.train import evaluate, loss_and_grads, make_optimizer, train_until
-
-
-class PatchCNN(nn.Module):
-    """Conv(k = stride = patch size, no bias) -> ReLU -> mean over slots -> Linear head.
-
-    Weights are N(0, (init_scale^2) / fan_in) from ``generator`` (small init, as in the theory).
-
-    Explained in: book/dash/01_dash_rule.ipynb
-    """
-
-    def __init__(self, channels: int, patch_size: int, filters: int, num_classes: int, *,
-                 generator: torch.Generator, init_scale: float = 0.3):
-        super().__init__()
-        for name, v in (("channels", channels), ("patch_size", patch_size), ("filters", filters),
-                        ("num_classes", num_classes)):
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"{name}={v!r} must be a positive int")
-        if not isinstance(generator, torch.Generator):
-            raise ValueError(f"generator must be a torch.Generator, got {type(generator).__name__}")
-        self.conv = nn.Conv2d(channels, filters, patch_size, stride=patch_size, bias=False)
-        self.head = nn.Linear(filters, num_classes)
-        with torch.no_grad():
-            for p in self.parameters():
-                fan_in = p[0].numel() if p.ndim > 1 else 1
-                p.copy_(torch.randn(p.shape, generator=generator) * init_scale / math.sqrt(fan_in))
-
-    def forward(self, x):
-        return self.head(F.relu(self.conv(x)).mean(dim=(2, 3)))
 
 
 @dataclass
@@ -98,55 +69,6 @@ def _jsonable(obj):
     if isinstance(obj, (np.ndarray, torch.Tensor)):
         return np.asarray(obj).tolist()
     return obj
-
-
-def feature_share(weights, patterns) -> np.ndarray:
-    """Share of each row's squared norm inside the span of ``patterns`` (rows = vectors).
-
-    ``weights`` (n, d), ``patterns`` (m, d) with m < d; a zero row gives 0.
-
-    Explained in: book/dash/01_dash_rule.ipynb
-    """
-    w = np.asarray(weights, dtype=float).reshape(len(weights), -1)
-    p = np.asarray(patterns, dtype=float).reshape(len(patterns), -1)
-    if w.shape[1] != p.shape[1]:
-        raise ValueError(f"weights have dimension {w.shape[1]} but patterns {p.shape[1]}")
-    q, _ = np.linalg.qr(p.T)                     # orthonormal basis of the span, (d, m)
-    energy = (w ** 2).sum(1)
-    inside = ((w @ q) ** 2).sum(1)
-    return np.divide(inside, energy, out=np.zeros(len(w)), where=energy > 0)
-
-
-def max_abs_cosine(weights, vectors) -> np.ndarray:
-    """For each row of ``weights``: the largest |cos| with any row of ``vectors``.
-
-    Explained in: book/dash/01_dash_rule.ipynb
-    """
-    w = np.asarray(weights, dtype=float).reshape(len(weights), -1)
-    v = np.asarray(vectors, dtype=float).reshape(len(vectors), -1)
-    if w.shape[1] != v.shape[1] or len(v) == 0:
-        raise ValueError(f"need vectors of dimension {w.shape[1]}, got shape {v.shape}")
-    wn = w / np.maximum(np.linalg.norm(w, axis=1, keepdims=True), 1e-12)
-    vn = v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
-    return np.abs(wn @ vn.T).max(1)
-
-
-def noise_patch_vectors(data, indices) -> np.ndarray:
-    """The noise patches of training points ``indices``, flattened: (len(indices) * M, ch * s * s).
-
-    Read from the images at the positions in ``data.truth["train_noise_pos"]``.
-
-    Explained in: book/dash/01_dash_rule.ipynb
-    """
-    if data.truth is None or "train_noise_pos" not in data.truth:
-        raise ValueError(f"dataset {data.name!r} has no ground truth; use make_feature_noise")
-    s = int(data.meta["patch_size"])
-    x = data.x_train.detach().cpu().numpy()
-    pos = data.truth["train_noise_pos"]
-    out = [x[i, :, r:r + s, c:c + s].ravel() for i in np.asarray(indices) for r, c in pos[i]]
-    if not out:
-        raise ValueError("these points carry no noise patches (noise_patches=0)")
-    return np.stack(out)
 
 
 def probe_seed(config: FeatureProbeConfig, seed: int) -> dict:

@@ -18,7 +18,6 @@ Explained in: book/dash/03_noise_memorisation.ipynb
 from __future__ import annotations
 
 import copy
-import math
 import time
 from dataclasses import asdict, dataclass
 
@@ -295,97 +294,3 @@ def run(config: PretrainSweepConfig) -> runs.RunOutcome:
         seeds={"seeds": list(config.seeds), "streams": {s: seed_streams(s) for s in config.seeds}},
         intervention={"methods": list(config.methods), "params": {
             m: methods.build(m, config.method_params.get(m)).params for m in config.methods}})
-
-
-def gap_to_cold(result: PretrainSweepResult, method: str = "warm") -> dict[int, tuple[float, float]]:
-    """Paired test-accuracy gap to the same seed's cold start, per E: {E: (mean, std)} in points (x100).
-
-    Explained in: book/dash/03_noise_memorisation.ipynb
-    """
-    cold = {r["seed"]: r["test_acc"] for r in result.cold}
-    out = {}
-    for e in sorted({r["pretrain_epochs"] for r in result.select(method=method)}):
-        d = [100 * (r["test_acc"] - cold[r["seed"]]) for r in result.select(method=method, pretrain_epochs=e)]
-        out[e] = (float(np.mean(d)), float(np.std(d)))
-    if not out:
-        raise ValueError(f"no records for method {method!r}")
-    return out
-
-
-def first_fitted_epoch(result: PretrainSweepResult, threshold: float = 0.99) -> int | float:
-    """Smallest E of the grid whose pre-training accuracy (mean over seeds) is >= ``threshold``
-    (``math.inf`` if none): where memorisation of the pre-training part is complete.
-
-    Explained in: book/dash/03_noise_memorisation.ipynb
-    """
-    method = result.config.methods[0]
-    grid, mean, _ = result.curve(method, "pretrain_train_acc")
-    hits = grid[mean >= threshold]
-    return int(hits[0]) if hits.size else math.inf
-
-
-def plot_pretrain_sweep(result: PretrainSweepResult):
-    """The Fig. 2 layout: final test accuracy vs pre-training epochs (mean +- std over seeds) for
-    each method, the cold start as a reference line, and the pre-training train accuracy on a
-    second axis. The x axis is symmetric-log so that E = 0 and the largest E both fit.
-
-    Explained in: book/dash/03_noise_memorisation.ipynb
-    """
-    from plasticity_sim.plotting import mean_std_band, method_color, method_label, new_figure
-
-    fig, ax = new_figure(figsize=(6.4, 3.6))
-    cold = np.array([r["test_acc"] for r in result.cold]) * 100
-    ax.axhline(cold.mean(), color=method_color("cold"), ls="--", lw=1.2,
-               label=f"cold start ({cold.mean():.1f} %)")
-    for method in result.config.methods:
-        grid, mean, std = result.curve(method)
-        line = mean_std_band(ax, grid, mean * 100, std * 100, color=method_color(method),
-                             label=f"{method_label(method)} after pre-training")
-        ax.scatter(grid, mean * 100, color=line.get_color(), s=14, zorder=3)
-    ax.set_xscale("symlog", linthresh=1.0)
-    grid_all, _, _ = result.curve(result.config.methods[0])
-    ax.set_xticks(grid_all, [str(int(e)) for e in grid_all])
-    ax.minorticks_off()
-    ax.set_xlabel("pre-training epochs on the first part (E)")
-    ax.set_ylabel("final test accuracy (%)")
-    bx = ax.twinx()
-    grid, pre, _ = result.curve(result.config.methods[0], "pretrain_train_acc")
-    bx.plot(grid, pre * 100, color="0.55", ls=":", marker="s", ms=3, label="pre-training train acc.")
-    bx.set_ylabel("pre-training train accuracy (%)", color="0.4")
-    bx.set_ylim(0, 105)
-    bx.grid(False)
-    bx.spines["right"].set_visible(True)
-    h1, l1 = ax.get_legend_handles_labels()
-    h2, l2 = bx.get_legend_handles_labels()
-    ax.legend(h1 + h2, l1 + l2, loc="upper left", fontsize=8)
-    return fig
-
-
-def dash_factors_after_pretraining(config: PretrainSweepConfig, seed: int, pretrain_epochs: int, *,
-                                   granularities=GRANULARITIES, data=None) -> dict:
-    """Pre-train ``seed``'s model for ``pretrain_epochs`` on the first part, then compute (but do
-    not apply) DASH's factors over all data for each granularity: {granularity: {param: array}}.
-    Also returns ``"pretrain_train_acc"``. For comparing the official kernel-slice grouping with
-    the per-row variant on the same network and the same gradient EMA.
-
-    Explained in: book/dash/01_dash_rule.ipynb
-    """
-    from plasticity_sim.interventions import shrink_factors
-
-    validate_config(config)
-    bad = [g for g in granularities if g not in GRANULARITIES]
-    if bad or not granularities:
-        raise ValueError(f"granularities={granularities!r}; allowed: {GRANULARITIES}")
-    if isinstance(pretrain_epochs, bool) or not isinstance(pretrain_epochs, int) or pretrain_epochs < 1:
-        raise ValueError(f"pretrain_epochs={pretrain_epochs!r} must be a positive int")
-    setup = _Setup(config, data if data is not None else _load(config), seed)
-    model = setup.fresh_model()
-    train_until(model, setup.x_first, setup.y_first, optimizer=setup.optimizer(model),
-                target_train_acc=1.0, max_epochs=pretrain_epochs, batch_size=config.batch_size,
-                generator=_gen(setup.streams["pretrain"]), context=f"pre-training seed {seed}")
-    out = {"pretrain_train_acc": evaluate(model, setup.x_first, setup.y_first)}
-    model.eval()
-    ema = dash_gradient_ema(model, setup.x_all, setup.y_all, setup.n_first, config.dash_alpha)
-    for g in granularities:
-        out[g] = {k: v.detach().cpu().numpy() for k, v in shrink_factors(model, ema, config.dash_lam, g).items()}
-    return out

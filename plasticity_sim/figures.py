@@ -1,0 +1,318 @@
+"""Every picture of the DASH (real-network) chapters, and the method names they show.
+
+Each ``plot_*`` function takes a protocol's result (or a :class:`plasticity_sim.report.ResultsSummary`)
+and returns a matplotlib Figure off pyplot (show it with ``plasticity_sim.plotting.show``); the
+numbers behind them come from :mod:`plasticity_sim.studies` and :mod:`plasticity_sim.report`. The
+theory part's counterpart is :mod:`plasticity_sim.discrete.figures`. Importing it never imports torch.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from plasticity_sim import runs
+from plasticity_sim.plotting import mean_std_band, method_color, method_label, new_figure
+from plasticity_sim.report import ResultsSummary, _check_methods, summarize_results
+from plasticity_sim.studies import _check_lam, shrink_2d, shrink_factor
+
+if TYPE_CHECKING:  # annotations only: importing the protocols would import torch
+    from plasticity_sim.protocols.subsets import SubsetCosineResult
+    from plasticity_sim.protocols.two_phase import PretrainSweepResult
+
+DEFAULT_ANGLES = (0.0, 35.0, 65.0, 100.0, 150.0)
+
+
+# ---------------------------------------------------------------------------------------------
+# Names and colours
+def plot_key(method: str) -> str:
+    """The plotting-colour key of a CLI method name (``sp`` -> ``shrink_perturb``, ``dash_row`` -> ``dash``)."""
+    _check_methods([method])
+    return runs.METHODS[method][0]
+
+
+def label(method: str) -> str:
+    """Display label of a CLI method name (``sp`` -> ``S&P``), as in the book's figures.
+
+    Explained in: book/dash/02_warm_starting_real_networks.ipynb
+    """
+    return method_label(plot_key(method)) + (" (row)" if method == "dash_row" else "")
+
+
+# ---------------------------------------------------------------------------------------------
+# The DASH rule (book/dash/01)
+def plot_shrink_geometry(lam: float = 0.3, angles=DEFAULT_ANGLES):
+    """Fig. 4 in two dimensions: weights at several angles to -grad, before and after DASH, and the
+    factor as a function of the angle.
+
+    Explained in: book/dash/01_dash_rule.ipynb
+    """
+    lam = _check_lam(lam)
+    theta = np.deg2rad(np.asarray(angles, dtype=float))
+    w = np.stack([np.cos(theta), np.sin(theta)], axis=1)
+    shrunk, f = shrink_2d(w, np.array([1.0, 0.0]), lam)
+    fig, (ax, bx) = new_figure(2, figsize=(8.0, 3.4))
+    kept = np.arccos(lam)  # beyond this angle the factor sits at the floor lam
+    arc = np.linspace(-kept, kept, 60)
+    ax.fill(np.r_[0, np.cos(arc)], np.r_[0, np.sin(arc)], color=method_color("cold"), alpha=0.12, lw=0)
+    ax.add_patch(_circle(1.0, ls=":", color="0.6"))
+    ax.add_patch(_circle(lam, ls="--", color="0.6"))
+    ax.annotate("", xy=(1.25, 0), xytext=(0, 0), arrowprops=dict(arrowstyle="-|>", color="black", lw=2))
+    ax.text(1.27, -0.12, r"$-\nabla L$", fontsize=11)
+    color = method_color("dash")
+    for (x0, y0), (x1, y1), fi, deg in zip(w, shrunk, f, angles):
+        ax.plot([0, x0], [0, y0], color=color, alpha=0.3, lw=1.2, ls="--")
+        ax.annotate("", xy=(x1, y1), xytext=(0, 0), arrowprops=dict(arrowstyle="-|>", color=color, lw=1.8))
+        lx, ly = (0.75, 0.09) if abs(y0) < 0.2 and x0 > 0 else (1.12 * x0, 1.12 * y0)  # clear of -grad
+        ax.text(lx, ly, f"{deg:.0f}°: ×{fi:.2f}", fontsize=8, ha="center", va="center")
+    ax.set_aspect("equal")
+    ax.set_xlim(-1.3, 1.6)
+    ax.set_ylim(-0.35, 1.3)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.grid(False)
+    ax.set_title(f"before (dashed) and after DASH, λ = {lam:g}", fontsize=10)
+    grid = np.linspace(0, 180, 361)
+    bx.plot(grid, np.cos(np.deg2rad(grid)), color="0.6", ls=":", label="cos θ")
+    bx.plot(grid, shrink_factor(np.cos(np.deg2rad(grid)), lam), color=color, label="factor max(λ, cos θ)")
+    bx.scatter(angles, f, color=color, zorder=3, s=18)
+    bx.axvline(np.rad2deg(kept), color="0.5", lw=0.8)
+    bx.set_xlabel("angle θ between weight and −∇L (degrees)")
+    bx.set_ylabel("shrink factor")
+    bx.set_xticks([0, 45, 90, 135, 180])
+    bx.set_ylim(-1.05, 1.05)
+    bx.legend(loc="lower left")
+    return fig
+
+
+def _circle(r, **kw):
+    from matplotlib.patches import Circle
+
+    return Circle((0, 0), r, fill=False, lw=0.8, **kw)
+
+
+def plot_probe_scatter(per_seed: list[dict], lam: float = 0.3):
+    """Per filter of the feature/noise probe: feature share (x) and noise alignment (right) against
+    the DASH cosine (y), all seeds pooled, with the chance levels of the initial filters.
+
+    ``per_seed`` are the dicts of :class:`plasticity_sim.protocols.feature_probe.FeatureProbeResult`.
+
+    Explained in: book/dash/01_dash_rule.ipynb
+    """
+    lam = _check_lam(lam)
+    if not per_seed:
+        raise ValueError("per_seed is empty: run the probe for at least one seed")
+    fig, axes = new_figure(2, figsize=(8.0, 3.4), sharey=True)
+    panels = (("feature_share", "feature_share_init", "feature share of the filter (energy in feature span)"),
+              ("noise_alignment", "noise_alignment_init", "max |cos| with a memorised noise patch"))
+    for ax, (key, init_key, xlabel) in zip(axes, panels):
+        for i, s in enumerate(per_seed):
+            ax.scatter(s[key], s["cos_row"], s=10, alpha=0.7, label=f"seed {s['seed']}")
+        chance = float(np.mean(np.concatenate([np.asarray(s[init_key]) for s in per_seed])))
+        ax.axvline(chance, color="0.4", ls="--", lw=1)
+        ax.text(chance, 0.98, " at init", transform=ax.get_xaxis_transform(), fontsize=8, va="top")
+        ax.axhline(lam, color=method_color("dash"), lw=1)
+        ax.set_xlabel(xlabel)
+    axes[0].set_ylabel("DASH cosine (per filter)")
+    axes[0].text(0.99, lam, f"λ = {lam:g}", color=method_color("dash"), ha="right", va="bottom",
+                 transform=axes[0].get_yaxis_transform(), fontsize=8)
+    axes[1].legend(loc="lower right", fontsize=7, markerscale=1.5)
+    return fig
+
+
+def plot_factor_histograms(factors: dict, lam: float = 0.3, bins: int = 20):
+    """Side-by-side histograms of DASH factors: one panel per layer, one colour per granularity.
+
+    ``factors`` maps a panel title to ``{"kernel": array, "row": array}`` (any shapes, flattened).
+    Each histogram shows shares (its bars sum to 1), so a layer with 3x more kernel slices than
+    rows compares fairly.
+
+    Explained in: book/dash/01_dash_rule.ipynb
+    """
+    lam = _check_lam(lam)
+    if not factors:
+        raise ValueError("factors is empty")
+    fig, axes = new_figure(len(factors), figsize=(8.0, 3.0), sharey=True)
+    axes = np.atleast_1d(axes)
+    edges = np.linspace(lam, 1.0, bins + 1)
+    for ax, (title, by_gran) in zip(axes, factors.items()):
+        for gran, color in (("kernel", method_color("dash")), ("row", method_color("shrink_perturb"))):
+            v = np.asarray(by_gran[gran], dtype=float).ravel()
+            ax.hist(np.clip(v, lam, 1.0), bins=edges, weights=np.full(v.size, 1.0 / v.size), alpha=0.55,
+                    color=color, label=f"{gran} ({v.size} groups)")
+        ax.set_title(title, fontsize=9)
+        ax.set_yscale("log")  # the floor bar dominates; a log axis keeps the spread above it visible
+        ax.set_ylim(1e-3, 1.5)
+        ax.set_xlabel("factor")
+        ax.legend(fontsize=7)
+    axes[0].set_ylabel("share of groups (log scale)")
+    return fig
+
+
+# ---------------------------------------------------------------------------------------------
+# Warm-starting real networks: chunked results (book/dash/02)
+def experiment_curves(sources, method: str, key: str = "test_acc") -> dict[int, np.ndarray]:
+    """``{seed: values per experiment}`` of record field ``key`` (``test_acc``, ``steps``, ...) for one
+    method."""
+    summary = sources if isinstance(sources, ResultsSummary) else summarize_results(sources)
+    return {s: np.array([e[key] for e in summary.runs[(method, s)]["experiments"]], dtype=float)
+            for s in summary.seeds(method)}
+
+
+def plot_experiment_curves(sources, *, methods=None, seed=None, fig=None, title=None):
+    """The DASH paper's Fig. 1 layout: test accuracy (left) and optimizer steps (right) per experiment.
+
+    ``sources``: results (see :func:`plasticity_sim.report.load_all`) or a :class:`ResultsSummary`.
+    With several seeds per method, lines are means over seeds and the band spans the lowest to the
+    highest seed (steps are on a log scale, where a ± std band would go negative); ``seed=`` draws
+    that seed only. Returns a matplotlib Figure (off pyplot; show it with
+    ``plasticity_sim.plotting.show``).
+
+    Explained in: book/dash/02_warm_starting_real_networks.ipynb
+    """
+    summary = sources if isinstance(sources, ResultsSummary) else summarize_results(sources)
+    methods = _check_methods(methods) if methods is not None else list(summary.methods)
+    if fig is None:
+        fig, axes = new_figure(2, figsize=(8.0, 3.2))
+    else:
+        axes = fig.subplots(1, 2)
+    for m in methods:
+        acc, steps = experiment_curves(summary, m, "test_acc"), experiment_curves(summary, m, "steps")
+        seeds = [seed] if seed is not None else sorted(acc)
+        if seed is not None and seed not in acc:
+            raise ValueError(f"no results for method {m!r} seed {seed}; seeds: {sorted(acc)}")
+        for ax, curves, scale in ((axes[0], acc, 100.0), (axes[1], steps, 1.0)):
+            data = np.stack([curves[s] for s in seeds]) * scale
+            x = np.arange(1, data.shape[1] + 1)
+            color = method_color(plot_key(m))
+            ax.plot(x, data.mean(0), label=label(m), color=color)
+            if len(seeds) > 1:  # lowest to highest seed: stays positive on the log-scale steps axis
+                ax.fill_between(x, data.min(0), data.max(0), color=color, alpha=0.2, linewidth=0)
+    n_seeds = len(summary.seeds(methods[0]))
+    which = f"seed {seed}" if seed is not None else (
+        "seed " + str(summary.seeds(methods[0])[0]) if n_seeds == 1 else f"mean over {n_seeds} seeds, band = range")
+    axes[0].set(xlabel="experiment (chunks seen)", ylabel="test accuracy (%)", title="test accuracy")
+    axes[1].set(xlabel="experiment (chunks seen)", ylabel="optimizer steps (log scale)",
+                title="steps to reach the target", yscale="log")
+    axes[0].legend(loc="lower right")
+    fig.suptitle(title or f"{summary.config.get('dataset')}, {summary.config.get('model')}: {which}", fontsize=10)
+    return fig
+
+
+def plot_differences(summaries: dict, *, methods=("warm", "sp", "dash"), baseline: str = "cold",
+                     fig=None, title=None):
+    """Per-seed paired differences from ``baseline`` in final test accuracy (points), one dot per seed
+    and a bar for the mean, for several settings side by side (``{name: ResultsSummary}``).
+
+    Explained in: book/dash/02_warm_starting_real_networks.ipynb
+    """
+    methods = _check_methods(methods)
+    if fig is None:
+        fig, ax = new_figure(1, figsize=(8.0, 3.2))
+    else:
+        ax = fig.subplots(1, 1)
+    width = 0.8 / len(methods)
+    for i, summary in enumerate(summaries.values()):
+        for k, m in enumerate(methods):
+            d = np.array(list(summary.differences(m, baseline).values()))
+            x = i + (k - (len(methods) - 1) / 2) * width
+            color = method_color(plot_key(m))
+            ax.bar(x, d.mean(), width * 0.9, color=color, alpha=0.35, label=label(m) if i == 0 else None)
+            ax.plot(np.full(len(d), x), d, "o", color=color, markersize=4)
+    ax.axhline(0.0, color="black", linewidth=0.8)
+    ax.set_xticks(range(len(summaries)), list(summaries), fontsize=9)
+    ax.set_ylabel(f"final test acc. minus {label(baseline)} (pts)")
+    ax.set_title(title or "paired by seed: each dot one seed, bars the mean", fontsize=10)
+    ax.legend(loc="best")
+    return fig
+
+
+# ---------------------------------------------------------------------------------------------
+# Pre-training, then all data (book/dash/03)
+def plot_pretrain_sweep(result: PretrainSweepResult):
+    """The Fig. 2 layout: final test accuracy vs pre-training epochs (mean +- std over seeds) for
+    each method, the cold start as a reference line, and the pre-training train accuracy on a
+    second axis. The x axis is symmetric-log so that E = 0 and the largest E both fit.
+
+    Explained in: book/dash/03_noise_memorisation.ipynb
+    """
+    fig, ax = new_figure(figsize=(6.4, 3.6))
+    cold = np.array([r["test_acc"] for r in result.cold]) * 100
+    ax.axhline(cold.mean(), color=method_color("cold"), ls="--", lw=1.2,
+               label=f"cold start ({cold.mean():.1f} %)")
+    for method in result.config.methods:
+        grid, mean, std = result.curve(method)
+        line = mean_std_band(ax, grid, mean * 100, std * 100, color=method_color(method),
+                             label=f"{method_label(method)} after pre-training")
+        ax.scatter(grid, mean * 100, color=line.get_color(), s=14, zorder=3)
+    ax.set_xscale("symlog", linthresh=1.0)
+    grid_all, _, _ = result.curve(result.config.methods[0])
+    ax.set_xticks(grid_all, [str(int(e)) for e in grid_all])
+    ax.minorticks_off()
+    ax.set_xlabel("pre-training epochs on the first part (E)")
+    ax.set_ylabel("final test accuracy (%)")
+    bx = ax.twinx()
+    grid, pre, _ = result.curve(result.config.methods[0], "pretrain_train_acc")
+    bx.plot(grid, pre * 100, color="0.55", ls=":", marker="s", ms=3, label="pre-training train acc.")
+    bx.set_ylabel("pre-training train accuracy (%)", color="0.4")
+    bx.set_ylim(0, 105)
+    bx.grid(False)
+    bx.spines["right"].set_visible(True)
+    h1, l1 = ax.get_legend_handles_labels()
+    h2, l2 = bx.get_legend_handles_labels()
+    ax.legend(h1 + h2, l1 + l2, loc="upper left", fontsize=8)
+    return fig
+
+
+# ---------------------------------------------------------------------------------------------
+# Cosine similarity and generalisation (book/dash/04)
+def plot_cosine_histogram(result: SubsetCosineResult, size: int):
+    """Histogram of the per-unit cosines of one subset size, one colour per layer (seeds pooled),
+    with that size's mean test accuracy in the title; the x range is shared across sizes so a
+    slider over sizes shows the distribution moving.
+
+    Explained in: book/dash/04_cosine_generalisation.ipynb
+    """
+    rows = [r for r in result.records if r["size"] == size]
+    if not rows:
+        raise ValueError(f"no records for size {size!r}; sizes: {sorted({r['size'] for r in result.records})}")
+    fig, ax = new_figure(figsize=(6.4, 3.6))
+    bins = np.linspace(-1, 1, 41)
+    layers = list(rows[0]["cosines"])
+    values = [np.concatenate([np.asarray(r["cosines"][name]) for r in rows]) for name in layers]
+    ax.hist(values, bins=bins, stacked=True, label=layers)
+    pooled = np.concatenate(values)
+    ax.axvline(np.median(pooled), color="black", lw=1.5, label=f"median {np.median(pooled):+.2f}")
+    ax.axvline(0, color="0.5", lw=0.8)
+    acc = 100 * np.mean([r["test_acc"] for r in rows])
+    ax.set_title(f"{size} training points: test accuracy {acc:.1f} %", fontsize=10)
+    ax.set_xlabel("cos(weight, −∇ test loss) per unit")
+    ax.set_ylabel("units (seeds pooled)")
+    ax.legend(fontsize=8, loc="upper left")
+    return fig
+
+
+def plot_subset_cosines(result: SubsetCosineResult):
+    """Box plot of per-unit cos(weight, -test gradient) per subset size (all seeds pooled) with the
+    test accuracy (mean over seeds) on a second axis.
+
+    Explained in: book/dash/04_cosine_generalisation.ipynb
+    """
+    sizes = sorted({r["size"] for r in result.records})
+    fig, ax = new_figure(figsize=(6.4, 3.6))
+    pos = np.arange(len(sizes))
+    ax.boxplot([result.pooled(s) for s in sizes], positions=pos, widths=0.5, showfliers=False,
+               patch_artist=True, boxprops={"facecolor": "#d9cbe8", "edgecolor": method_color("dash")},
+               medianprops={"color": method_color("dash"), "lw": 2})
+    ax.axhline(0, color="0.5", lw=0.8)
+    ax.set_xticks(pos, [str(s) for s in sizes])
+    ax.set_xlabel("training subset size")
+    ax.set_ylabel("cos(weight, −∇ test loss) per unit")
+    bx = ax.twinx()
+    acc = [100 * np.mean([r["test_acc"] for r in result.records if r["size"] == s]) for s in sizes]
+    bx.plot(pos, acc, color=method_color("cold"), marker="o", ms=4, label="test accuracy")
+    bx.set_ylabel("test accuracy (%)", color=method_color("cold"))
+    bx.grid(False)
+    bx.spines["right"].set_visible(True)
+    bx.legend(loc="lower right", fontsize=8)
+    return fig

@@ -1,0 +1,255 @@
+"""The numbers the DASH (real-network) chapters need beyond a protocol's training loop.
+
+Each function turns a protocol's result (or a model, or plain arrays) into the statistic a chapter
+prints or checks: DASH's shrink factor, ground-truth measures of what a filter learned, rank
+correlations, gaps to the cold start. ``figures`` draws them; ``report`` summarises results files.
+The theory part's counterpart is :mod:`plasticity_sim.discrete.studies`.
+
+Importing this module does not import torch (only :func:`dash_factors_after_pretraining` does).
+"""
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:  # annotations only: importing the protocols would import torch
+    from plasticity_sim.protocols.subsets import SubsetCosineResult
+    from plasticity_sim.protocols.two_phase import PretrainSweepConfig, PretrainSweepResult
+    from plasticity_sim.report import ResultsSummary
+
+__all__ = ["shrink_factor", "shrink_2d", "feature_share", "max_abs_cosine", "noise_patch_vectors",
+           "dash_factors_after_pretraining", "gap_to_cold", "first_fitted_epoch", "spearman",
+           "cosine_accuracy_correlation", "relative_to_cold"]
+
+
+# ---------------------------------------------------------------------------------------------
+# DASH's shrink rule in numbers
+def _check_lam(lam) -> float:
+    try:
+        v = float(lam)
+    except (TypeError, ValueError):
+        raise ValueError(f"lam must be a number in [0, 1], got {lam!r}") from None
+    if not 0.0 <= v <= 1.0:
+        raise ValueError(f"lam must be in [0, 1], got {lam!r}")
+    return v
+
+
+def shrink_factor(cos, lam: float = 0.3) -> np.ndarray:
+    """DASH's factor ``clamp(cos, lam, 1)`` = ``max(lam, cos)`` (cosines are at most 1).
+
+    Explained in: book/dash/01_dash_rule.ipynb
+    """
+    lam = _check_lam(lam)
+    c = np.asarray(cos, dtype=float)
+    if np.any(np.abs(c) > 1 + 1e-9) or np.any(np.isnan(c)):
+        raise ValueError(f"cosines must lie in [-1, 1], got values from {np.nanmin(c)} to {np.nanmax(c)}")
+    return np.clip(c, lam, 1.0)
+
+
+def shrink_2d(weights, direction, lam: float = 0.3) -> tuple[np.ndarray, np.ndarray]:
+    """Shrink each row of ``weights`` (n, 2) by DASH's factor against ``direction`` (2,).
+
+    Returns (shrunk weights, factors). A zero weight or direction has cosine 0 (as torch's
+    cosine with its eps), hence factor ``lam``.
+
+    Explained in: book/dash/01_dash_rule.ipynb
+    """
+    w = np.atleast_2d(np.asarray(weights, dtype=float))
+    d = np.asarray(direction, dtype=float)
+    if w.shape[1:] != d.shape:
+        raise ValueError(f"weights {w.shape} and direction {d.shape} must have matching last dimension")
+    norms = np.linalg.norm(w, axis=1) * np.linalg.norm(d)
+    cos = np.divide(w @ d, norms, out=np.zeros(len(w)), where=norms > 1e-12)
+    f = shrink_factor(np.clip(cos, -1.0, 1.0), lam)
+    return w * f[:, None], f
+
+
+# ---------------------------------------------------------------------------------------------
+# Ground truth of the feature/noise probe (plasticity_sim.protocols.feature_probe)
+def feature_share(weights, patterns) -> np.ndarray:
+    """Share of each row's squared norm inside the span of ``patterns`` (rows = vectors).
+
+    ``weights`` (n, d), ``patterns`` (m, d) with m < d; a zero row gives 0.
+
+    Explained in: book/dash/01_dash_rule.ipynb
+    """
+    w = np.asarray(weights, dtype=float).reshape(len(weights), -1)
+    p = np.asarray(patterns, dtype=float).reshape(len(patterns), -1)
+    if w.shape[1] != p.shape[1]:
+        raise ValueError(f"weights have dimension {w.shape[1]} but patterns {p.shape[1]}")
+    q, _ = np.linalg.qr(p.T)                     # orthonormal basis of the span, (d, m)
+    energy = (w ** 2).sum(1)
+    inside = ((w @ q) ** 2).sum(1)
+    return np.divide(inside, energy, out=np.zeros(len(w)), where=energy > 0)
+
+
+def max_abs_cosine(weights, vectors) -> np.ndarray:
+    """For each row of ``weights``: the largest |cos| with any row of ``vectors``.
+
+    Explained in: book/dash/01_dash_rule.ipynb
+    """
+    w = np.asarray(weights, dtype=float).reshape(len(weights), -1)
+    v = np.asarray(vectors, dtype=float).reshape(len(vectors), -1)
+    if w.shape[1] != v.shape[1] or len(v) == 0:
+        raise ValueError(f"need vectors of dimension {w.shape[1]}, got shape {v.shape}")
+    wn = w / np.maximum(np.linalg.norm(w, axis=1, keepdims=True), 1e-12)
+    vn = v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
+    return np.abs(wn @ vn.T).max(1)
+
+
+def noise_patch_vectors(data, indices) -> np.ndarray:
+    """The noise patches of training points ``indices``, flattened: (len(indices) * M, ch * s * s).
+
+    Read from the images at the positions in ``data.truth["train_noise_pos"]``.
+
+    Explained in: book/dash/01_dash_rule.ipynb
+    """
+    if data.truth is None or "train_noise_pos" not in data.truth:
+        raise ValueError(f"dataset {data.name!r} has no ground truth; use make_feature_noise")
+    s = int(data.meta["patch_size"])
+    x = data.x_train.detach().cpu().numpy()
+    pos = data.truth["train_noise_pos"]
+    out = [x[i, :, r:r + s, c:c + s].ravel() for i in np.asarray(indices) for r, c in pos[i]]
+    if not out:
+        raise ValueError("these points carry no noise patches (noise_patches=0)")
+    return np.stack(out)
+
+
+# ---------------------------------------------------------------------------------------------
+# Pre-training, then all data (plasticity_sim.protocols.two_phase)
+def dash_factors_after_pretraining(config: PretrainSweepConfig, seed: int, pretrain_epochs: int, *,
+                                   granularities=None, data=None) -> dict:
+    """Pre-train ``seed``'s model for ``pretrain_epochs`` on the first part, then compute (but do
+    not apply) DASH's factors over all data for each granularity: {granularity: {param: array}}.
+    Also returns ``"pretrain_train_acc"``. For comparing the official kernel-slice grouping with
+    the per-row variant on the same network and the same gradient EMA.
+
+    ``granularities`` defaults to all of ``plasticity_sim.interventions.dash.GRANULARITIES``.
+    The model, split and batch order are those of :func:`plasticity_sim.protocols.two_phase.run_pretrain_sweep`
+    for the same config and seed.
+
+    Explained in: book/dash/01_dash_rule.ipynb
+    """
+    from plasticity_sim.interventions import dash_gradient_ema, shrink_factors
+    from plasticity_sim.interventions.dash import GRANULARITIES
+    from plasticity_sim.protocols.two_phase import _gen, _load, _Setup, validate_config
+    from plasticity_sim.train import evaluate, train_until
+
+    validate_config(config)
+    granularities = GRANULARITIES if granularities is None else granularities
+    bad = [g for g in granularities if g not in GRANULARITIES]
+    if bad or not granularities:
+        raise ValueError(f"granularities={granularities!r}; allowed: {GRANULARITIES}")
+    if isinstance(pretrain_epochs, bool) or not isinstance(pretrain_epochs, int) or pretrain_epochs < 1:
+        raise ValueError(f"pretrain_epochs={pretrain_epochs!r} must be a positive int")
+    setup = _Setup(config, data if data is not None else _load(config), seed)
+    model = setup.fresh_model()
+    train_until(model, setup.x_first, setup.y_first, optimizer=setup.optimizer(model),
+                target_train_acc=1.0, max_epochs=pretrain_epochs, batch_size=config.batch_size,
+                generator=_gen(setup.streams["pretrain"]), context=f"pre-training seed {seed}")
+    out = {"pretrain_train_acc": evaluate(model, setup.x_first, setup.y_first)}
+    model.eval()
+    ema = dash_gradient_ema(model, setup.x_all, setup.y_all, setup.n_first, config.dash_alpha)
+    for g in granularities:
+        out[g] = {k: v.detach().cpu().numpy() for k, v in shrink_factors(model, ema, config.dash_lam, g).items()}
+    return out
+
+
+def gap_to_cold(result: PretrainSweepResult, method: str = "warm") -> dict[int, tuple[float, float]]:
+    """Paired test-accuracy gap to the same seed's cold start, per E: {E: (mean, std)} in points (x100).
+
+    Explained in: book/dash/03_noise_memorisation.ipynb
+    """
+    cold = {r["seed"]: r["test_acc"] for r in result.cold}
+    out = {}
+    for e in sorted({r["pretrain_epochs"] for r in result.select(method=method)}):
+        d = [100 * (r["test_acc"] - cold[r["seed"]]) for r in result.select(method=method, pretrain_epochs=e)]
+        out[e] = (float(np.mean(d)), float(np.std(d)))
+    if not out:
+        raise ValueError(f"no records for method {method!r}")
+    return out
+
+
+def first_fitted_epoch(result: PretrainSweepResult, threshold: float = 0.99) -> int | float:
+    """Smallest E of the grid whose pre-training accuracy (mean over seeds) is >= ``threshold``
+    (``math.inf`` if none): where memorisation of the pre-training part is complete.
+
+    Explained in: book/dash/03_noise_memorisation.ipynb
+    """
+    method = result.config.methods[0]
+    grid, mean, _ = result.curve(method, "pretrain_train_acc")
+    hits = grid[mean >= threshold]
+    return int(hits[0]) if hits.size else math.inf
+
+
+# ---------------------------------------------------------------------------------------------
+# Rank correlations (plasticity_sim.protocols.subsets)
+def _ranks(a: np.ndarray) -> np.ndarray:
+    """Average ranks (ties share their mean rank), for Spearman's coefficient."""
+    order = np.argsort(a, kind="mergesort")
+    ranks = np.empty(len(a))
+    ranks[order] = np.arange(len(a), dtype=float)
+    for v in np.unique(a):
+        tie = a == v
+        ranks[tie] = ranks[tie].mean()
+    return ranks
+
+
+def spearman(a, b) -> float:
+    """Spearman's rank correlation of two equal-length 1-D arrays (average ranks for ties).
+
+    Explained in: book/dash/01_dash_rule.ipynb, book/dash/04_cosine_generalisation.ipynb
+    """
+    a, b = np.asarray(a, dtype=float).ravel(), np.asarray(b, dtype=float).ravel()
+    if a.shape != b.shape or a.size < 3:
+        raise ValueError(f"need two equal-length arrays of >= 3 values, got shapes {a.shape} and {b.shape}")
+    ra, rb = _ranks(a), _ranks(b)
+    if np.ptp(ra) == 0 or np.ptp(rb) == 0:
+        raise ValueError("a constant array has no rank correlation")
+    return float(np.corrcoef(ra, rb)[0, 1])
+
+
+def cosine_accuracy_correlation(result: SubsetCosineResult) -> dict:
+    """Pearson and Spearman correlation, over all (seed, size) models, between the median unit
+    cosine and the test accuracy.
+
+    Explained in: book/dash/04_cosine_generalisation.ipynb
+    """
+    if len(result.records) < 3:
+        raise ValueError(f"need at least 3 models for a correlation, got {len(result.records)}")
+    cos = np.array([r["median_cosine"] for r in result.records])
+    acc = np.array([r["test_acc"] for r in result.records])
+    if np.ptp(cos) == 0 or np.ptp(acc) == 0:
+        raise ValueError("median cosines or test accuracies are all equal: correlation undefined")
+    pearson = float(np.corrcoef(cos, acc)[0, 1])
+    return {"n_models": len(cos), "pearson": pearson, "spearman": spearman(cos, acc)}
+
+
+# ---------------------------------------------------------------------------------------------
+# Beside the published Table 1 (different scales: compare relative to each table's own cold start)
+def relative_to_cold(summary: ResultsSummary | None = None, *, dataset: str | None = None,
+                     optimizer: str = "SGD") -> dict:
+    """``{method: {"acc_last": pts vs cold, "acc_avg": pts vs cold, "steps_avg": ratio to cold}}``.
+
+    From our ``summary`` (means over seeds) or, with ``dataset=``, from the published Table 1
+    (``plasticity_sim.published.table1(dataset, optimizer)``). Absolute numbers of an MNIST-1D MLP
+    and a CIFAR ResNet-18 are not comparable; differences from each setting's own cold start are.
+
+    Explained in: book/dash/02_warm_starting_real_networks.ipynb
+    """
+    if (summary is None) == (dataset is None):
+        raise ValueError("pass exactly one of summary= or dataset=")
+    if summary is not None:
+        rows = summary.as_published()
+    else:
+        from plasticity_sim.published import table1
+
+        rows = {r["short"]: r for r in table1(dataset, optimizer)}
+    if "cold" not in rows:
+        raise ValueError(f"relative_to_cold needs cold-start results; found {sorted(rows)}")
+    cold = rows["cold"]
+    return {m: {"acc_last": r["acc_last"] - cold["acc_last"], "acc_avg": r["acc_avg"] - cold["acc_avg"],
+                "steps_avg": r["steps_avg"] / cold["steps_avg"] if cold["steps_avg"] else math.nan}
+            for m, r in rows.items()}

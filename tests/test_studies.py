@@ -1,0 +1,54 @@
+"""Numbers of the DASH chapters (plasticity_sim.studies) that need no training run, checked by hand.
+
+Those computed from a protocol's result are tested beside the protocol (test_two_phase.py,
+test_subsets.py, test_feature_probe.py), where a tiny run is at hand.
+"""
+import numpy as np
+import pytest
+
+from plasticity_sim.studies import (feature_share, max_abs_cosine, relative_to_cold, shrink_2d, shrink_factor,
+                                    spearman)
+
+
+def test_shrink_factor_is_max_of_lam_and_cos():
+    assert np.allclose(shrink_factor([1.0, 0.5, 0.3, 0.1, -1.0], 0.3), [1.0, 0.5, 0.3, 0.3, 0.3])
+    with pytest.raises(ValueError, match="lam"):
+        shrink_factor([0.5], 1.5)
+    with pytest.raises(ValueError, match="cosines"):
+        shrink_factor([1.5], 0.3)
+
+
+def test_shrink_2d_by_hand():
+    # 0 deg: kept; 60 deg: cos 0.5 -> x0.5; 90 deg: floor; opposite: floor; zero vector: floor (cos 0)
+    w = np.array([[2.0, 0.0], [1.0, np.sqrt(3)], [0.0, 1.0], [-1.0, 0.0], [0.0, 0.0]])
+    out, f = shrink_2d(w, [3.0, 0.0], lam=0.3)
+    assert np.allclose(f, [1.0, 0.5, 0.3, 0.3, 0.3])
+    assert np.allclose(out, w * f[:, None])
+    with pytest.raises(ValueError, match="dimension"):
+        shrink_2d(w, [1.0, 0.0, 0.0])
+
+
+def test_feature_share_and_alignment_by_hand():
+    patterns = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])     # span = first two axes
+    w = np.array([[1.0, 1.0, 0.0], [0.0, 0.0, 2.0], [1.0, 0.0, 1.0], [0.0, 0.0, 0.0]])
+    assert np.allclose(feature_share(w, patterns), [1.0, 0.0, 0.5, 0.0])
+    assert np.allclose(max_abs_cosine(w[:3], patterns), [1 / np.sqrt(2), 0.0, 1 / np.sqrt(2)])
+    with pytest.raises(ValueError, match="dimension"):
+        feature_share(w, np.ones((1, 4)))
+
+
+def test_spearman_by_hand():
+    assert spearman([1, 2, 3, 4], [10, 20, 30, 40]) == pytest.approx(1.0)
+    assert spearman([1, 2, 3, 4], [4, 3, 2, 1]) == pytest.approx(-1.0)
+    # ranks a = (0,1,2,3), b = (0,2,1,3): rho = 1 - 6*sum(d^2)/(n(n^2-1)) = 1 - 6*2/60 = 0.8
+    assert spearman([1, 2, 3, 4], [1, 3, 2, 4]) == pytest.approx(0.8)
+    with pytest.raises(ValueError, match="constant"):
+        spearman([1, 1, 1], [1, 2, 3])
+
+
+def test_relative_to_cold_published_by_hand():
+    rel = relative_to_cold(dataset="Tiny-ImageNet", optimizer="SGD")
+    assert rel["warm"]["acc_last"] == pytest.approx(9.57 - 25.69)
+    assert rel["dash"]["steps_avg"] == pytest.approx(4439 / 17503)
+    with pytest.raises(ValueError, match="exactly one"):
+        relative_to_cold()
