@@ -513,11 +513,12 @@ def _decode_tiny_imagenet(archive: Path, progress: bool, *, max_bytes: int = MAX
             if not 1 <= len(items) <= max_images:
                 raise CorruptArchiveError(f"{archive}: {len(items)} {split} images, expected 1 to "
                                           f"{max_images}: not Tiny-ImageNet")
-        try:
-            declared = sum(zf.getinfo(n).file_size for n, _ in jobs + val)
-        except KeyError as e:
-            raise CorruptArchiveError(f"{archive} lacks {e.args[0]!r} (named in "
-                                      "val_annotations.txt): corrupt or partial archive") from e
+        present = set(names)
+        absent = next((n for n, _ in val if n not in present), None)
+        if absent is not None:
+            raise CorruptArchiveError(f"{archive} lacks {absent!r} (named in val_annotations.txt): "
+                                      "corrupt or partial archive; delete it and download again")
+        declared = sum(zf.getinfo(n).file_size for n, _ in jobs + val)
         if declared > max_bytes:
             raise CorruptArchiveError(f"{archive}: its images declare {declared} bytes in all, more "
                                       f"than the {max_bytes}-byte bound (max_bytes): not "
