@@ -42,7 +42,10 @@ def _pid_alive(pid: int) -> bool:
 
 
 def stale_temporaries(path: str | os.PathLike, *, suffix: str = ".tmp") -> list[Path]:
-    """Temporary files of ``path`` (with ``suffix``) left by killed writers on this host."""
+    """Temporary files of ``path`` (with ``suffix``) left by killed writers on this host.
+
+    Explained in: book/dash/05_paper_scale.ipynb
+    """
     path = Path(path)
     if not path.parent.is_dir():
         return []

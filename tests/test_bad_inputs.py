@@ -44,7 +44,8 @@ from plasticity_sim.data.download import (ChecksumError, CorruptArchiveError, Do
 from plasticity_sim.data.offline import load_mnist1d, make_feature_noise
 from plasticity_sim.discrete import theory
 from plasticity_sim.discrete.model import sample_points
-from plasticity_sim.discrete.process import expected_test_accuracy, simulate
+from plasticity_sim.discrete.experiment import Fig3Config
+from plasticity_sim.discrete.process import expected_test_accuracy, simulate, trace_training_run
 from plasticity_sim.published import load_table
 from plasticity_sim.published.__main__ import main as published_main
 
@@ -358,6 +359,13 @@ BAD: list[Bad] = [
     Bad("sample-points-trillion",
         lambda p, _: sample_points(np.full((2, 10), 0.1), 10 ** 12, np.random.default_rng(0)),
         ValueError, r"n_per_class=1000000000000 with C=2, K=10 .*use fewer points"),
+    Bad("fig3-config-trillion-points", lambda p, _: Fig3Config(n_per_exp=10 ** 12), ValueError,
+        r"n_seeds=10 x n_features=50 x n_exp \* n_per_exp = 25,000,000,000,000,000 draws"),
+    Bad("fig3-config-methods-none", lambda p, _: Fig3Config(methods=None), ValueError,
+        r"methods must be a method or a list of them .* got None"),
+    Bad("trace-gamma-1e30",
+        lambda p, d: trace_training_run(d, gamma=10 ** 30, tau=1), ValueError,
+        r"gamma must be an integer in \[1, 2\*\*53\], got 10{30}", setup=lambda p: _points()),
     # --- item 10: published tables
     Bad("published-json-string", lambda p, f: load_table(f), ValueError,
         r"t\.json' holds a JSON str, not an object", setup=lambda p: _json(p, '"name citation rows"')),
