@@ -1,8 +1,8 @@
 """Issue #13, "fail before the work, never after it": a table of bad inputs and of good ones.
 
-Every BAD case performs one bad action and must end in ONE clear exception of the expected type whose
-message names the bad value or path (the `names` regex) and leaves nothing written: the files under
-the case's tmp_path are the same (names, sizes, modification times) before and after the action.
+Every BAD case performs one bad action and must end in ONE clear exception of the expected type
+whose message names the bad value or path (the `names` regex) and leaves nothing written: the files
+under the case's tmp_path are the same (names, sizes, modification times) before and after it.
 Every GOOD case must simply succeed (it asserts its own result). The run's summary line (see
 tests/conftest.py) prints "bad inputs: <cases> cases, <handled> handled", so the number only grows.
 
@@ -43,9 +43,10 @@ from plasticity_sim.data.download import (ChecksumError, CorruptArchiveError, Do
                                           Source, fetch)
 from plasticity_sim.data.offline import load_mnist1d, make_feature_noise
 from plasticity_sim.discrete import theory
-from plasticity_sim.discrete.model import sample_points
 from plasticity_sim.discrete.experiment import Fig3Config
-from plasticity_sim.discrete.process import expected_test_accuracy, simulate, trace_training_run
+from plasticity_sim.discrete.model import sample_points
+from plasticity_sim.discrete.process import (expected_test_accuracy, simulate,
+                                             trace_training_run)
 from plasticity_sim.published import load_table
 from plasticity_sim.published.__main__ import main as published_main
 
@@ -295,7 +296,8 @@ BAD: list[Bad] = [
         CorruptArchiveError, r"cifar-10-binary\.tar\.gz expands to more than 1048576 bytes",
         setup=_tar_bomb),
     Bad("svhn-float-pixels", lambda p, _: load_dataset("svhn", root=p, verify=False),
-        CorruptArchiveError, r"train_32x32\.mat: X is double of shape \(32, 32, 3, 2\), expected uint8",
+        CorruptArchiveError,
+        r"train_32x32\.mat: X is double of shape \(32, 32, 3, 2\), expected uint8",
         setup=lambda p: _svhn_pair(p, np.full((32, 32, 3, 2), 0.5), np.array([[1], [2]]))),
     Bad("svhn-fractional-labels", lambda p, _: load_dataset("svhn", root=p, verify=False),
         CorruptArchiveError, r"train_32x32\.mat: labels y are float64, not whole numbers",
@@ -368,7 +370,8 @@ BAD: list[Bad] = [
         r"gamma must be an integer in \[1, 2\*\*53\], got 10{30}", setup=lambda p: _points()),
     # --- item 10: published tables
     Bad("published-json-string", lambda p, f: load_table(f), ValueError,
-        r"t\.json' holds a JSON str, not an object", setup=lambda p: _json(p, '"name citation rows"')),
+        r"t\.json' holds a JSON str, not an object",
+        setup=lambda p: _json(p, '"name citation rows"')),
     Bad("published-json-list", lambda p, f: load_table(f), ValueError,
         r"t\.json' holds a JSON list", setup=lambda p: _json(p, "[1, 2]")),
     Bad("published-row-not-object", lambda p, f: load_table(f), ValueError,
