@@ -343,6 +343,10 @@ BAD: list[Bad] = [
         ValueError, r"image_size=\(32, 32, 3\): must be an integer or a \(height, width\) pair"),
     Bad("feature-noise-std-text", lambda p, _: make_feature_noise(noise_std="1"), ValueError,
         r"noise_std='1': must be a finite number >= 0"),
+    Bad("load-dataset-device-gpu", lambda p, _: load_dataset("digits", device="gpu"), ValueError,
+        r"device='gpu' is not a device; use 'cpu'"),
+    Bad("load-dataset-unknown-option", lambda p, _: load_dataset("digits", num_samples=10),
+        ValueError, r"unknown option\(s\) 'num_samples' for dataset 'digits'; allowed: "),
     # --- item 10 (non-book part): the discrete engine
     Bad("expected-accuracy-tau-above-K",
         lambda p, d: expected_test_accuracy(np.ones((2, 10), bool), d, tau=11), ValueError,
