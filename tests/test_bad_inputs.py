@@ -42,6 +42,7 @@ from plasticity_sim.data import download, load_dataset
 from plasticity_sim.data.download import (ChecksumError, CorruptArchiveError, DownloadError,
                                           Source, fetch)
 from plasticity_sim.data.offline import load_mnist1d, make_feature_noise
+from plasticity_sim.data.transforms import iterate_minibatches, random_chunks
 from plasticity_sim.discrete import theory
 from plasticity_sim.discrete.experiment import Fig3Config
 from plasticity_sim.discrete.model import sample_points
@@ -347,6 +348,10 @@ BAD: list[Bad] = [
         r"device='gpu' is not a device; use 'cpu'"),
     Bad("load-dataset-unknown-option", lambda p, _: load_dataset("digits", num_samples=10),
         ValueError, r"unknown option\(s\) 'num_samples' for dataset 'digits'; allowed: "),
+    Bad("random-chunks-without-generator", lambda p, _: random_chunks(10, 2, None), ValueError,
+        r"generator=None: must be a torch\.Generator"),
+    Bad("minibatches-seed-not-generator", lambda p, _: iterate_minibatches(10, 2, 0), ValueError,
+        r"generator=0: must be a torch\.Generator"),
     # --- item 10 (non-book part): the discrete engine
     Bad("expected-accuracy-tau-above-K",
         lambda p, d: expected_test_accuracy(np.ones((2, 10), bool), d, tau=11), ValueError,
