@@ -2,7 +2,13 @@
 
 Every file the package writes (results, checkpoints, downloads, decoded caches, executed chapters,
 vendored JavaScript) goes through :func:`atomic_path`, so an interrupted run leaves either the old
-file or the new one, never a truncated one, and no temporary file behind.
+file or the new one under the final name, never a truncated one.
+
+What is true of temporary files: an exception (including Ctrl-C) removes the temporary file at
+once. A process killed outright (SIGKILL, power loss) cannot clean up, so its temporary file
+``.<name>.<host>-<pid>.<random><suffix>`` stays next to the target until the next write to the same
+target on the same host, which removes every such file whose writing process no longer exists.
+Files of live processes (another writer of the same target) are left alone.
 
 Explained in: book/dash/05_paper_scale.ipynb
 """
@@ -10,21 +16,63 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
+import socket
 import tempfile
+import zlib
 from pathlib import Path
 from typing import Iterator
+
+__all__ = ["atomic_path", "write_bytes", "stale_temporaries"]
+
+
+def _host_tag() -> str:
+    """A short, file-name-safe tag of this host (temp files of other hosts are never touched)."""
+    return f"{zlib.crc32(socket.gethostname().encode()):08x}"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):  # exists but belongs to someone else, or cannot tell
+        return True
+    return True
+
+
+def stale_temporaries(path: str | os.PathLike, *, suffix: str = ".tmp") -> list[Path]:
+    """Temporary files of ``path`` (with ``suffix``) left by killed writers on this host.
+
+    Explained in: book/dash/05_paper_scale.ipynb
+    """
+    path = Path(path)
+    if not path.parent.is_dir():
+        return []
+    pattern = re.compile(re.escape(f".{path.name}.{_host_tag()}-") + r"(\d+)\.[^/]*"
+                         + re.escape(suffix) + r"\Z")
+    out = []
+    for p in path.parent.iterdir():
+        m = pattern.match(p.name)
+        if m and int(m.group(1)) != os.getpid() and not _pid_alive(int(m.group(1))):
+            out.append(p)
+    return sorted(out)
 
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, *, suffix: str = ".tmp") -> Iterator[Path]:
     """Yield a temporary path next to ``path``; on success it replaces ``path``, on error it is removed.
 
-    The file is made world-readable (0644) before the rename: ``mkstemp`` creates it 0600, which
-    would hide results and book assets from a web server or another user.
+    Before writing, temporary files of the same target left by killed writers are removed (see the
+    module docstring). The file is made world-readable (0644) before the rename: ``mkstemp``
+    creates it 0600, which would hide results and book assets from a web server or another user.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
+    for stale in stale_temporaries(path, suffix=suffix):
+        stale.unlink(missing_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{_host_tag()}-{os.getpid()}.",
+                               suffix=suffix)
     os.close(fd)
     try:
         yield Path(tmp)

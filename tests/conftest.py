@@ -36,3 +36,28 @@ def built_book() -> Path:
                             + (proc.stdout + proc.stderr)[-4000:])
             marker.write_text(run_id)
     return HTML
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    """One line counting the table of bad inputs (tests/test_bad_inputs.py): cases vs handled.
+
+    Counted from the reports the terminal reporter holds, so it also works under pytest-xdist (the
+    workers' reports arrive at the controller). A case is handled when its call passed and none of
+    its phases failed or errored.
+    """
+    seen, bad = set(), set()
+    passed = set()
+    for category, reports in terminalreporter.stats.items():
+        for rep in reports:
+            nodeid = getattr(rep, "nodeid", "")
+            if "test_bad_inputs.py::" not in nodeid:
+                continue
+            if category == "" and getattr(rep, "when", None) != "call":
+                continue  # passing setup/teardown phases
+            seen.add(nodeid)
+            if category == "passed":
+                passed.add(nodeid)
+            elif category in ("failed", "error"):
+                bad.add(nodeid)
+    if seen:
+        terminalreporter.write_line(f"bad inputs: {len(seen)} cases, {len(passed - bad)} handled")

@@ -46,7 +46,14 @@ DATASETS = {
 def _resolve_device(device) -> torch.device:
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError, ValueError) as e:
+        raise ValueError(f"device={device!r} is not a device; use 'cpu', 'cuda', 'cuda:1', 'auto' "
+                         "or a torch.device") from e
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device={device!r} but CUDA is not available here; use 'cpu' or 'auto'")
+    return dev
 
 
 def load_dataset(name: str, *, seed: int = 0, device="cpu", **kwargs) -> Dataset:
@@ -67,4 +74,5 @@ def load_dataset(name: str, *, seed: int = 0, device="cpu", **kwargs) -> Dataset
     if unknown:
         raise ValueError(f"unknown option(s) {', '.join(map(repr, unknown))} for dataset {name!r}; "
                          f"allowed: {', '.join(allowed)}")
-    return loader(seed=seed, **kwargs).to(_resolve_device(device))
+    device = _resolve_device(device)   # before loading: fail before the work, never after it
+    return loader(seed=seed, **kwargs).to(device)

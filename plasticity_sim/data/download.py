@@ -14,10 +14,15 @@ channel with the train set's mean and std.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
+import http.client
 import io
+import math
 import os
 import tarfile
+import time
+import urllib.error
 import urllib.request
 import zipfile
 import zlib
@@ -32,8 +37,8 @@ from ..atomic import atomic_path
 from .dataset import Dataset
 from .transforms import channel_stats
 
-__all__ = ["Source", "SOURCES", "ChecksumError", "CorruptArchiveError", "data_dir", "fetch",
-           "load_cifar10", "load_cifar100", "load_svhn", "load_tiny_imagenet"]
+__all__ = ["Source", "SOURCES", "ChecksumError", "CorruptArchiveError", "DownloadError", "data_dir",
+           "fetch", "load_cifar10", "load_cifar100", "load_svhn", "load_tiny_imagenet"]
 
 
 class ChecksumError(ValueError):
@@ -42,6 +47,19 @@ class ChecksumError(ValueError):
 
 class CorruptArchiveError(ValueError):
     """A file cannot be read as the archive format it should be."""
+
+
+class DownloadError(OSError):
+    """A download failed: network down, server stalled, body truncated or too large."""
+
+
+DEFAULT_TIMEOUT = 30.0          # seconds one socket read may wait
+DEFAULT_RETRIES = 3             # tries in all per file
+MAX_DOWNLOAD_BYTES = 4 << 30    # the largest source (Tiny-ImageNet) is 248 MB
+MAX_ARCHIVE_BYTES = 1 << 30     # uncompressed bytes read from one archive (CIFAR: 185 MB)
+MAX_SVHN_IMAGES = 1_000_000     # images in one SVHN .mat file (train: 73,257; extra: 531,131)
+MAX_IMAGES = 1_000_000          # images in one Tiny-ImageNet split (train: 100,000)
+MAX_IMAGE_SIDE = 512            # pixels per side of one decoded image (Tiny-ImageNet: 64)
 
 
 @dataclass(frozen=True)
@@ -99,17 +117,86 @@ def _check(path: Path, source: Source, hashes: dict[str, str]) -> None:
                             "download it again)")
 
 
+def _positive_number(name: str, value, *, allow_zero: bool = False) -> float:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if not ok or value < 0 or (value == 0 and not allow_zero):
+        raise ValueError(f"{name}={value!r}: must be a finite number {'>=' if allow_zero else '>'} 0")
+    return float(value)
+
+
+def _retryable(err: BaseException) -> bool:
+    """Network trouble worth another try: timeouts, resets, truncated bodies, server errors."""
+    if isinstance(err, urllib.error.HTTPError):
+        return err.code >= 500 or err.code in (408, 429)
+    return isinstance(err, (urllib.error.URLError, TimeoutError, ConnectionError,
+                            http.client.HTTPException, _Truncated))
+
+
+class _Truncated(OSError):
+    """The body ended before (or ran past) its declared Content-Length."""
+
+
+def _download_once(source: Source, path: Path, *, timeout: float, max_bytes: int, verify: bool,
+                   progress: bool) -> dict[str, str]:
+    """One try: stream `source.url` into a temporary file, check size and hash, rename into place."""
+    md5, sha = hashlib.md5(), hashlib.sha256()
+    with atomic_path(path, suffix=".part") as tmp:
+        with urllib.request.urlopen(source.url, timeout=timeout) as resp:
+            declared = resp.headers.get("Content-Length")
+            try:
+                total = int(declared) if declared is not None else None
+            except ValueError:
+                total = None
+            if total is not None and (total < 0 or total > max_bytes):
+                raise DownloadError(f"{source.url} declares Content-Length {declared}, outside "
+                                    f"0..{max_bytes} bytes (max_bytes); refusing to download it to "
+                                    f"{path}")
+            got = 0
+            with open(tmp, "wb") as out, tqdm(total=total, unit="B", unit_scale=True,
+                                              desc=source.filename, disable=not progress) as bar:
+                while block := resp.read(1 << 20):
+                    got += len(block)
+                    if got > max_bytes:
+                        raise DownloadError(f"{source.url} sent more than {max_bytes} bytes "
+                                            f"(max_bytes); refusing to keep it at {path}")
+                    if total is not None and got > total:
+                        raise _Truncated(f"body longer than its Content-Length {total}")
+                    out.write(block)
+                    md5.update(block)
+                    sha.update(block)
+                    bar.update(len(block))
+            if total is not None and got != total:
+                raise _Truncated(f"got {got} of {total} bytes (connection closed early)")
+        hashes = {"md5": md5.hexdigest(), "sha256": sha.hexdigest()}
+        if verify:  # raises before the rename: a bad download never lands at the final path
+            _check(path, source, hashes)
+    return hashes
+
+
 def fetch(source: Source, root=None, *, download: bool = False, verify: bool = True,
-          progress: bool = False) -> tuple[Path, dict[str, str]]:
+          progress: bool = False, timeout: float = DEFAULT_TIMEOUT, retries: int = DEFAULT_RETRIES,
+          backoff: float = 1.0, max_bytes: int = MAX_DOWNLOAD_BYTES) -> tuple[Path, dict[str, str]]:
     """Path of `source` in the cache (downloaded if asked) and its md5/sha256.
 
     Missing file and `download=False` -> FileNotFoundError naming the path and the URL. A download
     goes to a temporary file in the same directory, is hashed while written, checked, and only
     then renamed into place; on any error the temporary file is removed, so no half-written file
-    is ever left under the final name. `verify=False` skips the comparison (not the hashing).
+    is ever left under the final name. `verify=False` skips the hash comparison, never the size
+    checks: a body shorter or longer than its Content-Length, or over `max_bytes`, is refused.
+
+    Every socket read waits at most `timeout` seconds; a stalled, reset or truncated transfer and
+    HTTP 5xx are tried `retries` times in all, sleeping `backoff`, 2 `backoff`, ... seconds between
+    tries. What still fails raises :class:`DownloadError` (an OSError) naming the URL, the path
+    and what to do.
 
     Explained in: book/dash/05_paper_scale.ipynb
     """
+    timeout = _positive_number("timeout", timeout)
+    backoff = _positive_number("backoff", backoff, allow_zero=True)
+    if isinstance(retries, bool) or not isinstance(retries, int) or not 1 <= retries <= 100:
+        raise ValueError(f"retries={retries!r}: must be an integer in [1, 100] (tries in all)")
+    if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 1:
+        raise ValueError(f"max_bytes={max_bytes!r}: must be an integer >= 1")
     root = data_dir(root)
     path = root / source.filename
     if path.exists():
@@ -120,21 +207,28 @@ def fetch(source: Source, root=None, *, download: bool = False, verify: bool = T
     if not download:
         raise FileNotFoundError(f"{path} not found; pass download=True to fetch it from "
                                 f"{source.url}, or put the file there yourself")
-    md5, sha = hashlib.md5(), hashlib.sha256()
-    with atomic_path(path, suffix=".part") as tmp:
-        with open(tmp, "wb") as out, urllib.request.urlopen(source.url) as resp:
-            total = int(resp.headers.get("Content-Length") or 0) or None
-            with tqdm(total=total, unit="B", unit_scale=True, desc=source.filename,
-                      disable=not progress) as bar:
-                while block := resp.read(1 << 20):
-                    out.write(block)
-                    md5.update(block)
-                    sha.update(block)
-                    bar.update(len(block))
-        hashes = {"md5": md5.hexdigest(), "sha256": sha.hexdigest()}
-        if verify:  # raises before the rename: a bad download never lands at the final path
-            _check(path, source, hashes)
-    return path, hashes
+    for attempt in range(1, retries + 1):
+        try:
+            return path, _download_once(source, path, timeout=timeout, max_bytes=max_bytes,
+                                        verify=verify, progress=progress)
+        except (DownloadError, ChecksumError):
+            raise
+        except Exception as err:
+            if not _retryable(err):
+                if isinstance(err, urllib.error.HTTPError):
+                    raise DownloadError(f"cannot download {source.url} to {path}: HTTP {err.code} "
+                                        f"{err.reason}; check the URL, or download the file by "
+                                        "hand and put it there") from err
+                raise
+            if attempt == retries:
+                reason = getattr(err, "reason", None) or err
+                raise DownloadError(
+                    f"cannot download {source.url} to {path} after {retries} tries "
+                    f"({type(err).__name__}: {reason}; timeout {timeout:g} s per read); check the "
+                    "network connection and try again, or download the file by hand and put it "
+                    "there") from err
+            time.sleep(backoff * 2 ** (attempt - 1))
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _fetch_all(name: str, root, download: bool, verify: bool, progress: bool):
@@ -164,16 +258,58 @@ def _finish(name: str, x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndar
 # CIFAR (binary version): records of <label byte(s)><3072 pixel bytes: R plane, G, B; row-major>
 # ---------------------------------------------------------------------------------------------
 
-def _read_tar_members(archive: Path, names: list[str], optional=()) -> dict[str, bytes]:
-    """Read the named regular members (nothing is extracted to disk); `optional` may be absent."""
-    out, wanted = {}, {*names, *optional}
+class _Bounded(io.RawIOBase):
+    """A read-only stream that raises CorruptArchiveError once more than `limit` bytes came out."""
+
+    def __init__(self, raw, limit: int, archive: Path):
+        self.raw, self.limit, self.archive, self.count = raw, limit, archive, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b) -> int:
+        data = self.raw.read(len(b))
+        self.count += len(data)
+        if self.count > self.limit:
+            raise CorruptArchiveError(f"{self.archive} expands to more than {self.limit} bytes "
+                                      "(max_bytes): not the expected archive (a decompression "
+                                      "bomb?); delete it and download again")
+        b[:len(data)] = data
+        return len(data)
+
+
+def _read_tar_members(archive: Path, names: list[str], optional=(),
+                      max_bytes: int = MAX_ARCHIVE_BYTES) -> dict[str, bytes]:
+    """Read the named regular members (nothing is extracted to disk); `optional` may be absent.
+
+    Bounded before allocation, with or without checksum verification: the declared sizes of the
+    members read may total at most `max_bytes`, and so may the whole decompressed stream (checked
+    while it streams). The gzip trailer (CRC and length) is read and checked too.
+    """
+    out, wanted, declared = {}, {*names, *optional}, 0
     try:
-        # One forward pass ("r|gz" stream mode): getmember/extractfile would seek backwards and
-        # decompress the archive again for every member.
-        with tarfile.open(archive, "r|gz") as tf:
-            for member in tf:
-                if member.name in wanted and member.isfile():
-                    out[member.name] = tf.extractfile(member).read()
+        # One forward pass (stream mode "r|"): getmember/extractfile would seek backwards and
+        # decompress the archive again for every member. gzip.GzipFile checks the trailer at EOF.
+        with gzip.GzipFile(archive, "rb") as gz:
+            stream = _Bounded(gz, max_bytes, archive)
+            with tarfile.open(fileobj=stream, mode="r|") as tf:
+                for member in tf:
+                    if member.name in wanted and member.isfile():
+                        declared += member.size
+                        if declared > max_bytes:
+                            raise CorruptArchiveError(
+                                f"{archive}: member {member.name!r} declares {member.size} bytes, "
+                                f"more than the {max_bytes}-byte bound (max_bytes) in all: not the "
+                                "expected archive; delete it and download again")
+                        data = tf.extractfile(member).read()
+                        if len(data) != member.size:
+                            raise EOFError(f"member {member.name!r} is {len(data)} of "
+                                           f"{member.size} bytes")
+                        out[member.name] = data
+            while stream.read(1 << 20):   # to the end: gzip checks its CRC and length trailer
+                pass
+    except CorruptArchiveError:
+        raise
     except (tarfile.TarError, EOFError, zlib.error, OSError) as e:
         raise CorruptArchiveError(f"{archive} is corrupt or partial ({type(e).__name__}: {e}); "
                                   "delete it and download again") from e
@@ -250,19 +386,42 @@ def load_cifar100(*, seed: int = 0, root=None, download: bool = False, verify: b
 # SVHN (MATLAB files: X (32, 32, 3, N) uint8, y (N, 1) with digit 0 stored as 10)
 # ---------------------------------------------------------------------------------------------
 
-def _read_svhn(path: Path) -> tuple[np.ndarray, np.ndarray]:
+def _read_svhn(path: Path, max_images: int = MAX_SVHN_IMAGES) -> tuple[np.ndarray, np.ndarray]:
     import scipy.io
 
+    # The declared shapes and classes come from the variable headers (no data is read), so a file
+    # that would not fit, or holds float pixels, is refused before anything is allocated.
     try:
-        mat = scipy.io.loadmat(path)
-        x, y = mat["X"], mat["y"].reshape(-1).astype(np.int64)
+        declared = {name: (shape, cls) for name, shape, cls in scipy.io.whosmat(path)}
     except Exception as e:  # scipy raises several types for a damaged .mat
         raise CorruptArchiveError(f"{path} is corrupt or partial ({type(e).__name__}: {e}); "
                                   "delete it and download again") from e
-    if x.ndim != 4 or x.shape[:3] != (32, 32, 3) or x.shape[3] != len(y):
-        raise CorruptArchiveError(f"{path}: X has shape {x.shape}, expected (32, 32, 3, {len(y)})")
+    if "X" not in declared or "y" not in declared:
+        raise CorruptArchiveError(f"{path} lacks variable {'X' if 'X' not in declared else 'y'!r}: "
+                                  "not an SVHN .mat file; delete it and download again")
+    (xshape, xcls), (yshape, _) = declared["X"], declared["y"]
+    if len(xshape) != 4 or tuple(xshape[:3]) != (32, 32, 3) or xcls != "uint8":
+        raise CorruptArchiveError(f"{path}: X is {xcls} of shape {tuple(xshape)}, expected uint8 "
+                                  "(32, 32, 3, N): not an SVHN .mat file; delete it and download "
+                                  "again")
+    if not 1 <= xshape[3] <= max_images or math.prod(yshape) != xshape[3]:
+        raise CorruptArchiveError(f"{path}: declares {xshape[3]} images and {math.prod(yshape)} "
+                                  f"labels, expected the same number in [1, {max_images}]; delete "
+                                  "it and download again")
+    try:
+        mat = scipy.io.loadmat(path, variable_names=["X", "y"])
+        x, y = mat["X"], mat["y"].reshape(-1)
+    except Exception as e:  # scipy raises several types for a damaged .mat
+        raise CorruptArchiveError(f"{path} is corrupt or partial ({type(e).__name__}: {e}); "
+                                  "delete it and download again") from e
+    if x.dtype != np.uint8 or x.ndim != 4 or x.shape[:3] != (32, 32, 3) or x.shape[3] != len(y):
+        raise CorruptArchiveError(f"{path}: X is {x.dtype} {x.shape}, expected uint8 "
+                                  f"(32, 32, 3, {len(y)})")
+    if y.dtype.kind not in "iuf" or (y.dtype.kind == "f" and not np.all(y == np.round(y))):
+        raise CorruptArchiveError(f"{path}: labels y are {y.dtype}, not whole numbers 1..10")
+    y = y.astype(np.int64)
     if len(y) and (y.min() < 1 or y.max() > 10):
-        raise CorruptArchiveError(f"{path}: labels outside 1..10")
+        raise CorruptArchiveError(f"{path}: labels outside 1..10 (found {y.min()}..{y.max()})")
     return np.ascontiguousarray(x.transpose(3, 2, 0, 1)), y % 10   # label 10 means digit 0
 
 
@@ -296,7 +455,30 @@ def load_svhn(*, seed: int = 0, root=None, download: bool = False, verify: bool 
 # Tiny-ImageNet: zip of train/<wnid>/images/*.JPEG and val/images/*.JPEG + val/val_annotations.txt
 # ---------------------------------------------------------------------------------------------
 
-def _decode_tiny_imagenet(archive: Path, progress: bool) -> dict[str, np.ndarray]:
+def _parse_annotations(text: bytes, where: str) -> list[tuple[str, str]]:
+    """(file name, wnid) per line of val_annotations.txt: tab-separated, at least two fields."""
+    try:
+        lines = text.decode().splitlines()
+    except UnicodeDecodeError as e:
+        raise CorruptArchiveError(f"{where} is not UTF-8 text ({e}): corrupt archive; delete it "
+                                  "and download again") from e
+    out = []
+    for i, line in enumerate(lines, 1):
+        if line.strip():
+            fields = line.split("\t")
+            if len(fields) < 2 or not fields[0] or not fields[1]:
+                raise CorruptArchiveError(f"{where} line {i}: {line[:80]!r} is not "
+                                          "'<file>\\t<wnid>...' (tab-separated): corrupt archive; "
+                                          "delete it and download again")
+            out.append((fields[0], fields[1]))
+    return out
+
+
+def _decode_tiny_imagenet(archive: Path, progress: bool, *, max_bytes: int = MAX_ARCHIVE_BYTES,
+                          max_images: int = MAX_IMAGES,
+                          max_side: int = MAX_IMAGE_SIDE) -> dict[str, np.ndarray]:
+    """Decode the zip's JPEGs. Declared member sizes, image counts and image dimensions are
+    bounded before anything is read or allocated, also when the checksum was not verified."""
     try:
         from PIL import Image
     except ImportError as e:  # pragma: no cover - Pillow ships with matplotlib
@@ -316,26 +498,59 @@ def _decode_tiny_imagenet(archive: Path, progress: bool) -> dict[str, np.ndarray
                        and n.split("/")[-2] == "images")
         wnids = sorted({n[len(top + "train/"):].split("/")[0] for n in train})   # ImageFolder order
         index = {w: i for i, w in enumerate(wnids)}
+        ann_info = zf.getinfo(ann[0])
+        if ann_info.file_size > max_bytes:
+            raise CorruptArchiveError(f"{archive}:{ann[0]} declares {ann_info.file_size} bytes, "
+                                      f"more than the {max_bytes}-byte bound (max_bytes): not "
+                                      "Tiny-ImageNet; delete it and download again")
         val = []
-        for line in zf.read(ann[0]).decode().splitlines():
-            if line.strip():
-                fname, wnid = line.split("\t")[:2]
-                if wnid not in index:
-                    raise CorruptArchiveError(f"{archive}: val image {fname} has unknown class {wnid}")
-                val.append((f"{top}val/images/{fname}", index[wnid]))
+        for fname, wnid in _parse_annotations(zf.read(ann[0]), f"{archive}:{ann[0]}"):
+            if wnid not in index:
+                raise CorruptArchiveError(f"{archive}: val image {fname} has unknown class {wnid}")
+            val.append((f"{top}val/images/{fname}", index[wnid]))
         jobs = [(n, index[n[len(top + "train/"):].split("/")[0]]) for n in train]
+        for items, split in ((jobs, "train"), (val, "val")):
+            if not 1 <= len(items) <= max_images:
+                raise CorruptArchiveError(f"{archive}: {len(items)} {split} images, expected 1 to "
+                                          f"{max_images}: not Tiny-ImageNet")
+        present = set(names)
+        absent = next((n for n, _ in val if n not in present), None)
+        if absent is not None:
+            raise CorruptArchiveError(f"{archive} lacks {absent!r} (named in val_annotations.txt): "
+                                      "corrupt or partial archive; delete it and download again")
+        declared = sum(zf.getinfo(n).file_size for n, _ in jobs + val)
+        if declared > max_bytes:
+            raise CorruptArchiveError(f"{archive}: its images declare {declared} bytes in all, more "
+                                      f"than the {max_bytes}-byte bound (max_bytes): not "
+                                      "Tiny-ImageNet; delete it and download again")
+
+        shape = None
 
         def decode(items, desc):
-            xs = []
-            for n, _ in tqdm(items, desc=desc, disable=not progress):
+            nonlocal shape
+            xs = None
+            for i, (n, _) in enumerate(tqdm(items, desc=desc, disable=not progress)):
                 try:
-                    img = Image.open(io.BytesIO(zf.read(n))).convert("RGB")  # a few are greyscale
+                    img = Image.open(io.BytesIO(zf.read(n)))   # reads the header only
+                    w, h = img.size
+                    if shape is None:
+                        if not (1 <= w <= max_side and 1 <= h <= max_side):
+                            raise CorruptArchiveError(
+                                f"{archive}: {n} is {w}x{h} pixels, more than {max_side} per side "
+                                "(not Tiny-ImageNet); delete it and download again")
+                        shape = (h, w)
+                    if (h, w) != shape:
+                        raise CorruptArchiveError(f"{archive}: images of different sizes in {desc} "
+                                                  f"({n} is {w}x{h}, others {shape[1]}x{shape[0]})")
+                    arr = np.asarray(img.convert("RGB"), dtype=np.uint8)   # a few are greyscale
+                except CorruptArchiveError:
+                    raise
                 except Exception as e:
                     raise CorruptArchiveError(f"{archive}: cannot decode {n} ({e})") from e
-                xs.append(np.asarray(img, dtype=np.uint8))
-            if len({a.shape for a in xs}) > 1:
-                raise CorruptArchiveError(f"{archive}: images of different sizes in {desc}")
-            return np.stack(xs).transpose(0, 3, 1, 2), np.array([c for _, c in items], np.int64)
+                if xs is None:   # one allocation of the known, bounded size
+                    xs = np.empty((len(items), *shape, 3), np.uint8)
+                xs[i] = arr
+            return xs.transpose(0, 3, 1, 2), np.array([c for _, c in items], np.int64)
 
         try:
             xtr, ytr = decode(jobs, "train")
@@ -344,6 +559,36 @@ def _decode_tiny_imagenet(archive: Path, progress: bool) -> dict[str, np.ndarray
             raise CorruptArchiveError(f"{archive} is corrupt or partial ({e})") from e
     return {"x_train": xtr, "y_train": ytr, "x_test": xte, "y_test": yte,
             "wnids": np.array(wnids, dtype=np.str_)}
+
+
+_CACHE_KEYS = ("x_train", "y_train", "x_test", "y_test", "wnids")
+
+
+def _read_tiny_cache(cache: Path, max_bytes: int = 4 * MAX_ARCHIVE_BYTES) -> dict | None:
+    """The decoded arrays if `cache` holds exactly what `_decode_tiny_imagenet` writes, else None.
+
+    Never trusted because it opens: keys, dtypes, shapes and label ranges are checked, and its
+    declared member sizes are bounded before anything is loaded.
+    """
+    try:
+        with zipfile.ZipFile(cache) as zf:
+            if sum(i.file_size for i in zf.infolist()) > max_bytes:
+                return None
+        with np.load(cache, allow_pickle=False) as f:
+            if sorted(f.files) != sorted(_CACHE_KEYS):
+                return None
+            a = {k: f[k] for k in _CACHE_KEYS}
+    except Exception:  # unreadable: rebuilt, never trusted
+        return None
+    xtr, xte, ytr, yte, wnids = a["x_train"], a["x_test"], a["y_train"], a["y_test"], a["wnids"]
+    ok = (xtr.dtype == np.uint8 and xte.dtype == np.uint8 and xtr.ndim == 4 and xte.ndim == 4
+          and xtr.shape[1] == 3 and xtr.shape[1:] == xte.shape[1:]
+          and ytr.dtype == np.int64 and yte.dtype == np.int64 and ytr.ndim == 1 and yte.ndim == 1
+          and len(ytr) == len(xtr) >= 1 and len(yte) == len(xte) >= 1
+          and wnids.dtype.kind == "U" and wnids.ndim == 1 and len(wnids) >= 1)
+    if not ok or min(ytr.min(), yte.min()) < 0 or max(ytr.max(), yte.max()) >= len(wnids):
+        return None
+    return a
 
 
 def load_tiny_imagenet(*, seed: int = 0, root=None, download: bool = False, verify: bool = True,
@@ -360,13 +605,7 @@ def load_tiny_imagenet(*, seed: int = 0, root=None, download: bool = False, veri
     """
     (archive,), prov = _fetch_all("tiny_imagenet", root, download, verify, progress)
     cache = archive.with_name(f"tiny-imagenet-200.{prov[archive.name]['md5']}.npz")
-    arrays = None
-    if cache.exists():
-        try:
-            with np.load(cache) as f:
-                arrays = {k: f[k] for k in f.files}
-        except Exception:  # an unreadable cache is rebuilt, never trusted
-            arrays = None
+    arrays = _read_tiny_cache(cache) if cache.exists() else None   # a bad cache is rebuilt
     if arrays is None:
         arrays = _decode_tiny_imagenet(archive, progress)
         with atomic_path(cache, suffix=".part") as tmp, open(tmp, "wb") as f:

@@ -18,6 +18,13 @@ from .dataset import Dataset
 
 __all__ = ["load_mnist1d", "load_digits", "make_feature_noise"]
 
+MAX_MNIST1D_SAMPLES = 1_000_000     # about 450 s to generate on one core (4.5 s per 10,000)
+MAX_GENERATED_ELEMENTS = 1 << 30    # float32 pixels (4 GiB) or slots in one generated array
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
+
 
 # ---------------------------------------------------------------------------------------------
 # MNIST-1D
@@ -60,11 +67,16 @@ def load_mnist1d(*, seed: int = 0, num_samples: int = 10000, train_split: float 
     Explained in: book/dash/02_warm_starting_real_networks.ipynb
     Source: Greydanus, "Scaling down deep learning with MNIST-1D" (package `mnist1d`).
     """
-    if not isinstance(num_samples, int) or num_samples < 20 or num_samples % 10:
+    if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 20 \
+            or num_samples % 10 or num_samples > MAX_MNIST1D_SAMPLES:
         raise ValueError(f"num_samples={num_samples!r}: must be a multiple of 10 (one share per "
-                         "class), at least 20")
-    if not 0.0 < train_split < 1.0:
+                         f"class) from 20 to {MAX_MNIST1D_SAMPLES:,} (generation takes about 4.5 s "
+                         "per 10,000)")
+    if not _is_number(train_split) or not 0.0 < train_split < 1.0:
         raise ValueError(f"train_split={train_split!r}: must lie strictly between 0 and 1")
+    for nm, v in (("seed", seed), ("data_seed", data_seed)):
+        if v is not None and (isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0):
+            raise ValueError(f"{nm}={v!r}: must be an integer >= 0")
     data_seed = seed if data_seed is None else data_seed
     x, y, xt, yt = _mnist1d_arrays(num_samples, float(train_split), int(data_seed))
     if len(yt) == 0:
@@ -97,7 +109,7 @@ def load_digits(*, seed: int = 0, test_fraction: float = 0.2, scale: str = "unit
     """
     from sklearn.datasets import load_digits as _sk_load_digits
 
-    if not 0.0 < test_fraction < 1.0:
+    if not _is_number(test_fraction) or not 0.0 < test_fraction < 1.0:
         raise ValueError(f"test_fraction={test_fraction!r}: must lie strictly between 0 and 1")
     if scale not in ("unit", "standardize"):
         raise ValueError(f"scale={scale!r}: allowed values are 'unit', 'standardize'")
@@ -199,20 +211,42 @@ def make_feature_noise(*, seed: int = 0, num_classes: int = 2, features_per_clas
     Explained in: book/theory/01_data_model.ipynb
     Source: DASH (Shin et al. 2024), data model of `Discrete_Feature_Learning.ipynb`, drawn as images.
     """
-    H, W = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
+    if isinstance(image_size, (int, np.integer)) and not isinstance(image_size, bool):
+        H, W = image_size, image_size
+    elif isinstance(image_size, (tuple, list)) and len(image_size) == 2:
+        H, W = image_size
+    else:
+        raise ValueError(f"image_size={image_size!r}: must be an integer or a (height, width) pair")
     for nm, v, lo in (("num_classes", num_classes, 2), ("features_per_class", features_per_class, 1),
                       ("patch_size", patch_size, 1), ("channels", channels, 1),
                       ("noise_patches", noise_patches, 0), ("n_train", n_train, 1),
                       ("n_test", n_test, 1), ("image height", H, 1), ("image width", W, 1)):
-        if not isinstance(v, (int, np.integer)) or v < lo:
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
             raise ValueError(f"{nm}={v!r}: must be an integer >= {lo}")
     if H % patch_size or W % patch_size:
         raise ValueError(f"image_size=({H}, {W}) must be a multiple of patch_size={patch_size}")
-    if not noise_std >= 0:
-        raise ValueError(f"noise_std={noise_std!r}: must be >= 0")
+    if not _is_number(noise_std) or not noise_std >= 0 or not np.isfinite(noise_std):
+        raise ValueError(f"noise_std={noise_std!r}: must be a finite number >= 0")
     grid = (H // patch_size, W // patch_size)
     if noise_patches > grid[0] * grid[1]:
         raise ValueError(f"noise_patches={noise_patches} exceeds the {grid[0] * grid[1]} patch slots")
+    # Bound what will be allocated before drawing anything (Python ints: no overflow).
+    slots = grid[0] * grid[1]
+    for nm, n in (("n_train", n_train), ("n_test", n_test)):
+        sizes = {"pixels": int(n) * channels * H * W, "patch slots": int(n) * slots,
+                 "feature cells": int(n) * features_per_class}
+        what, size = max(sizes.items(), key=lambda kv: kv[1])
+        if size > MAX_GENERATED_ELEMENTS:
+            raise ValueError(
+                f"{nm}={n!r} with image_size=({H}, {W}), channels={channels}, patch_size="
+                f"{patch_size}, features_per_class={features_per_class} needs {size:,} {what} in one "
+                f"array, more than the {MAX_GENERATED_ELEMENTS:,} allowed; use fewer points or "
+                "smaller images")
+    cells = num_classes * features_per_class * channels * patch_size * patch_size
+    if cells > MAX_GENERATED_ELEMENTS:
+        raise ValueError(f"num_classes={num_classes!r} x features_per_class={features_per_class!r} "
+                         f"patterns of {channels}x{patch_size}x{patch_size} need {cells:,} values, "
+                         f"more than the {MAX_GENERATED_ELEMENTS:,} allowed; use fewer features")
 
     freq_rng, pattern_rng, train_rng, test_rng = (
         np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(4))

@@ -28,6 +28,13 @@ def _check_count(n, name: str, minimum: int) -> int:
     return n
 
 
+def _check_generator(generator) -> torch.Generator:
+    if not isinstance(generator, torch.Generator):
+        raise ValueError(f"generator={generator!r}: must be a torch.Generator, e.g. "
+                         "torch.Generator().manual_seed(seed) (every random draw takes one)")
+    return generator
+
+
 def random_chunks(n: int, num_chunks: int, generator: torch.Generator,
                   device=None) -> list[torch.Tensor]:
     """Split indices 0..n-1 at random into `num_chunks` equal chunks (the chunked protocol's T_j).
@@ -39,6 +46,7 @@ def random_chunks(n: int, num_chunks: int, generator: torch.Generator,
     Explained in: book/dash/02_warm_starting_real_networks.ipynb
     Source: DASH official code, `random_split(trainset, [len//50]*50)`.
     """
+    _check_generator(generator)
     _check_count(n, "n", 1)
     _check_count(num_chunks, "num_chunks", 1)
     if n % num_chunks:
@@ -57,6 +65,7 @@ def subset_by_ratio(n: int, ratio: float, generator: torch.Generator, device=Non
     Explained in: book/dash/03_noise_memorisation.ipynb
     Source: Lee et al. 2024 (Hare & Tortoise), warm-start experiment design.
     """
+    _check_generator(generator)
     _check_count(n, "n", 0)
     ratio = _check_ratio(ratio)
     k = int(round(ratio * n))
@@ -75,6 +84,7 @@ def label_noise(y: torch.Tensor, ratio: float, num_classes: int,
     Explained in: book/dash/03_noise_memorisation.ipynb
     Source: Lee et al. 2024 (Hare & Tortoise), "true label replaced by a uniformly random label".
     """
+    _check_generator(generator)
     ratio = _check_ratio(ratio)
     _check_count(num_classes, "num_classes", 1)
     if y.dim() != 1 or y.dtype != torch.int64:
@@ -128,6 +138,7 @@ def augment_batch(x: torch.Tensor, generator: torch.Generator, *, flip: bool, pa
     Explained in: book/dash/05_paper_scale.ipynb
     Source: DASH official code, SoTA augmentation (random crop 32, pad 4, horizontal flip).
     """
+    _check_generator(generator)
     if x.dim() not in (3, 4):
         raise ValueError(f"x must be (B, C, L) or (B, C, H, W), got shape {tuple(x.shape)}")
     _check_count(pad, "pad", 0)
@@ -166,6 +177,7 @@ def iterate_minibatches(n: int, batch_size: int, generator: torch.Generator, dev
 
     Explained in: book/dash/02_warm_starting_real_networks.ipynb
     """
+    _check_generator(generator)
     _check_count(n, "n", 0)
     _check_count(batch_size, "batch_size", 1)
     # Validated and shuffled eagerly (not inside the generator) so bad input fails at the call.

@@ -16,7 +16,8 @@ from typing import Callable
 
 import numpy as np
 
-from .model import FREQUENCY_LAWS, _int_at_least, sample_frequencies, sample_points, sample_test_points
+from .model import (FREQUENCY_LAWS, MAX_SAMPLE_CELLS, _int_at_least, sample_frequencies,
+                    sample_points, sample_test_points)
 from .engine import Lanes, in_threads
 from .process import (Method, _check_gamma_tau, _parse_methods, expected_test_accuracy, run_methods)
 
@@ -65,6 +66,13 @@ class Fig3Config:
             raise ValueError(f"n_per_exp must be divisible by n_classes={self.n_classes}, got {self.n_per_exp}")
         if self.n_test % self.n_classes:
             raise ValueError(f"n_test must be divisible by n_classes={self.n_classes}, got {self.n_test}")
+        for what, cells in (("n_exp * n_per_exp", self.n_exp * self.n_per_exp),
+                            ("n_test", self.n_test)):
+            cells *= self.n_seeds * self.n_features
+            if cells > MAX_SAMPLE_CELLS:   # refused before fig3_data allocates the points
+                raise ValueError(f"n_seeds={self.n_seeds} x n_features={self.n_features} x {what} = "
+                                 f"{cells:,} draws, more than the {MAX_SAMPLE_CELLS:,} allowed; use "
+                                 "fewer seeds, features, experiments or points")
         if not callable(self.law) and self.law not in FREQUENCY_LAWS:
             raise ValueError(f"unknown frequency law {self.law!r}; choose one of {FREQUENCY_LAWS} or a callable")
         object.__setattr__(self, "methods", tuple(_parse_methods(self.methods)))

@@ -31,12 +31,21 @@ __all__ = [
 FrequencyLaw = Callable[[np.random.Generator, int, int], np.ndarray]
 
 
+# The largest count any argument may take: exact in float64 and far inside int64, so that no
+# count overflows inside numpy or scipy (a larger value is a typo, not an experiment).
+MAX_COUNT = 2 ** 53
+MAX_SAMPLE_CELLS = 2 ** 32   # C * K * n draws in one sample_points call (paper: 2.5 million)
+
+
 def _int_at_least(name: str, value, low: int) -> int:
-    """``value`` as a Python int, or a ValueError naming it (bools and floats are refused)."""
+    """``value`` as a Python int, or a ValueError naming it (bools, floats and values above
+    ``MAX_COUNT`` are refused)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
     if value < low:
         raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+    if value > MAX_COUNT:
+        raise ValueError(f"{name} must be an integer in [{low}, 2**53], got {value!r}")
     return int(value)
 
 
@@ -141,6 +150,10 @@ def sample_points(p, n_per_class: int, rng: np.random.Generator, *, out=None) ->
     if not isinstance(rng, np.random.Generator):
         raise ValueError(f"rng must be a numpy Generator (np.random.default_rng(seed)), got {type(rng).__name__}")
     shape = (p.shape[0], p.shape[1], n)
+    if p.shape[0] * p.shape[1] * n > MAX_SAMPLE_CELLS:  # checked before anything is allocated
+        raise ValueError(f"n_per_class={n} with C={p.shape[0]}, K={p.shape[1]} needs "
+                         f"{p.shape[0] * p.shape[1] * n:,} draws, more than the {MAX_SAMPLE_CELLS:,} "
+                         "(16 GiB of uniforms) allowed in one call; use fewer points per class")
     if out is not None and (not isinstance(out, np.ndarray) or out.shape != shape or out.dtype != bool):
         raise ValueError(f"out must be a bool array of shape {shape}, got {getattr(out, 'shape', out)!r}")
     u = rng.random(shape, dtype=np.float32)

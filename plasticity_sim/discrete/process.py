@@ -196,7 +196,14 @@ def _check_gamma_tau(gamma, tau, n_features):
 def _parse_methods(methods):
     if isinstance(methods, (str, Method)):
         methods = (methods,)
-    methods = [Method.parse(m) for m in methods]
+    try:
+        items = list(methods)
+    except TypeError:
+        items = None
+    if items is None or isinstance(methods, Mapping):
+        raise ValueError(f"methods must be a method or a list of them (names from {METHODS}, Method "
+                         f"objects or (name, params) pairs), got {methods!r}")
+    methods = [Method.parse(m) for m in items]
     if not methods:
         raise ValueError("methods must name at least one method")
     labels = [m.label for m in methods]
@@ -365,6 +372,8 @@ def expected_test_accuracy(features, test_data, tau) -> np.ndarray:
         raise ValueError(f"features must be a bool array of shape (..., {C}, {K}), "
                          f"got {features.dtype} {features.shape}")
     tau = _int_at_least("tau", tau, 1)
+    if tau > K:  # no point can hold more than K features: every prediction would be a guess
+        raise ValueError(f"tau must satisfy 1 <= tau <= K={K}, got {tau}")
     lead = features.shape[:-2]
     flat = features.reshape(-1, C, K)
     p_explained = np.empty((flat.shape[0], C))

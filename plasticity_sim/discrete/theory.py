@@ -100,6 +100,8 @@ def explain_probability(p, features, tau: int) -> np.ndarray:
     if features.shape[-2:] != p.shape:
         raise ValueError(f"features must have shape (..., {p.shape[0]}, {p.shape[1]}), got {features.shape}")
     tau = _int_at_least("tau", tau, 1)
+    if tau > p.shape[1]:  # no point can hold more than K features
+        raise ValueError(f"tau must satisfy 1 <= tau <= K={p.shape[1]}, got {tau}")
     q = np.where(features, p, 0.0)                         # unlearned features never count
     below = np.zeros(features.shape[:-1] + (tau,))
     below[..., 0] = 1.0                                     # P(count = c) for c < tau

@@ -65,6 +65,31 @@ class PublishedTable:
         return rows
 
 
+def _check_document(doc, path: Path) -> None:
+    """ValueError naming the file and the first thing wrong with its structure, if anything is."""
+    where = f"published table {str(path)!r}"
+    if not isinstance(doc, dict):
+        raise ValueError(f"{where} holds a JSON {type(doc).__name__}, not an object with keys "
+                         "'name', 'citation' and 'rows'")
+    missing = [k for k in ("name", "citation", "rows") if k not in doc]
+    if missing:
+        raise ValueError(f"{where} lacks required keys {missing}")
+    for key, kind in (("name", str), ("title", str), ("citation", str), ("protocol", str),
+                      ("columns", dict), ("notes", list), ("rows", list)):
+        if key in doc and not isinstance(doc[key], kind):
+            raise ValueError(f"{where}: {key!r} must be a JSON "
+                             f"{ {str: 'string', dict: 'object', list: 'array'}[kind]}, got "
+                             f"{type(doc[key]).__name__} {doc[key]!r:.60}")
+    rows = doc["rows"]
+    bad = next((i for i, r in enumerate(rows) if not isinstance(r, dict)), None)
+    if bad is not None:
+        raise ValueError(f"{where}: rows[{bad}] must be a JSON object, got {rows[bad]!r:.60}")
+    if rows and any(set(r) != set(rows[0]) for r in rows):
+        i = next(i for i, r in enumerate(rows) if set(r) != set(rows[0]))
+        raise ValueError(f"{where}: rows[{i}] has keys {sorted(rows[i])}, rows[0] has "
+                         f"{sorted(rows[0])}; every row needs the same keys")
+
+
 def load_table(name_or_path: str | Path = "dash_table1") -> PublishedTable:
     """Load a published table by name (see :func:`available`) or from a JSON file path.
 
@@ -83,12 +108,12 @@ def load_table(name_or_path: str | Path = "dash_table1") -> PublishedTable:
             raise ValueError(f"unknown published table {text!r}; available: {available()}")
         path = _HERE / f"{text}.json"
     try:
-        doc = json.loads(path.read_text())
-    except json.JSONDecodeError as e:
+        doc = json.loads(path.read_bytes().decode("utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise ValueError(f"published table {str(path)!r} is not valid JSON: {e}") from None
-    missing = [k for k in ("name", "citation", "rows") if k not in doc]
-    if missing:
-        raise ValueError(f"published table {str(path)!r} lacks required keys {missing}")
+    except OSError as e:
+        raise ValueError(f"published table {str(path)!r} cannot be read: {e.strerror or e}") from None
+    _check_document(doc, path)
     known = {"name", "title", "citation", "protocol", "columns", "notes", "rows"}
     return PublishedTable(
         name=doc["name"], title=doc.get("title", doc["name"]), citation=doc["citation"],

@@ -20,7 +20,7 @@ def main(argv: list[str] | None = None) -> int:
         table = load_table(args.table)
         where = {k: v for k, v in (("dataset", args.dataset), ("optimizer", args.optimizer)) if v}
         rows = table.select(**where)
-    except (ValueError, FileNotFoundError) as e:
+    except (ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     print(table.title)
