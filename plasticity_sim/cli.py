@@ -84,7 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
-def _run_config(args):
+def run_config_of(args):
+    """The config a ``run`` command line describes: preset, then --method/--seed, then --set."""
     entry = protocols.get(args.protocol)
     if args.method is not None and entry.method_field is None:
         raise UsageError(f"protocol {args.protocol!r} takes no --method")
@@ -112,7 +113,7 @@ def _cmd_run(args) -> int:
         raise UsageError("--resume needs --checkpoint-dir")
     if args.threads is not None and args.threads < 1:
         raise UsageError(f"--threads {args.threads} must be >= 1")
-    config = _run_config(args)
+    config = run_config_of(args)
     out = Path(args.out) if args.out else \
         Path("results") / f"{protocols.default_stem(config, args.protocol, args.preset)}.json"
     if args.threads is not None:
@@ -121,7 +122,8 @@ def _cmd_run(args) -> int:
         torch.set_num_threads(args.threads)
     entry = protocols.get(args.protocol)
     if not args.quiet:
-        print(f"[plasticity_sim] {args.protocol} preset={args.preset} -> {out}")
+        job = " ".join(f"{k}={getattr(config, k)}" for k in ("method", "seed") if hasattr(config, k))
+        print(f"[plasticity_sim] {args.protocol} preset={args.preset} {job} -> {out}")
         print("[plasticity_sim] " + _eta_line(entry, args.preset, 1, 1, bool(args.overrides)), flush=True)
     results = protocols.run_config(config, out=out, checkpoint_dir=args.checkpoint_dir,
                                    resume=args.resume, overwrite=args.overwrite)
@@ -174,9 +176,11 @@ def _cmd_sweep(args) -> int:
         print(f"error: job {job['out']} failed: {reason}", file=sys.stderr)
     finished = [job["out"] for job in jobs if Path(job["out"]).is_file()]
     if not args.quiet and finished and entry.name == "chunked":
-        from plasticity_sim.report import format_table1
+        from plasticity_sim.report import format_table1, method_rows
 
-        print(format_table1([protocols.load_results(path) for path in finished]))
+        print(format_table1(method_rows([protocols.load_results(path) for path in finished]),
+                            lead=(("method", "method", "<15"), ("seeds", "seeds", ">5")), width=16, sep=" ",
+                            acc_format="{:9.2f} ({:5.2f})", steps_format="{:9.2f} ({:5.2f})"))
     if failures:
         print(f"sweep: {len(jobs) - len(failures)} of {len(jobs)} job(s) finished; failed: "
               + ", ".join(Path(job["out"]).name for job, _ in failures), file=sys.stderr)

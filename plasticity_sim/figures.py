@@ -11,9 +11,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from plasticity_sim import runs
 from plasticity_sim.plotting import mean_std_band, method_color, method_label, new_figure
-from plasticity_sim.report import ResultsSummary, _check_methods, summarize_results
+from plasticity_sim.report import ResultsSummary, _check_methods, label, summarize_results
 from plasticity_sim.studies import _check_lam, shrink_2d, shrink_factor
 
 if TYPE_CHECKING:  # annotations only: importing the protocols would import torch
@@ -21,22 +20,6 @@ if TYPE_CHECKING:  # annotations only: importing the protocols would import torc
     from plasticity_sim.protocols.two_phase import PretrainSweepResult
 
 DEFAULT_ANGLES = (0.0, 35.0, 65.0, 100.0, 150.0)
-
-
-# ---------------------------------------------------------------------------------------------
-# Names and colours
-def plot_key(method: str) -> str:
-    """The plotting-colour key of a CLI method name (``sp`` -> ``shrink_perturb``, ``dash_row`` -> ``dash``)."""
-    _check_methods([method])
-    return runs.METHODS[method][0]
-
-
-def label(method: str) -> str:
-    """Display label of a CLI method name (``sp`` -> ``S&P``), as in the book's figures.
-
-    Explained in: book/dash/02_warm_starting_real_networks.ipynb
-    """
-    return method_label(plot_key(method)) + (" (row)" if method == "dash_row" else "")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -184,7 +167,7 @@ def plot_experiment_curves(sources, *, methods=None, seed=None, fig=None, title=
         for ax, curves, scale in ((axes[0], acc, 100.0), (axes[1], steps, 1.0)):
             data = np.stack([curves[s] for s in seeds]) * scale
             x = np.arange(1, data.shape[1] + 1)
-            color = method_color(plot_key(m))
+            color = method_color(m)
             ax.plot(x, data.mean(0), label=label(m), color=color)
             if len(seeds) > 1:  # lowest to highest seed: stays positive on the log-scale steps axis
                 ax.fill_between(x, data.min(0), data.max(0), color=color, alpha=0.2, linewidth=0)
@@ -216,7 +199,7 @@ def plot_differences(summaries: dict, *, methods=("warm", "sp", "dash"), baselin
         for k, m in enumerate(methods):
             d = np.array(list(summary.differences(m, baseline).values()))
             x = i + (k - (len(methods) - 1) / 2) * width
-            color = method_color(plot_key(m))
+            color = method_color(m)
             ax.bar(x, d.mean(), width * 0.9, color=color, alpha=0.35, label=label(m) if i == 0 else None)
             ax.plot(np.full(len(d), x), d, "o", color=color, markersize=4)
     ax.axhline(0.0, color="black", linewidth=0.8)

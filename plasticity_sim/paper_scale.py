@@ -16,7 +16,8 @@ import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
-from plasticity_sim import runs
+from plasticity_sim import protocols, runs
+from plasticity_sim.methods import trainable
 
 # One entry per Table-1 dataset: how the `paper` preset (CIFAR-10) is turned into it, and the paper's
 # seed count (5 for CIFAR/SVHN, 3 for Tiny-ImageNet: papers.md §C.3, inferred from the published std).
@@ -94,9 +95,9 @@ def paper_command(dataset: str, optimizer: str = "SGD", *, methods=PAPER_METHODS
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f"seeds={seeds!r} must be a positive int")
     methods = list(methods)
-    bad = [m for m in methods if m not in runs.METHODS]
+    bad = [m for m in methods if m not in trainable()]
     if bad or not methods:
-        raise ValueError(f"unknown method(s) {bad}; allowed: {', '.join(runs.METHODS)}")
+        raise ValueError(f"unknown method(s) {bad}; allowed: {', '.join(trainable())}")
     name = slug(dataset, optimizer)
     argv = ["sweep", "chunked", "--preset", "paper", "--methods", ",".join(methods),
             "--seeds", ",".join(str(i) for i in range(n)), "--workers", str(workers),
@@ -115,24 +116,26 @@ def format_command(argv: list[str]) -> str:
     return shlex.join(["python", "-m", "plasticity_sim", *argv])
 
 
-def check_command(argv: list[str]) -> list[runs.ChunkedConfig]:
+def check_command(argv: list[str]) -> list:
     """Parse ``argv`` with the CLI's own parser and build (and validate) the config of every job it
     would run, without running, loading or downloading anything. Raises ``ValueError`` for anything
     the CLI would reject.
 
     Explained in: book/dash/05_paper_scale.ipynb
     """
-    from plasticity_sim import cli
+    from plasticity_sim import cli, sweep
 
     try:
-        args = cli._parser().parse_args(list(argv))  # the parser the CLI itself uses
+        args = cli.build_parser().parse_args(list(argv))  # the parser the CLI itself uses
     except SystemExit:
         raise ValueError(f"the CLI rejects the arguments {argv!r}") from None
     if args.command == "sweep":
-        return [runs.config_from_dict(job["config"]) for job in cli.make_jobs(args)]
+        entry = protocols.get(args.protocol)
+        jobs = sweep.make_jobs(args.protocol, args.preset, cli._csv(args.methods or ""), cli._seeds(args.seeds),
+                               args.overrides, out_dir=args.out_dir)
+        return [runs.config_from_dict(entry.config, job["config"]) for job in jobs]
     if args.command == "run":
-        base = runs.preset_config(args.preset, method=args.method, seed=args.seed, progress=not args.quiet)
-        return [runs.apply_overrides(base, args.overrides)]
+        return [cli.run_config_of(args)]
     raise ValueError(f"check_command handles 'run' and 'sweep', not {args.command!r}")
 
 
@@ -211,7 +214,7 @@ def results_groups(root: str | Path) -> dict[tuple, list[dict]]:
     root = Path(root)
     groups: dict[tuple, list] = {}
     for f in sorted(root.rglob("*.json")) if root.is_dir() else []:
-        r = runs.load_results(f)
+        r = protocols.load_results(f)
         groups.setdefault((_label_of(r["config"]["dataset"]), r["config"]["optimizer"].upper()), []).append(r)
     return groups
 
@@ -264,8 +267,7 @@ def format_rows(rows: list[dict], *, published: bool = True) -> str:
 
     Explained in: book/dash/05_paper_scale.ipynb
     """
-    from plasticity_sim.figures import label
-    from plasticity_sim.report import format_table1
+    from plasticity_sim.report import format_table1, label
 
     lead = (("setting", "setting", "<15"), ("optimizer", "opt.", "<6"), ("method", "method", "<8"),
             ("seeds", "seeds", ">6"))

@@ -1,8 +1,8 @@
 """Reports on chunked-protocol results: Table-1 summaries over seeds, the one Table-1 formatter, provenance.
 
 A *result* is the dict of one run (one method, one seed) as written by the CLI
-(``python -m plasticity_sim run|sweep chunked ...``) and read by :func:`plasticity_sim.runs.load_results`,
-or as returned by :func:`plasticity_sim.runs.run_config` for a live run in a chapter. This module turns
+(``python -m plasticity_sim run|sweep chunked ...``) and read by :func:`plasticity_sim.protocols.load_results`,
+or as returned by :func:`plasticity_sim.protocols.run_config` for a live run in a chapter. This module turns
 a set of them into what the DASH paper reports: test accuracy and steps per experiment (its Fig. 1)
 and the Table-1 columns with mean and std over seeds, plus each seed's paired difference from cold.
 :func:`format_table1` prints every Table-1 text of the package (this summary, the paper-scale page,
@@ -23,7 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from plasticity_sim import runs
+from plasticity_sim import protocols
+from plasticity_sim.methods import METHODS, trainable
 from plasticity_sim.studies import relative_to_cold
 
 # Table-1 columns of a run's ``summary`` (accuracies are fractions; printed as %).
@@ -38,7 +39,7 @@ _PER_RUN_FIELDS = ("method", "method_params", "seed", "progress", "device")
 
 def load_all(sources) -> list[dict]:
     """Results from ``sources``: a directory (every ``*.json`` in it), a path, a results dict, or a
-    list of those. Files are read and validated with :func:`plasticity_sim.runs.load_results`.
+    list of those. Files are read and validated with :func:`plasticity_sim.protocols.load_results`.
 
     A missing path raises ``FileNotFoundError``; a directory without results files too.
 
@@ -56,9 +57,9 @@ def load_all(sources) -> list[dict]:
             files = sorted(path.glob("*.json"))
             if not files:
                 raise FileNotFoundError(f"no results files (*.json) in directory {str(path)!r}")
-            out.extend(runs.load_results(f) for f in files)
+            out.extend(protocols.load_results(f) for f in files)
         else:
-            out.append(runs.load_results(path))  # FileNotFoundError names a missing file
+            out.append(protocols.load_results(path))  # FileNotFoundError names a missing file
     if not out:
         raise ValueError("no results given")
     return out
@@ -66,14 +67,14 @@ def load_all(sources) -> list[dict]:
 
 def _method_order(names) -> list[str]:
     # The CLI's METHODS order (cold, warm, ..., sp, ..., dash) is the paper's table order.
-    return sorted(names, key=lambda m: list(runs.METHODS).index(m))
+    return sorted(names, key=lambda m: list(METHODS).index(m))
 
 
 def _check_methods(methods) -> list[str]:
     methods = list(methods)
-    unknown = [m for m in methods if m not in runs.METHODS]
+    unknown = [m for m in methods if m not in METHODS]
     if unknown:
-        raise ValueError(f"unknown method(s) {unknown}; allowed: {', '.join(runs.METHODS)}")
+        raise ValueError(f"unknown method(s) {unknown}; allowed: {', '.join(trainable())}")
     return methods
 
 
@@ -140,7 +141,7 @@ class ResultsSummary:
         """The Table-1 layout as text: accuracy % and steps, last experiment and average over
         experiments, mean (std) over seeds; one line per method (:func:`format_table1`'s default layout)."""
         pub = self.as_published()
-        return format_table1([{"method": _label(m), "seeds": len(self.per_seed[m]), **pub[m]} for m in self.methods])
+        return format_table1([{"method": label(m), "seeds": len(self.per_seed[m]), **pub[m]} for m in self.methods])
 
 
 def summarize_results(sources, *, methods=None) -> ResultsSummary:
@@ -196,16 +197,19 @@ def format_differences(summary: ResultsSummary, methods=None, baseline: str = "c
         vals = np.array(list(d.values()))
         digits = 2 if key in _ACC else 0
         per = "  ".join(f"seed {s}: {v:+.{digits}f}" for s, v in d.items())
-        lines.append(f"{_label(m)} - {_label(baseline)} ({unit}): {per}  | mean {vals.mean():+.{digits}f} "
-                     f"({vals.std():.{digits}f}), below {_label(baseline)} on {int((vals < 0).sum())} of {len(vals)}")
+        lines.append(f"{label(m)} - {label(baseline)} ({unit}): {per}  | mean {vals.mean():+.{digits}f} "
+                     f"({vals.std():.{digits}f}), below {label(baseline)} on {int((vals < 0).sum())} of {len(vals)}")
     return "\n".join(lines)
 
 
-def _label(method: str) -> str:
-    # Display names live with the figures; imported on call since plasticity_sim.figures imports this module.
-    from plasticity_sim.figures import label
+def label(method: str) -> str:
+    """Display label of a method name (``sp`` -> ``S&P``, ``dash_row`` -> ``DASH (row)``), from the
+    one method table.
 
-    return label(method)
+    Explained in: book/dash/02_warm_starting_real_networks.ipynb
+    """
+    _check_methods([method])
+    return METHODS[method].label
 
 
 # ---------------------------------------------------------------------------------------------
@@ -285,9 +289,9 @@ def provenance_html(sources, *, title: str = "Provenance of these results") -> s
     summary = sources if isinstance(sources, ResultsSummary) else summarize_results(sources)
     esc = html.escape
     rows = []
-    for (method, seed), r in sorted(summary.runs.items(), key=lambda kv: (list(runs.METHODS).index(kv[0][0]), kv[0][1])):
+    for (method, seed), r in sorted(summary.runs.items(), key=lambda kv: (list(METHODS).index(kv[0][0]), kv[0][1])):
         p = r["provenance"]
-        cells = [_label(method), str(seed)] + [str(p.get(k)) for k in _PROV_KEYS[:6]] + \
+        cells = [label(method), str(seed)] + [str(p.get(k)) for k in _PROV_KEYS[:6]] + \
                 [f"{p.get('wall_time_s', float('nan')):.0f} s", str(p.get("created"))]
         rows.append("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in cells) + "</tr>")
     heads = ["method", "seed", "package", "git commit", "torch", "numpy", "python", "device",
@@ -327,6 +331,6 @@ def format_beside_published(summary: ResultsSummary, *, optimizer: str = "SGD",
         out.append(f"{'method':<10}" + "".join(f"{c:>{width}}" for c, _ in cols))
         for m in methods:
             cells = [fmt.format(rel[m][key]) if m in rel else "-" for _, rel in cols]
-            out.append(f"{_label(m):<10}" + "".join(f"{c:>{width}}" for c in cells))
+            out.append(f"{label(m):<10}" + "".join(f"{c:>{width}}" for c in cells))
         out.append("")
     return "\n".join(out).rstrip()

@@ -132,6 +132,7 @@ def dash_factors_after_pretraining(config: PretrainSweepConfig, seed: int, pretr
 
     Explained in: book/dash/01_dash_rule.ipynb
     """
+    from plasticity_sim import methods
     from plasticity_sim.interventions import dash_gradient_ema, shrink_factors
     from plasticity_sim.interventions.dash import GRANULARITIES
     from plasticity_sim.protocols.two_phase import _gen, _load, _Setup, validate_config
@@ -151,9 +152,11 @@ def dash_factors_after_pretraining(config: PretrainSweepConfig, seed: int, pretr
                 generator=_gen(setup.streams["pretrain"]), context=f"pre-training seed {seed}")
     out = {"pretrain_train_acc": evaluate(model, setup.x_first, setup.y_first)}
     model.eval()
-    ema = dash_gradient_ema(model, setup.x_all, setup.y_all, setup.n_first, config.dash_alpha)
+    # DASH's lam/alpha: the config's method_params["dash"] over the method table's defaults
+    dash = methods.build("dash", config.method_params.get("dash")).params
+    ema = dash_gradient_ema(model, setup.x_all, setup.y_all, setup.n_first, dash["alpha"])
     for g in granularities:
-        out[g] = {k: v.detach().cpu().numpy() for k, v in shrink_factors(model, ema, config.dash_lam, g).items()}
+        out[g] = {k: v.detach().cpu().numpy() for k, v in shrink_factors(model, ema, dash["lam"], g).items()}
     return out
 
 

@@ -132,15 +132,6 @@ def test_bad_seeds_and_workers(tmp_path, capsys):
     assert os.listdir(tmp_path) == []
 
 
-def test_book_command_is_forwarded(monkeypatch):
-    import plasticity_sim.book as book
-
-    seen = []
-    monkeypatch.setattr(book, "main", lambda argv: seen.append(argv) or 7)
-    assert run_cli("book", "execute", "--quiet", "x.ipynb") == 7
-    assert seen == [["execute", "--quiet", "x.ipynb"]]
-
-
 def test_module_entry_point_lists_presets_and_methods():
     proc = subprocess.run([sys.executable, "-m", "plasticity_sim", "list"], capture_output=True, text=True,
                           check=True)

@@ -6,7 +6,8 @@ result beside the protocol (test_two_phase.py, test_subsets.py, test_feature_pro
 import numpy as np
 import pytest
 
-from plasticity_sim.figures import label, plot_factor_histograms, plot_key, plot_shrink_geometry
+from plasticity_sim.figures import plot_factor_histograms, plot_shrink_geometry
+from plasticity_sim.report import label
 
 
 def test_geometry_figure_builds():
@@ -27,7 +28,6 @@ def test_factor_histograms_show_shares_per_granularity():
 
 
 def test_method_names_for_the_figures():
-    assert plot_key("sp") == "shrink_perturb" and label("sp") == "S&P"
-    assert plot_key("dash_row") == "dash" and label("dash_row") == "DASH (row)"
+    assert label("sp") == "S&P" and label("dash_row") == "DASH (row)"
     with pytest.raises(ValueError, match="unknown method"):
         label("nope")

@@ -17,7 +17,9 @@ def test_method_colours_fixed_for_the_core_methods():
     assert plotting.method_color("ideal") == "#d62728"  # red
     r, g, b = matplotlib.colors.to_rgb(plotting.method_color("warm"))
     assert b > 0.4 and r < 0.2 and g < 0.3              # navy: dark blue
-    colours = list(plotting.METHOD_COLORS.values())
+    from plasticity_sim.methods import METHODS
+
+    colours = [m.color for m in METHODS.values()]
     assert len(set(colours)) == len(colours)            # no two methods share a colour
 
 

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from plasticity_sim import figures, paper_scale, report, runs
+from plasticity_sim import figures, methods, paper_scale, protocols, report, runs
+from plasticity_sim.protocols.specs import table1_summary
 
 SMALL = Path(__file__).resolve().parent.parent / "results" / "small"
 
@@ -27,22 +28,22 @@ STEPS = {"cold": [10, 20, 30, 40, 50], "warm": [10, 5, 5, 5, 5], "dash": [10, 10
 
 
 def fake_result(method: str, seed: int, **config_overrides) -> dict:
-    config = runs.preset_config("tiny", method=method, seed=seed, progress=False, **config_overrides)
+    config = protocols.preset_config("tiny", method=method, seed=seed, progress=False, **config_overrides)
     last = LAST[(method, seed)]
     accs = [last - 0.04, last - 0.03, last - 0.02, last - 0.01, last]
     records = [{"experiment": j, "n_train": 800 * j, "test_acc": accs[j - 1], "train_acc": 1.0,
                 "steps": STEPS[method][j - 1], "epochs": 1, "reached_target": True,
                 "wall_time": 0.5, "intervention_time": 0.0} for j in range(1, 6)]
     return {"format": runs.RESULTS_FORMAT, "protocol": "chunked", "complete": True,
-            "config": config.to_dict(),
-            "method": {"name": method, "intervention": runs.METHODS[method][0], "params": {}, "requested": {}},
+            "config": runs.to_dict(config),
+            "method": {"name": method, "intervention": methods.get_method(method).intervention, "params": {}, "requested": {}},
             "provenance": {"package_version": "0.1.0", "git_commit": "abc<def>", "torch_version": "2.13.0+cpu",
                            "numpy_version": "2.4.6", "python_version": "3.11.7", "platform": "Linux-x86_64",
                            "device": "cpu", "device_name": None, "torch_threads": 1,
                            "created": "2026-01-01T00:00:00+0000", "argv": [], "wall_time_s": 60.0 + seed,
                            "resumed": False},
             "seeds": {"seed": seed, "data_seed": 0, "streams": runs.seed_streams(seed)},
-            "dataset_meta": {}, "experiments": records, "summary": runs.table1_summary(records)}
+            "dataset_meta": {}, "experiments": records, "summary": table1_summary(records)}
 
 
 @pytest.fixture
@@ -277,7 +278,7 @@ CLI_LAYOUT = dict(lead=(("method", "method", "<15"), ("seeds", "seeds", ">5")), 
 
 
 def test_one_table1_formatter_reproduces_the_three_previous_tables():
-    results = [runs.load_results(f) for f in sorted(SMALL.glob("*.json"))]
+    results = [protocols.load_results(f) for f in sorted(SMALL.glob("*.json"))]
     assert len(results) == 12
     assert report.format_table1(report.method_rows(results), **CLI_LAYOUT) == CLI_TABLE_SMALL
     assert report.summarize_results(SMALL).format() == SUMMARY_TABLE_SMALL

@@ -6,10 +6,12 @@ import math
 
 import numpy as np
 import pytest
+from types import SimpleNamespace
 import torch
 
 from plasticity_sim.data import load_dataset
 from plasticity_sim.figures import plot_pretrain_sweep
+from plasticity_sim import methods
 from plasticity_sim.protocols.two_phase import (PretrainSweepConfig, between_phases, run_cold,
                                                 run_pretrain_sweep, seed_streams, split_pretrain,
                                                 validate_config)
@@ -65,21 +67,26 @@ def test_dash_between_phases_scales_rows_by_factors_in_lam_1():
     y = torch.randint(0, 3, (40,), generator=g)
     before = {k: v.clone() for k, v in model.state_dict().items()}
     lam = 0.3
-    factors = between_phases(model, "dash", x, y, 20, lam=lam, alpha=0.3, granularity="kernel")
+    setup = SimpleNamespace(x_all=x, y_all=y, n_first=20, streams={"intervention": 0}, initial_state=None,
+                            fresh_model=None, optimizer_for=None)
+    dash = methods.build("dash", {"lam": lam, "alpha": 0.3})
+    between_phases(model, None, dash, setup)
+    factors = dash.last_factors
     for name in ("0.weight", "2.weight"):
         w0, w1 = before[name], model.state_dict()[name]
         ratio = (w1 * w0).sum(1) / (w0 * w0).sum(1)            # per-row scale actually applied
         assert torch.allclose(w1, ratio[:, None] * w0, atol=1e-6)  # rows are only rescaled
         assert (ratio >= lam - 1e-6).all() and (ratio <= 1 + 1e-6).all()
         assert torch.allclose(ratio, factors[name], atol=1e-6)
-    # warm leaves the weights alone and reports no factors
+    # warm leaves the weights alone
     state = {k: v.clone() for k, v in model.state_dict().items()}
-    assert between_phases(model, "warm", x, y, 20) is None
+    assert between_phases(model, None, methods.build("warm"), setup) == (model, None)
     assert all(torch.equal(state[k], v) for k, v in model.state_dict().items())
 
 
 def test_dash_with_lam_one_is_warm(data):
-    _, a = run_pretrain_sweep(_config(methods=("warm", "dash"), dash_lam=1.0, pretrain_epochs=(2,)),
+    _, a = run_pretrain_sweep(_config(methods=("warm", "dash"), method_params={"dash": {"lam": 1.0}},
+                                      pretrain_epochs=(2,)),
                               data=data, return_models=True)
     assert _same_weights(a[(0, "warm", 2)], a[(0, "dash", 2)])
 
@@ -94,16 +101,16 @@ def test_split_is_a_partition():
 
 def test_seed_streams_are_distinct_and_reproducible():
     s = seed_streams(3)
-    assert s == seed_streams(3) and len(set(s.values())) == 4 and s != seed_streams(4)
+    assert s == seed_streams(3) and len(set(s.values())) == 5 and s != seed_streams(4)
     with pytest.raises(ValueError, match="seed"):
         seed_streams(-1)
 
 
 @pytest.mark.parametrize("field,value,match", [
     ("pretrain_epochs", (), "pretrain_epochs"), ("pretrain_epochs", (2, 2), "repeated"),
-    ("pretrain_epochs", (-1,), "pretrain_epochs"), ("methods", ("cold",), "methods"),
-    ("pretrain_fraction", 1.0, "pretrain_fraction"), ("dash_granularity", "layer", "dash_granularity"),
-    ("dash_lam", 1.5, "dash_lam"), ("dash_alpha", 0.0, "dash_alpha"), ("seeds", (), "seeds"),
+    ("pretrain_epochs", (-1,), "pretrain_epochs"), ("methods", ("magic",), "methods"),
+    ("pretrain_fraction", 1.0, "pretrain_fraction"), ("method_params", {"cold": {}}, "method_params"),
+    ("methods", ("warm", "warm"), "repeated"), ("seeds", (), "seeds"),
     ("max_epochs", 0, "max_epochs")])
 def test_bad_config_raises(field, value, match):
     with pytest.raises(ValueError, match=match):

@@ -76,11 +76,11 @@ class HareTortoise:
             else:
                 t.mul_(mu).add_(h.to(t.dtype), alpha=1 - mu)
 
-    @torch.no_grad()
     def evaluation_model(self) -> nn.Module:
         """The network the paper evaluates and predicts with: the Tortoise."""
         return self.tortoise
 
+    @torch.no_grad()
     def load_tortoise_into(self, model: nn.Module) -> None:
         """Copy every Tortoise parameter and buffer into ``model`` (the Hare reset)."""
         for t, h, _ in self._pairs(model):

@@ -27,8 +27,7 @@ from tqdm.auto import tqdm
 
 from plasticity_sim import methods, runs
 from plasticity_sim.data import load_dataset
-from plasticity_sim.interventions import InterventionContext, dash_gradient_ema
-from plasticity_sim.interventions.dash import GRANULARITIES
+from plasticity_sim.interventions import InterventionContext
 from plasticity_sim.models import build_model, check_model_size
 from plasticity_sim.protocols.specs import PretrainSweepConfig
 from plasticity_sim.train import evaluate, make_optimizer, train_until

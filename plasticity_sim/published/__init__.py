@@ -145,7 +145,6 @@ def plot_table1(dataset: str = "CIFAR-10", optimizer: str = "SGD", *, ours: dict
     from matplotlib.figure import Figure
 
     from plasticity_sim.plotting import method_color
-    from plasticity_sim.runs import METHODS  # CLI name -> (intervention name, params); colours key on the name
 
     rows = table1(dataset, optimizer)
     fig = fig or Figure(figsize=(8.0, 3.2), dpi=80, facecolor="white", layout="constrained")
@@ -153,7 +152,7 @@ def plot_table1(dataset: str = "CIFAR-10", optimizer: str = "SGD", *, ours: dict
     width = 0.38 if ours else 0.75
     for ax, (kind, unit) in zip(axes, [("acc", "test accuracy (%)"), ("steps", "SGD steps")]):
         for i, r in enumerate(rows):
-            color = method_color(METHODS[r["short"]][0])
+            color = method_color(r["short"])
             for j, (when, alpha) in enumerate([("last", 1.0), ("avg", 0.45)]):
                 x = i * 2.2 + j
                 key = f"{kind}_{when}"
