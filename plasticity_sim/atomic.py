@@ -9,8 +9,6 @@ once. A process killed outright (SIGKILL, power loss) cannot clean up, so its te
 ``.<name>.<host>-<pid>.<random><suffix>`` stays next to the target until the next write to the same
 target on the same host, which removes every such file whose writing process no longer exists.
 Files of live processes (another writer of the same target) are left alone.
-
-Explained in: book/dash/05_paper_scale.ipynb
 """
 from __future__ import annotations
 
@@ -43,8 +41,6 @@ def _pid_alive(pid: int) -> bool:
 
 def stale_temporaries(path: str | os.PathLike, *, suffix: str = ".tmp") -> list[Path]:
     """Temporary files of ``path`` (with ``suffix``) left by killed writers on this host.
-
-    Explained in: book/dash/05_paper_scale.ipynb
     """
     path = Path(path)
     if not path.parent.is_dir():

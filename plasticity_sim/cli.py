@@ -205,8 +205,6 @@ def _cmd_list(args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``python -m plasticity_sim``; returns the exit status (2 = bad input).
-
-    Explained in: book/dash/05_paper_scale.ipynb
     """
     argv = list(sys.argv[1:] if argv is None else argv)
     try:

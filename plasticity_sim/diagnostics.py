@@ -18,8 +18,6 @@ The published definitions disagree, so each disagreement is a named option of on
 For convolutional feature maps ``(N, C, H, W)`` a *unit* is a channel; its statistics average
 over the inputs and the positions. Activations are collected with forward hooks that are always
 removed again (:func:`collect_activations`).
-
-Explained in: book/dash/02_warm_starting_real_networks.ipynb
 """
 
 from __future__ import annotations
@@ -57,8 +55,6 @@ def collect_activations(model: nn.Module, x: torch.Tensor, layers=None, *, batch
             the model's mode (in train mode BatchNorm running statistics do change).
     Hooks are removed and modes restored even if the forward pass fails. Returns
     ``{module name: tensor of shape (N, ...)}`` in the order of ``layers``.
-
-    Explained in: book/dash/02_warm_starting_real_networks.ipynb
     """
     _check("mode", mode, ("eval", "current"))
     names = {id(m): n for n, m in model.named_modules()}
@@ -116,8 +112,6 @@ def unit_scores(acts, definition: str = "redo") -> torch.Tensor:
 
     "redo": ``s_i = mean|h_i| / (mean_k mean|h_k| + 1e-9)``; "lop": share of entries with
     ``h > 0``; "zero": share of entries with ``h == 0``.
-
-    Explained in: book/dash/02_warm_starting_real_networks.ipynb
     """
     _check("dormant definition", definition, DEFINITIONS)
     e = _per_unit_entries(acts)
@@ -143,8 +137,6 @@ def _tau(definition, tau):
 def dormant_mask(acts, definition: str = "redo", tau: float | None = None) -> torch.Tensor:
     """Boolean ``(units,)``: which units are dormant ("redo": score <= tau, default 0.1;
     "lop": active on < tau of the inputs, default 0.01). "zero" has no per-unit test.
-
-    Explained in: book/dash/02_warm_starting_real_networks.ipynb
     """
     _check("dormant definition", definition, DEFINITIONS)
     if definition == "zero":
@@ -161,8 +153,6 @@ def dormant_fraction(acts, definition: str = "redo", tau: float | None = None) -
     ``acts`` is one ``(N, units, ...)`` tensor/array, or a dict of them (then all units of all
     layers are pooled; for "zero" each unit weighs equally). See the module docstring for the
     sources of the three definitions.
-
-    Explained in: book/dash/02_warm_starting_real_networks.ipynb
     """
     _check("dormant definition", definition, DEFINITIONS)
     tau = _tau(definition, tau)
@@ -186,8 +176,6 @@ def effective_rank(matrix) -> float:
 
     Between 1 and min(m, n) (0 for an all-zero matrix); higher dims are flattened to (N, -1).
     Source: Dohare et al. code ``compute_effective_rank``; lecture notes papers/002.
-
-    Explained in: book/dash/02_warm_starting_real_networks.ipynb
     """
     s = _singular_values(matrix)
     if s.sum() <= 0:
@@ -202,8 +190,6 @@ def stable_rank(matrix, delta: float = 0.01) -> int:
 
     Source: Dohare et al. code ``compute_stable_rank`` (``sum(cumsum/sum < 0.99) + 1``), Kumar et
     al. 2021's srank; 0 for an all-zero matrix.
-
-    Explained in: book/dash/02_warm_starting_real_networks.ipynb
     """
     if not isinstance(delta, (int, float)) or not (0 <= delta < 1):
         raise ValueError(f"delta must be in [0, 1), got {delta!r}")
@@ -221,8 +207,6 @@ def _layer_weights(model):
 def weight_magnitude(model: nn.Module, form: str = "ht") -> float:
     """Size of the Linear/Conv weights: "ht" = sum over layers of mean(W^2) (Hare & Tortoise
     App. C); "lop" = mean |w| over all those weights pooled (LoP's average weight magnitude).
-
-    Explained in: book/dash/02_warm_starting_real_networks.ipynb
     """
     _check("weight_magnitude form", form, ("ht", "lop"))
     ws = [w.detach().double() for _, w in _layer_weights(model)]
@@ -235,8 +219,6 @@ def distance_to_init(model: nn.Module, initial_state: dict, form: str = "ht") ->
     """Distance of the weights from their initial values: "ht" = sum over Linear/Conv layers of
     mean((W - W_init)^2) (Hare & Tortoise App. C); "l2" = ||theta - theta_init||_2 over all
     parameters.
-
-    Explained in: book/dash/02_warm_starting_real_networks.ipynb
     """
     _check("distance_to_init form", form, ("ht", "l2"))
     pairs = ([(f"{n}.weight" if n else "weight", w) for n, w in _layer_weights(model)]
@@ -256,8 +238,6 @@ def unit_cosines(model: nn.Module, grads: dict[str, torch.Tensor]) -> dict[str, 
     ``grads`` maps parameter names to loss gradients (e.g. ``train.loss_and_grads``); layers
     whose weight has no entry are skipped. Same grouping as DASH's ``granularity="row"``
     (torch cosine, eps 1e-8); values near 1 mean "this unit already points downhill".
-
-    Explained in: book/dash/04_cosine_generalisation.ipynb
     """
     out = {}
     for name, w in _layer_weights(model):
@@ -301,8 +281,6 @@ def summarize(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, initial_sta
     flattened to (N, -1)), ``weight_magnitude`` (both forms), ``distance_to_init`` (both forms,
     only with ``initial_state``), ``unit_cosine`` per Linear/Conv layer (mean, median, q10, q90,
     share negative, count). Everything runs in eval mode; the model is left as it was.
-
-    Explained in: book/dash/02_warm_starting_real_networks.ipynb
     """
     if len(x) != len(y) or len(x) == 0:
         raise ValueError(f"x and y must be non-empty and of equal length, got {len(x)} and {len(y)}")

@@ -114,8 +114,6 @@ class PlasticityModel(nn.Module):
     """A classifier that knows its head, its hidden units, and how to re-initialise itself.
 
     Subclasses set `self.head` and override `_init_module` for their published init scheme.
-
-    Explained in: book/dash/02_warm_starting_real_networks.ipynb
     """
 
     head: nn.Module
@@ -140,8 +138,6 @@ class PlasticityModel(nn.Module):
         """Re-initialise every parameter (and BN statistics) in place from `generator` (cold start).
 
         Modules are visited in registration order, so the same generator state gives the same weights.
-
-        Explained in: book/dash/02_warm_starting_real_networks.ipynb
         """
         _check_generator(generator)
         for m in self.modules():
@@ -155,8 +151,6 @@ class PlasticityModel(nn.Module):
         DASH code's `reset` baseline does (ResNet `fc`, VGG's whole `classifier`, MLP's last Linear);
         scheme="model" uses the model's own init (differs only for VGG: N(0, 0.01) Linear weights).
         Source: official DASH code (`--train_type reset`).
-
-        Explained in: book/dash/02_warm_starting_real_networks.ipynb
         """
         _check_generator(generator)
         if scheme not in HEAD_INIT_SCHEMES:
@@ -167,15 +161,11 @@ class PlasticityModel(nn.Module):
 
     def head_parameters(self) -> list[nn.Parameter]:
         """Parameters of the classifier head.
-
-        Explained in: book/dash/02_warm_starting_real_networks.ipynb
         """
         return list(self.head.parameters())
 
     def hidden_layers(self) -> list[nn.Module]:
         """Post-activation modules (one `nn.ReLU` per hidden layer, in forward order) for diagnostics hooks.
-
-        Explained in: book/dash/03_noise_memorisation.ipynb
         """
         return [m for m in self.modules() if isinstance(m, nn.ReLU)]
 
@@ -376,8 +366,6 @@ def build_model(name: str, input_shape: tuple, num_classes: int, *, seed: int | 
     "resnet18" (official DASH CIFAR variant), "vgg16_bn" (classifier_width, dropout).
     Weights are drawn from `generator`, or from a new generator seeded with `seed` (0 if neither is
     given); torch's global RNG is never used. Same seed -> identical weights.
-
-    Explained in: book/dash/02_warm_starting_real_networks.ipynb
     """
     if name not in _MODELS:
         raise ValueError(f"unknown model {name!r}; allowed: {MODEL_NAMES}")
@@ -443,8 +431,6 @@ class PatchCNN(nn.Module):
     """Conv(k = stride = patch size, no bias) -> ReLU -> mean over slots -> Linear head.
 
     Weights are N(0, (init_scale^2) / fan_in) from ``generator`` (small init, as in the theory).
-
-    Explained in: book/dash/01_dash_rule.ipynb
     """
 
     def __init__(self, channels: int, patch_size: int, filters: int, num_classes: int, *,

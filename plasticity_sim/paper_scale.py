@@ -23,7 +23,7 @@ from plasticity_sim.methods import trainable
 # seed count (5 for CIFAR/SVHN, 3 for Tiny-ImageNet: papers.md §C.3, inferred from the published std).
 @dataclass(frozen=True)
 class PaperSetting:
-    """One dataset of the paper's Table 1 as a CLI run. Explained in: book/dash/05_paper_scale.ipynb"""
+    """One dataset of the paper's Table 1 as a CLI run."""
     label: str                # as in the published table
     dataset: str              # our dataset name
     overrides: tuple          # --set assignments on top of the `paper` preset
@@ -74,7 +74,7 @@ def _optimizer(optimizer: str) -> tuple:
 
 
 def slug(dataset: str, optimizer: str) -> str:
-    """Folder name of one Table-1 cell group, e.g. ``cifar10_sgd``. Explained in: book/dash/05_paper_scale.ipynb"""
+    """Folder name of one Table-1 cell group, e.g. ``cifar10_sgd``."""
     _optimizer(optimizer)
     return f"{_setting(dataset).dataset}_{optimizer.lower()}"
 

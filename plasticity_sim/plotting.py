@@ -59,24 +59,18 @@ def method_color(name: str) -> str:
     """The book's colour for a method (``"cold"``, ``"warm"``, ``"ideal"``, ``"dash"``, ``"S&P"``...).
 
     Accepts the method key or its display label (case-insensitive).
-
-    Explained in: book/theory/03_warm_cold_ideal.ipynb
     """
     return resolve(name).color
 
 
 def method_label(name: str) -> str:
     """The book's display label for a method key (``"shrink_perturb"`` -> ``"S&P"``).
-
-    Explained in: book/theory/03_warm_cold_ideal.ipynb
     """
     return resolve(name).label
 
 
 def apply_style() -> None:
     """Make the book style the global matplotlib style (call once in a chapter's setup cell).
-
-    Explained in: book/theory/01_data_model.ipynb
     """
     matplotlib.rcParams.update(BOOK_RC)
 
@@ -86,8 +80,6 @@ def book_style(**overrides) -> Iterator[None]:
     """Context manager: the book style (plus ``overrides``, rcParams names) inside the block only.
 
     rcParams are read when artists are created, so the whole figure must be built inside the block.
-
-    Explained in: book/theory/01_data_model.ipynb
     """
     with matplotlib.rc_context({**BOOK_RC, **overrides}):
         yield
@@ -98,8 +90,6 @@ def new_figure(ncols: int = 1, nrows: int = 1, *, figsize=None, sharex=False, sh
 
     ``figsize`` defaults to the book's frame size (6.4 x 3.6 in). Returns ``(fig, axes)`` where
     ``axes`` is a single Axes for a 1 x 1 grid, else a numpy array (as ``plt.subplots``).
-
-    Explained in: book/theory/01_data_model.ipynb
     """
     for name, n in (("ncols", ncols), ("nrows", nrows)):
         if not isinstance(n, (int, np.integer)) or n < 1:
@@ -115,8 +105,6 @@ def mean_std_band(ax, x, mean, std, *, label=None, color=None, alpha=0.2, n_std=
     """Plot ``mean`` as a line and ``mean +- n_std * std`` as a shaded band of the same colour.
 
     Returns the line (so callers can reuse its colour). Raises ValueError if shapes differ.
-
-    Explained in: book/theory/03_warm_cold_ideal.ipynb
     """
     x, mean, std = (np.asarray(a, dtype=float) for a in (x, mean, std))
     if not (x.ndim == 1 and x.shape == mean.shape == std.shape):
@@ -137,8 +125,6 @@ def png_bytes(fig: Figure, *, dpi: float | None = None, colors: int | None = 256
       plot shrinks ~3x with no visible change, which is what lets a page embed dozens of widget
       frames. ``colors=None`` keeps matplotlib's lossless RGBA PNG.
     * Background is opaque ``facecolor`` (white), whatever the figure's own facecolor.
-
-    Explained in: book/theory/02_discrete_process.ipynb
     """
     if colors is not None and not (isinstance(colors, (int, np.integer)) and 2 <= colors <= 256):
         raise ValueError(f"colors must be None or an int in [2, 256], got {colors!r}")

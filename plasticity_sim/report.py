@@ -42,8 +42,6 @@ def load_all(sources) -> list[dict]:
     list of those. Files are read and validated with :func:`plasticity_sim.protocols.load_results`.
 
     A missing path raises ``FileNotFoundError``; a directory without results files too.
-
-    Explained in: book/dash/02_warm_starting_real_networks.ipynb
     """
     if isinstance(sources, (str, Path, dict)):
         sources = [sources]
@@ -84,8 +82,6 @@ class ResultsSummary:
 
     ``per_seed[method][seed]`` is that run's ``summary`` dict; ``config`` the config they share
     (method and seed removed); ``runs`` the results themselves, keyed by ``(method, seed)``.
-
-    Explained in: book/dash/02_warm_starting_real_networks.ipynb
     """
 
     methods: tuple

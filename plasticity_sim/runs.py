@@ -243,8 +243,6 @@ def seed_streams(seed: int, names: tuple[str, ...] = ("init", "chunks", "train",
 
     Separate streams keep methods paired: changing what an intervention draws never changes the
     initial model, the chunks or the batch order. Every protocol derives its streams here.
-
-    Explained in: book/dash/02_warm_starting_real_networks.ipynb
     """
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed must be a non-negative int, got {seed!r}")

@@ -38,8 +38,6 @@ def _check_lam(lam) -> float:
 
 def shrink_factor(cos, lam: float = 0.3) -> np.ndarray:
     """DASH's factor ``clamp(cos, lam, 1)`` = ``max(lam, cos)`` (cosines are at most 1).
-
-    Explained in: book/dash/01_dash_rule.ipynb
     """
     lam = _check_lam(lam)
     c = np.asarray(cos, dtype=float)
@@ -87,8 +85,6 @@ def feature_share(weights, patterns) -> np.ndarray:
 
 def max_abs_cosine(weights, vectors) -> np.ndarray:
     """For each row of ``weights``: the largest |cos| with any row of ``vectors``.
-
-    Explained in: book/dash/01_dash_rule.ipynb
     """
     w = np.asarray(weights, dtype=float).reshape(len(weights), -1)
     v = np.asarray(vectors, dtype=float).reshape(len(vectors), -1)
@@ -103,8 +99,6 @@ def noise_patch_vectors(data, indices) -> np.ndarray:
     """The noise patches of training points ``indices``, flattened: (len(indices) * M, ch * s * s).
 
     Read from the images at the positions in ``data.truth["train_noise_pos"]``.
-
-    Explained in: book/dash/01_dash_rule.ipynb
     """
     if data.truth is None or "train_noise_pos" not in data.truth:
         raise ValueError(f"dataset {data.name!r} has no ground truth; use make_feature_noise")

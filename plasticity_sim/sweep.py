@@ -22,8 +22,6 @@ def make_jobs(protocol: str, preset: str, methods: list[str], seeds: list[int], 
               out_dir: str | None = None, checkpoint_dir: str | None = None, resume: bool = False,
               overwrite: bool = False) -> list[dict]:
     """Jobs of a sweep, one per (method, seed), validated up front; file names from the final config.
-
-    Explained in: book/dash/05_paper_scale.ipynb
     """
     entry = protocols.get(protocol)
     if not seeds:
@@ -127,8 +125,6 @@ def run_jobs_local(jobs: list[dict], *, workers: int = 2, on_done=None) -> list[
     """Run jobs in spawned processes, at most ``workers`` at once (here when ``workers == 1``).
 
     Returns ``[(job, reason)]`` for the failed ones; a worker that dies fails only its own job.
-
-    Explained in: book/dash/05_paper_scale.ipynb
     """
     failures: list[tuple[dict, str]] = []
     if workers == 1 or len(jobs) <= 1:

@@ -32,8 +32,6 @@ class SAM(torch.optim.SGD):
     exactly and takes the SGD(+momentum, weight decay) step with the perturbed gradient.
     Source: official DASH code `utils/SAM.py` (davda54's implementation, adaptive=False, rho 0.1).
     Subclassing SGD keeps the momentum buffers in `state_dict()`, so checkpoints resume exactly.
-
-    Explained in: book/dash/02_warm_starting_real_networks.ipynb
     """
 
     requires_closure = True
@@ -78,8 +76,6 @@ def make_optimizer(name: str, params, *, lr: float, momentum: float = 0.9, weigh
     The DASH paper's standard setting is SGD lr 1e-3, momentum 0.9, no weight decay; its SAM rows wrap
     the same SGD. AdamW's weight decay here defaults to 0 (torch's own default is 0.01). Fused
     kernels are used when every parameter is a float tensor on CPU or CUDA.
-
-    Explained in: book/dash/02_warm_starting_real_networks.ipynb
     """
     if name not in OPTIMIZER_NAMES:
         raise ValueError(f"unknown optimizer {name!r}; allowed: {OPTIMIZER_NAMES}")
@@ -110,8 +106,6 @@ def make_optimizer(name: str, params, *, lr: float, momentum: float = 0.9, weigh
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
     """"auto" -> CUDA if available, else CPU; otherwise check that the named device exists.
-
-    Explained in: book/dash/05_paper_scale.ipynb
     """
     if isinstance(device, str) and device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -197,8 +191,6 @@ def train_until(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, optimizer
     wraps the model in torch.compile on CUDA only (ignored elsewhere). A non-finite loss raises
     FloatingPointError naming `context`, the epoch and the step (checked every step on CPU, and once
     per epoch on other devices, reporting the first bad step).
-
-    Explained in: book/dash/02_warm_starting_real_networks.ipynb
     """
     _check_data(model, x, y)
     if isinstance(target_train_acc, bool) or not isinstance(target_train_acc, (int, float)) \
@@ -314,8 +306,6 @@ def preserved_modes(model: nn.Module):
     ``model.train(was_training)`` would set all submodules to the top-level flag; this keeps
     mixed modes (e.g. a frozen BatchNorm in eval inside a training model) exactly as they were.
     Used wherever a measurement switches to eval mode (evaluation, gradients, activations).
-
-    Explained in: book/dash/04_cosine_generalisation.ipynb
     """
     flags = [(m, m.training) for m in model.modules()]
     try:
@@ -329,8 +319,6 @@ def preserved_modes(model: nn.Module):
 def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, batch_size: int = 1024) -> float:
     """Accuracy in [0, 1] in eval mode (BN running statistics, no dropout); the model's
     train/eval mode is restored afterwards. bf16 autocast and channels_last on CUDA.
-
-    Explained in: book/dash/02_warm_starting_real_networks.ipynb
     """
     _check_data(model, x, y)
     _check_positive_int("batch_size", batch_size)
@@ -352,8 +340,6 @@ def loss_and_grads(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *,
     Runs in the model's current mode; batches (if `batch_size`) are summed so the result is the exact
     mean over all examples in eval mode (in train mode BatchNorm normalises per batch). Buffers such
     as BN running statistics are restored afterwards, and `.grad` fields are left untouched.
-
-    Explained in: book/dash/04_cosine_generalisation.ipynb
     """
     _check_data(model, x, y)
     if batch_size is not None:

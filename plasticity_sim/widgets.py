@@ -440,8 +440,6 @@ def static_figure(plot_fn, controls: dict, *, figsize=FIGSIZE, dpi=DPI) -> Figur
 
     For a chapter that also wants an ordinary figure (e.g. the one the text discusses): make it
     the cell's last expression, or ``display(fig)``.
-
-    Explained in: book/theory/01_data_model.ipynb
     """
     items = _validate(plot_fn, controls)
     # Loading pyplot's backend (no figure is made) is what registers, in a kernel, IPython's PNG

@@ -63,8 +63,6 @@ def load_dataset(name: str, *, seed: int = 0, device="cpu", **kwargs) -> Dataset
     (`load_mnist1d`, `load_digits`, `make_feature_noise`, `load_cifar10`, ...). Real datasets never
     download unless `download=True` is passed. Unknown names or options raise ValueError listing
     the allowed ones.
-
-    Explained in: book/dash/02_warm_starting_real_networks.ipynb
     """
     if name not in DATASETS:
         raise ValueError(f"unknown dataset {name!r}; allowed: {', '.join(DATASETS)}")

@@ -21,8 +21,6 @@ class Dataset:
     (source, sizes, seeds, options). `truth` holds numpy ground truth where the data were generated
     from a known model (feature/noise images), else None; it is not JSON and is never saved in
     results files.
-
-    Explained in: book/dash/02_warm_starting_real_networks.ipynb
     """
 
     name: str
@@ -61,8 +59,6 @@ class Dataset:
     @property
     def input_shape(self) -> tuple[int, ...]:
         """Per-example input shape, e.g. (1, 40) for MNIST-1D or (3, 32, 32) for CIFAR.
-
-        Explained in: book/dash/02_warm_starting_real_networks.ipynb
         """
         return tuple(self.x_train.shape[1:])
 
@@ -78,5 +74,5 @@ class Dataset:
 
     @property
     def device(self) -> torch.device:
-        """Device of the tensors. Explained in: book/dash/02_warm_starting_real_networks.ipynb"""
+        """Device of the tensors."""
         return self.x_train.device

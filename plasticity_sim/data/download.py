@@ -91,8 +91,6 @@ SOURCES: dict[str, tuple[Source, ...]] = {
 
 def data_dir(root=None) -> Path:
     """The cache directory: `root`, else $PLASTICITY_SIM_DATA, else ~/.cache/plasticity_sim.
-
-    Explained in: book/dash/05_paper_scale.ipynb
     """
     if root is None:
         root = os.environ.get("PLASTICITY_SIM_DATA") or Path.home() / ".cache" / "plasticity_sim"
@@ -188,8 +186,6 @@ def fetch(source: Source, root=None, *, download: bool = False, verify: bool = T
     HTTP 5xx are tried `retries` times in all, sleeping `backoff`, 2 `backoff`, ... seconds between
     tries. What still fails raises :class:`DownloadError` (an OSError) naming the URL, the path
     and what to do.
-
-    Explained in: book/dash/05_paper_scale.ipynb
     """
     timeout = _positive_number("timeout", timeout)
     backoff = _positive_number("backoff", backoff, allow_zero=True)
@@ -356,7 +352,7 @@ def load_cifar10(*, seed: int = 0, root=None, download: bool = False, verify: bo
                  normalize: bool = False, progress: bool = False) -> Dataset:
     """CIFAR-10 from the official binary archive: 50,000 / 10,000 images (3, 32, 32), 10 classes.
 
-    `seed` is unused (the split is the official one). Explained in: book/dash/05_paper_scale.ipynb
+    `seed` is unused (the split is the official one).
     Source: Krizhevsky 2009, https://www.cs.toronto.edu/~kriz/cifar.html (binary version).
     """
     return _load_cifar("cifar10", "cifar-10-batches-bin", [f"data_batch_{i}.bin" for i in range(1, 6)],
@@ -369,7 +365,7 @@ def load_cifar100(*, seed: int = 0, root=None, download: bool = False, verify: b
     """CIFAR-100 from the official binary archive: 50,000 / 10,000 images (3, 32, 32).
 
     `label_type="fine"` (100 classes, the DASH paper's) or `"coarse"` (20 superclasses).
-    `seed` is unused. Explained in: book/dash/05_paper_scale.ipynb
+    `seed` is unused.
     Source: Krizhevsky 2009, https://www.cs.toronto.edu/~kriz/cifar.html (binary version).
     """
     if label_type not in ("fine", "coarse"):
@@ -433,7 +429,6 @@ def load_svhn(*, seed: int = 0, root=None, download: bool = False, verify: bool 
     The DASH paper trains on a random 50,000-image subset of the train split: pass
     `train_subset=50000` (drawn with `np.random.default_rng(seed)`); None keeps all of it.
 
-    Explained in: book/dash/05_paper_scale.ipynb
     Source: Netzer et al. 2011, http://ufldl.stanford.edu/housenumbers/ ; subset: DASH code.
     """
     (tr_path, te_path), prov = _fetch_all("svhn", root, download, verify, progress)
@@ -600,7 +595,6 @@ def load_tiny_imagenet(*, seed: int = 0, root=None, download: bool = False, veri
     `<cache>/tiny-imagenet-200.<md5>.npz` (written atomically, loaded without pickle). As float32
     the train set takes about 4.9 GB. `seed` is unused.
 
-    Explained in: book/dash/05_paper_scale.ipynb
     Source: CS231n Tiny-ImageNet-200, http://cs231n.stanford.edu/tiny-imagenet-200.zip
     """
     (archive,), prov = _fetch_all("tiny_imagenet", root, download, verify, progress)

@@ -64,7 +64,6 @@ def load_mnist1d(*, seed: int = 0, num_samples: int = 10000, train_split: float 
     `seed` does not change the data unless `data_seed=None`, which uses `seed` instead.
     The caller's global `random` / `np.random` states are left untouched.
 
-    Explained in: book/dash/02_warm_starting_real_networks.ipynb
     Source: Greydanus, "Scaling down deep learning with MNIST-1D" (package `mnist1d`).
     """
     if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 20 \
@@ -104,8 +103,6 @@ def load_digits(*, seed: int = 0, test_fraction: float = 0.2, scale: str = "unit
     to the test set (default 0.2 -> 1,438 train / 359 test); the train order is shuffled too.
     `scale="unit"` divides the 0..16 pixel counts by 16 (values in [0, 1]); `"standardize"`
     subtracts the train mean and divides by the train std (one scalar each, over all pixels).
-
-    Explained in: book/dash/02_warm_starting_real_networks.ipynb
     """
     from sklearn.datasets import load_digits as _sk_load_digits
 
@@ -208,7 +205,6 @@ def make_feature_noise(*, seed: int = 0, num_classes: int = 2, features_per_clas
     Random streams for the features, train set and test set are independent children of `seed`,
     so changing n_train leaves the features and the test set unchanged.
 
-    Explained in: book/theory/01_data_model.ipynb
     Source: DASH (Shin et al. 2024), data model of `Discrete_Feature_Learning.ipynb`, drawn as images.
     """
     if isinstance(image_size, (int, np.integer)) and not isinstance(image_size, bool):

@@ -43,7 +43,6 @@ def random_chunks(n: int, num_chunks: int, generator: torch.Generator,
     lengths. `num_chunks` must divide `n`. Index tensors land on `device` (default: the
     generator's device).
 
-    Explained in: book/dash/02_warm_starting_real_networks.ipynb
     Source: DASH official code, `random_split(trainset, [len//50]*50)`.
     """
     _check_generator(generator)
@@ -62,7 +61,6 @@ def subset_by_ratio(n: int, ratio: float, generator: torch.Generator, device=Non
     Hare & Tortoise's phase-1 "subset ratio" (their grid 0.1 ... 1.0). ratio 0 gives an empty
     index tensor, ratio 1 a permutation of all indices.
 
-    Explained in: book/dash/03_noise_memorisation.ipynb
     Source: Lee et al. 2024 (Hare & Tortoise), warm-start experiment design.
     """
     _check_generator(generator)
@@ -81,7 +79,6 @@ def label_noise(y: torch.Tensor, ratio: float, num_classes: int,
     classes, so it can be the true class again; the expected fraction of wrong labels is
     ratio * (C - 1) / C (0.45 for ratio 0.5 and 10 classes), not `ratio`.
 
-    Explained in: book/dash/03_noise_memorisation.ipynb
     Source: Lee et al. 2024 (Hare & Tortoise), "true label replaced by a uniformly random label".
     """
     _check_generator(generator)
@@ -99,8 +96,6 @@ def label_noise(y: torch.Tensor, ratio: float, num_classes: int,
 
 def channel_stats(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-channel mean and (population) std of x with shape (N, C, ...): two tensors of shape (C,).
-
-    Explained in: book/dash/05_paper_scale.ipynb
     """
     if x.dim() < 2:
         raise ValueError(f"x must have shape (N, C, ...), got {tuple(x.shape)}")
@@ -110,8 +105,6 @@ def channel_stats(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 def normalize(x: torch.Tensor, mean, std) -> torch.Tensor:
     """(x - mean) / std per channel (dim 1), as torchvision's Normalize; returns a new tensor.
-
-    Explained in: book/dash/05_paper_scale.ipynb
     """
     mean = torch.as_tensor(mean, dtype=x.dtype, device=x.device).reshape(-1)
     std = torch.as_tensor(std, dtype=x.dtype, device=x.device).reshape(-1)
@@ -135,7 +128,6 @@ def augment_batch(x: torch.Tensor, generator: torch.Generator, *, flip: bool, pa
     setting. Implemented as one padded copy and one advanced-indexing gather (flip folded into the
     column index), with no loop over images.
 
-    Explained in: book/dash/05_paper_scale.ipynb
     Source: DASH official code, SoTA augmentation (random crop 32, pad 4, horizontal flip).
     """
     _check_generator(generator)
@@ -174,8 +166,6 @@ def iterate_minibatches(n: int, batch_size: int, generator: torch.Generator, dev
 
     One permutation per call, drawn on the generator's device and moved once to `device`; the
     last batch is smaller unless `drop_last`. Use as `x[idx], y[idx]`.
-
-    Explained in: book/dash/02_warm_starting_real_networks.ipynb
     """
     _check_generator(generator)
     _check_count(n, "n", 0)

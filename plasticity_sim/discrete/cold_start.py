@@ -12,8 +12,6 @@ can only change the explaining feature of points that contain ``g``, so a repair
 cutting the order makes the points explained after the cut memorised. Those few points are found with
 word operations on bitsets (points holding ``g``, points explained by each feature), not by scanning
 ``g``'s whole posting list.
-
-Explained in: book/theory/02_discrete_process.ipynb
 """
 from __future__ import annotations
 
@@ -29,8 +27,6 @@ __all__ = ["ColdLanes"]
 
 class ColdLanes:
     """Cold start: TRAIN(empty, all points seen so far), by guess-and-repair of the learning order.
-
-    Explained in: book/theory/02_discrete_process.ipynb
     """
 
     def __init__(self, data: Lanes, gamma, tau):

@@ -50,8 +50,6 @@ class Lanes:
     chunks; the same as bitsets ``bits`` (B, K+1, W) uint64, bit i of row (b, k) for point i, row K
     empty. Feature lists (by point): the features of point pid, for summing feature vectors.
     ``X`` (B, K, M) feature-major answers "does point i hold feature k" (``offset``).
-
-    Explained in: book/theory/02_discrete_process.ipynb
     """
 
     def __init__(self, X: np.ndarray, n_chunk: int, n_exp: int):
@@ -149,8 +147,6 @@ class KeepLanes:
     ``pool="all"``: ideal / DASH-like (memorisation forgotten: active = every seen point not explained).
     ``forget_prob > 0`` (with ``pool="all"``): shrink & perturb, each learned feature forgotten with that
     probability before every experiment j >= 2, coins from ``rngs[lane // lanes_per_rng]``.
-
-    Explained in: book/theory/02_discrete_process.ipynb
     """
 
     def __init__(self, data: Lanes, gamma, tau, *, pool, forget_prob=0.0, rngs=(), lanes_per_rng=1):
@@ -234,8 +230,6 @@ def run_lanes(X, *, n_chunk, n_exp, gamma, tau, engines, progress=False, index=N
 
     ``engines``: dict key -> ("cold",) or ("keep", pool, forget_prob, rngs, lanes_per_rng).
     Returns key -> dict of arrays ``learned`` (n_exp, B, K), ``active`` and ``memorised`` (n_exp, B).
-
-    Explained in: book/theory/02_discrete_process.ipynb
     """
     if index is None:
         data = Lanes(X, n_chunk, n_exp)

@@ -89,8 +89,6 @@ class Fig3Config:
 @dataclass(frozen=True)
 class MethodCurves:
     """One method over seeds and experiments: arrays (n_seeds, n_exp); ``features`` (n_seeds, n_exp, C, K).
-
-    Explained in: book/theory/03_warm_cold_ideal.ipynb
     """
 
     method: Method
@@ -115,8 +113,6 @@ class MethodCurves:
 
     def std(self, metric: str) -> np.ndarray:
         """Standard deviation over seeds (ddof=0, like np.std in the notebook), shape (n_exp,).
-
-        Explained in: book/theory/03_warm_cold_ideal.ipynb
         """
         return self._metric(metric).std(axis=0)
 
@@ -124,8 +120,6 @@ class MethodCurves:
 @dataclass(frozen=True)
 class Fig3Result:
     """``result["cold"]`` -> MethodCurves; ``experiments`` = 1..J, ``seeds``, ``config``.
-
-    Explained in: book/theory/03_warm_cold_ideal.ipynb
     """
 
     config: Fig3Config
@@ -180,8 +174,6 @@ class Fig3Data:
     A gamma or tau slider changes neither the points nor the engine's index of them (drawing and
     indexing are about a quarter of a 3-seed run), so a redraw reuses them. ``train`` (S * C, K, n)
     stacks the seeds' classes, ``tests`` holds one (C, K, n_test / C) array per seed; both read-only.
-
-    Explained in: book/theory/03_warm_cold_ideal.ipynb
     """
 
     config: Fig3Config
@@ -191,8 +183,6 @@ class Fig3Data:
 
     def check(self, cfg: Fig3Config):
         """Raise ValueError naming the first field where ``cfg`` asks for other data than this.
-
-        Explained in: book/theory/03_warm_cold_ideal.ipynb
         """
         for name in DATA_FIELDS:
             mine, theirs = getattr(self.config, name), getattr(cfg, name)

@@ -117,8 +117,6 @@ def plot_data_points(p, data, *, n_show: int | None = None, title: str | None = 
     its own noise cell; beside it the frequency of every feature (sorted, most common first).
 
     ``p`` (C, K) frequencies, ``data`` (C, K, n) bool; the first ``n_show`` points of each class.
-
-    Explained in: book/theory/01_data_model.ipynb
     """
     p = np.asarray(p, float)
     data = np.asarray(data, bool)

@@ -84,8 +84,6 @@ FREQUENCY_LAWS = tuple(_LAWS)
 
 def check_frequencies(p, n_classes: int | None = None, n_features: int | None = None) -> np.ndarray:
     """Return ``p`` as a float (C, K) array after checking its shape and that it lies in [0, 1].
-
-    Explained in: book/theory/01_data_model.ipynb
     """
     p = np.asarray(p, dtype=float)
     if p.ndim != 2 or p.shape[0] < 1 or p.shape[1] < 1:
@@ -165,8 +163,6 @@ def sample_test_points(p, n_test: int, rng: np.random.Generator) -> np.ndarray:
 
     Test points are fresh draws from the same frequencies; their noise is new, so memorised noise never
     helps at test time.
-
-    Explained in: book/theory/01_data_model.ipynb
     """
     p = check_frequencies(p)
     n_test = _int_at_least("n_test", n_test, 1)

@@ -54,8 +54,6 @@ class Method:
       experiment j >= 2. ``forget_prob=0`` gives ``ideal`` and ``forget_prob=1`` gives ``cold``.
 
     ``label`` names the result (default: ``name``), so one call can compare several variants.
-
-    Explained in: book/theory/03_warm_cold_ideal.ipynb
     """
 
     name: str
@@ -87,8 +85,6 @@ class Method:
     @classmethod
     def parse(cls, spec) -> "Method":
         """A Method from a name (``"warm"``), a Method, or ``(name, {param: value})``.
-
-        Explained in: book/theory/03_warm_cold_ideal.ipynb
         """
         if isinstance(spec, cls):
             return spec
@@ -104,8 +100,6 @@ class Method:
 
     def seed_for(self, data_seed: int | None):
         """The coin seed used on data set ``data_seed`` by ``run_fig3`` (``seed`` itself when None).
-
-        Explained in: book/theory/03_warm_cold_ideal.ipynb
         """
         if data_seed is None:
             return self.seed
@@ -131,8 +125,6 @@ class MethodResult:
     active set when each experiment starts (the paper's training-time proxy). ``n_explained`` and
     ``n_memorised`` (n_exp,): counts over all points seen so far after each experiment (they add up to
     ``j * n_per_exp``).
-
-    Explained in: book/theory/03_warm_cold_ideal.ipynb
     """
 
     method: Method
@@ -153,8 +145,6 @@ class MethodResult:
 @dataclass(frozen=True)
 class SimulationResult(Mapping):
     """``result[label]`` -> MethodResult, plus the parameters of the run.
-
-    Explained in: book/theory/03_warm_cold_ideal.ipynb
     """
 
     n_per_exp: int
@@ -253,8 +243,6 @@ def run_methods(X, *, n_chunk, n_exp, gamma, tau, methods, n_classes, data_seeds
     ``X`` (len(data_seeds) * C, K, n) stacks the classes of several data sets; ``data_seeds`` names them
     (``Method.seed_for``) so shrink & perturb draws its coins per data set. ``index``: see
     ``engine.run_lanes``.
-
-    Explained in: book/theory/03_warm_cold_ideal.ipynb
     """
     engines, key_of = {}, {}
     for m in _parse_methods(methods):
@@ -275,8 +263,6 @@ class TraceStep:
     ``counts`` (C, K): active class-c points containing each feature (learned features included, for
     display; the rule ignores them). ``chosen`` = (c, k) with the largest count among unlearned features
     (ties: lowest ``c*K + k``), or None when every feature is learned; ``learns`` = count >= gamma.
-
-    Explained in: book/theory/02_discrete_process.ipynb
     """
 
     counts: np.ndarray
@@ -292,8 +278,6 @@ class TraceStep:
 @dataclass(frozen=True)
 class Trace:
     """A whole training run: ``steps`` (the last one stops), then the final state.
-
-    Explained in: book/theory/02_discrete_process.ipynb
     """
 
     steps: list
@@ -362,8 +346,6 @@ def expected_test_accuracy(features, test_data, tau) -> np.ndarray:
     model guesses and is right with probability 1/C. Returns the exact expectation over the guesses
     (no coin flips), shape ``features.shape[:-2]``. Source: ``cal_testacc`` in the DASH notebook (which
     flips the coins).
-
-    Explained in: book/theory/03_warm_cold_ideal.ipynb
     """
     test_data = _check_data(test_data)
     C, K, n = test_data.shape

@@ -169,8 +169,6 @@ class Variant:
 
     ``reference``: {method: (accuracy %, learned features, active points at start)} from papers.md
     Section B.3 (re-runs of the official notebook logic, 3 seeds; not numbers printed in the paper).
-
-    Explained in: book/theory/03_warm_cold_ideal.ipynb
     """
 
     name: str

@@ -92,8 +92,6 @@ def explain_probability(p, features, tau: int) -> np.ndarray:
     ``p`` (C, K) frequencies, ``features`` (..., C, K) bool. The number of learned features a point
     holds is a sum of independent Bernoulli(p_k) over the learned k (Poisson-binomial); a dynamic
     programme over the K features tracks P(count = 0..tau-1).
-
-    Explained in: book/theory/04_theorems.ipynb
     """
     p = check_frequencies(p)
     features = np.asarray(features, dtype=bool)

@@ -60,8 +60,6 @@ class StepHookIntervention(BaseIntervention):
     thousands of steps. ``seed`` seeds the hook's own generator for hooks that draw random numbers
     (``NEEDS_GENERATOR``; the protocol's context is not available inside training).
     :meth:`evaluation_model` asks the bound hook (the Tortoise for Hare & Tortoise).
-
-    Explained in: book/dash/02_warm_starting_real_networks.ipynb
     """
 
     def __init__(self, name: str, seed: int = 0, **params):
@@ -147,8 +145,6 @@ def get_intervention(name: str, **params) -> BaseIntervention:
     ``get_intervention("shrink_perturb", mode="fresh_init", shrink=0.4, perturb=0.1)``,
     ``get_intervention("l2_init", lam=1e-2)``. Unknown names, parameters or values raise
     ValueError naming them.
-
-    Explained in: book/dash/02_warm_starting_real_networks.ipynb
     """
     return _build("intervention", INTERVENTIONS, name, **params)
 
@@ -158,8 +154,6 @@ def get_step_hook(name: str, model, **params):
 
     ``cbp`` and ``redo`` need ``generator=`` (a ``torch.Generator``); see
     :class:`ContinualBackprop`, :class:`ReDo`, :class:`HareTortoise` for the parameters.
-
-    Explained in: book/dash/02_warm_starting_real_networks.ipynb
     """
     return _build("step hook", STEP_HOOKS, name, model, **params)
 

@@ -12,8 +12,6 @@ returns the pair to train next (possibly the same objects, changed in place). Th
 Every intervention here is a no-op before experiment 1 (``ctx.experiment == 1``): in the DASH code
 these actions run *after* an experiment, so all methods share the same first experiment - same
 initial weights, same first training run - and differ only from experiment 2 on.
-
-Explained in: book/dash/02_warm_starting_real_networks.ipynb
 """
 
 from __future__ import annotations
@@ -44,8 +42,6 @@ class InterventionContext:
         make_fresh_model: returns a freshly initialised model of the same architecture,
             on the training device.
         make_optimizer: builds the run's optimizer over the given parameters.
-
-    Explained in: book/dash/02_warm_starting_real_networks.ipynb
     """
 
     experiment: int
@@ -78,8 +74,6 @@ class BaseIntervention:
     Subclasses set ``name`` and implement ``__call__``. ``regularizer`` is None unless the method
     adds a loss term during training (only ``l2_init``); ``params`` records the arguments so runs
     can store them in their JSON results.
-
-    Explained in: book/dash/02_warm_starting_real_networks.ipynb
     """
 
     name = "base"
@@ -140,8 +134,6 @@ class WarmResetOptimizer(BaseIntervention):
     """Warm start with a fresh optimizer: keep the weights, drop momentum / Adam moments.
 
     Source: official DASH code, ``train_type == 'warm_rm'`` ("Warm ReM" in the paper's appendix).
-
-    Explained in: book/dash/02_warm_starting_real_networks.ipynb
     """
 
     name = "warm_reset_opt"
@@ -160,8 +152,6 @@ class HeadReset(BaseIntervention):
     which keeps the optimizer object - so stale momentum of the head parameters survives, as here.
     The DASH code re-seeds the global RNG with ``seed * j``; we draw from ``ctx.generator``
     instead. Also the "Head Reset" baseline of Hare & Tortoise (their App. A.4, Nikishin et al.).
-
-    Explained in: book/dash/02_warm_starting_real_networks.ipynb
     """
 
     name = "head_reset"
@@ -183,8 +173,6 @@ def shrinkable_modules(model: nn.Module) -> list[tuple[str, nn.Module]]:
 
     Norm layers (BatchNorm, LayerNorm, ...) are never included: the official DASH code only
     touches ``nn.Conv2d`` and ``nn.Linear`` (we add ``nn.Conv1d``, the same rule in 1-D).
-
-    Explained in: book/dash/01_dash_rule.ipynb
     """
     return [(n, m) for n, m in model.named_modules() if isinstance(m, SHRINKABLE)]
 

@@ -102,8 +102,6 @@ def group_cosines(param: torch.Tensor, direction: torch.Tensor, granularity: str
     for "row"; bias: a 0-dim tensor for "kernel" (one cosine for the whole vector), ``(out,)``
     for "row" (element-wise, i.e. sign agreement). ``direction`` is the DASH statistic, i.e.
     already the *negative* gradient.
-
-    Explained in: book/dash/01_dash_rule.ipynb
     """
     _check_choice("granularity", granularity, GRANULARITIES)
     if param.shape != direction.shape:
@@ -134,8 +132,6 @@ def dash_cosines(model: nn.Module, grad_ema: dict[str, torch.Tensor],
     Keys are parameter names; values as in :func:`group_cosines`. Raises ValueError for a key of
     ``grad_ema`` that is not a Linear/Conv parameter of ``model``, and for a trainable Linear/Conv
     parameter missing from ``grad_ema``.
-
-    Explained in: book/dash/01_dash_rule.ipynb
     """
     _check_choice("granularity", granularity, GRANULARITIES)
     known = {n: p for n, _, p in _named_shrinkable_params(model)}
@@ -158,8 +154,6 @@ def shrink_factors(model: nn.Module, grad_ema: dict[str, torch.Tensor], lam: flo
 
     Nothing is modified. Useful to plot which units / kernels DASH keeps (factor 1) or shrinks
     (factor ``lam``). Source: official DASH code, ``torch.clamp(cos_sim, min=lam, max=1)``.
-
-    Explained in: book/dash/01_dash_rule.ipynb
     """
     lam = _check_lam(lam)
     return {n: torch.clamp(c, min=lam, max=1) for n, c in
@@ -193,8 +187,6 @@ class Dash(BaseIntervention):
     application are kept (on the CPU) in ``last_factors`` for plotting.
 
     Defaults ``lam=0.3, alpha=0.3`` are the official ``--dash_lambda`` / ``--dash_alpha``.
-
-    Explained in: book/dash/01_dash_rule.ipynb
     """
 
     name = "dash"

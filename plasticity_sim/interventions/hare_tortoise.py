@@ -16,8 +16,6 @@ Not in the paper (its code was not available to us): whether BatchNorm running s
 averaged too. ``ema_buffers=True`` (default) averages floating-point buffers like parameters and
 copies integer ones (``num_batches_tracked``); ``False`` copies all buffers from the Hare. The
 optimizer state is left alone at a reset (the paper does not mention it).
-
-Explained in: book/dash/02_warm_starting_real_networks.ipynb
 """
 
 from __future__ import annotations
@@ -36,8 +34,6 @@ class HareTortoise:
     Steps are counted by the hook itself (calls since creation, across experiments), so the
     ``step`` argument is ignored; the Hare is reset after calls ``k, 2k, 3k, ...``. The Tortoise
     starts as a copy of the model at creation time.
-
-    Explained in: book/dash/02_warm_starting_real_networks.ipynb
     """
 
     NEEDS_GENERATOR = False

@@ -14,8 +14,6 @@ Two published forms, as named options of one function:
 
 Between experiments L2-Init is a warm start (weights and optimizer kept); its effect is the loss
 term, handed to ``train_until(..., regularizer=...)``.
-
-Explained in: book/dash/02_warm_starting_real_networks.ipynb
 """
 
 from __future__ import annotations
@@ -45,8 +43,6 @@ class L2InitRegularizer:
 
     Holds a private copy of the initial tensors (so later in-place updates of a live
     ``state_dict`` cannot alias them) and moves it once to the parameters' device/dtype.
-
-    Explained in: book/dash/02_warm_starting_real_networks.ipynb
     """
 
     def __init__(self, initial_state: dict, lam: float = 1e-2, form: str = "dash"):
@@ -89,8 +85,6 @@ class L2InitRegularizer:
 
 def l2_init_regularizer(initial_state: dict, lam: float = 1e-2, form: str = "dash") -> L2InitRegularizer:
     """Build the L2-Init loss term ``regularizer(model) -> tensor`` (forms: "dash", "kumar").
-
-    Explained in: book/dash/02_warm_starting_real_networks.ipynb
     """
     return L2InitRegularizer(initial_state, lam, form)
 
@@ -104,8 +98,6 @@ class L2Init(BaseIntervention):
     regulariser is evaluated before either happened, it snapshots the model's parameters at that
     first call - the first loss evaluation comes before the first optimizer step, so these are the
     initial weights (the DASH code's ``init_model = deepcopy(model)`` right after construction).
-
-    Explained in: book/dash/02_warm_starting_real_networks.ipynb
     """
 
     name = "l2_init"

@@ -18,8 +18,6 @@ cases are exact: ``shrink=1`` without noise (or ``toward=0``) is bit-for-bit a w
 ``run.py`` returns the fresh module itself, so there BN statistics are also fresh; that only
 matters in eval mode and is re-estimated within the first steps. The optimizer is kept, as in the
 DASH code (Ash & Adams rebuild it every round: pass ``reset_optimizer=True`` for that).
-
-Explained in: book/dash/02_warm_starting_real_networks.ipynb
 """
 
 from __future__ import annotations
@@ -67,8 +65,6 @@ def shrink_perturb_(model: nn.Module, mode: str = "gaussian", *,
         fresh_model: a freshly initialised model of the same architecture ("fresh_init").
         initial_state: ``state_dict`` of the first initialisation ("toward_init").
         **params: ``shrink``/``noise_std`` | ``shrink``/``perturb`` | ``toward``.
-
-    Explained in: book/dash/02_warm_starting_real_networks.ipynb
     """
     p = _resolve(mode, params)
     with torch.no_grad():
@@ -107,8 +103,6 @@ class ShrinkPerturb(BaseIntervention):
     model with ``ctx.make_fresh_model()``; ``toward_init`` uses ``ctx.initial_state``;
     ``gaussian`` draws from ``ctx.generator``. ``reset_optimizer=True`` rebuilds the optimizer
     afterwards, as Ash & Adams' ``run.py`` does.
-
-    Explained in: book/dash/02_warm_starting_real_networks.ipynb
     """
 
     name = "shrink_perturb"

@@ -21,8 +21,6 @@ the model needs real activation modules between its Linear layers (``nn.Sequenti
 package's ``mlp`` do). A per-unit BatchNorm1d/LayerNorm between the incoming Linear and the
 activation is treated as part of the unit: its affine parameters and running statistics for the
 replaced unit are reset too (an extension: Dohare's MLPs have no normalisation).
-
-Explained in: book/dash/02_warm_starting_real_networks.ipynb
 """
 
 from __future__ import annotations
@@ -45,8 +43,6 @@ INITS = ("kaiming", "default")
 @dataclass
 class UnitLayer:
     """One layer of hidden units: ``incoming`` Linear -> [norm] -> ``activation`` -> ``outgoing`` Linear.
-
-    Explained in: book/dash/02_warm_starting_real_networks.ipynb
     """
 
     name: str
@@ -63,8 +59,6 @@ def find_unit_layers(model: nn.Module) -> list[UnitLayer]:
     module between them (plus optional per-unit norms, dropout, identity) forms one layer of
     hidden units. Raises ValueError if there is none, or if one activation module object is used
     by two layers (its recorded output would be ambiguous).
-
-    Explained in: book/dash/02_warm_starting_real_networks.ipynb
     """
     leaves = [(n, m) for n, m in model.named_modules(remove_duplicate=False) if not list(m.children())]
     linear_at = [i for i, (_, m) in enumerate(leaves) if isinstance(m, nn.Linear)]
@@ -87,8 +81,6 @@ def find_unit_layers(model: nn.Module) -> list[UnitLayer]:
 
 class ActivationRecorder:
     """Forward hooks keeping the latest (detached) output of each given module. Call ``remove()``.
-
-    Explained in: book/dash/02_warm_starting_real_networks.ipynb
     """
 
     def __init__(self, modules):
@@ -111,8 +103,6 @@ def init_bound(layer: UnitLayer, init: str) -> float:
 
     "kaiming": ``gain * sqrt(3 / fan_in)`` (Dohare's default, gain of the activation, e.g. sqrt(2)
     for ReLU); "default": ``sqrt(1 / fan_in)``, PyTorch's ``nn.Linear`` default initialisation.
-
-    Explained in: book/dash/02_warm_starting_real_networks.ipynb
     """
     _check_choice("init", init, INITS)
     fan_in = layer.incoming.in_features
@@ -150,8 +140,6 @@ def replace_units_(layer: UnitLayer, idx: torch.Tensor, *, bound: float,
     Incoming weights ~ U(-bound, bound) drawn from ``generator``; incoming bias 0; per-unit norm
     parameters/statistics reset; ``bias_shift`` (if given) added to the outgoing bias; outgoing
     weights 0; the optimizer state of all of these zeroed.
-
-    Explained in: book/dash/02_warm_starting_real_networks.ipynb
     """
     if idx.numel() == 0:
         return
@@ -199,8 +187,6 @@ class ContinualBackprop:
 
     Typical settings (papers.md E.2): ``replacement_rate`` 1e-6..1e-4, ``maturity_threshold``
     100..10,000, ``decay_rate`` 0.99. Call :meth:`remove` to detach the forward hooks.
-
-    Explained in: book/dash/02_warm_starting_real_networks.ipynb
     """
 
     NEEDS_GENERATOR = True       # replaced units are redrawn from a generator
@@ -287,8 +273,6 @@ class ReDo:
     ``gntRedo.py`` leaves it; resetting it keeps a stale momentum from undoing the recycling).
     ``every=1000`` is ``gntRedo.py``'s default; Hare & Tortoise used "every 5 epochs" and
     tau in {0.01, ..., 0.5}; ``tau=0.1`` here. Call :meth:`remove` to detach the hooks.
-
-    Explained in: book/dash/02_warm_starting_real_networks.ipynb
     """
 
     NEEDS_GENERATOR = True       # replaced units are redrawn from a generator

@@ -186,8 +186,6 @@ def load_results(path: str | os.PathLike) -> dict:
     Checks the format tag, the protocol, the config (every key known and valid), the records
     (for chunked: one per experiment with the required fields) and that the stored summary
     matches the records. Raises ``ValueError`` (or ``FileNotFoundError``) saying what is wrong.
-
-    Explained in: book/dash/05_paper_scale.ipynb
     """
     path = Path(path)
     data = runs.read_json(path, "results file")

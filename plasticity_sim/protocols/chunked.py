@@ -83,8 +83,6 @@ def run_chunked(config: ChunkedConfig, *, resume_state: dict | None = None,
     progress: tqdm bar over experiments (default ``config.progress``).
 
     Source: official DASH code (``main.py``, ``utils/train_utils.py``), papers.md §C.1-§C.3.
-
-    Explained in: book/dash/02_warm_starting_real_networks.ipynb
     """
     data, intervention, (name, params) = _prepare(config)
     progress = config.progress if progress is None else progress

@@ -43,8 +43,6 @@ class FeatureProbeResult:
     ``cos_kernel`` (F, channels), ``cos_old`` / ``cos_new`` (cosine with the old / new half's
     negative gradient alone), ``feature_share``, ``noise_alignment`` (and ``*_init`` for the
     initial filters), ``factors`` ({granularity: {param: array}}) - plus ``epochs``, ``test_acc``.
-
-    Explained in: book/dash/01_dash_rule.ipynb
     """
 
     config: FeatureProbeConfig
@@ -58,7 +56,7 @@ class FeatureProbeResult:
         return np.concatenate([np.asarray(s[key], dtype=float).ravel() for s in self.per_seed])
 
     def to_dict(self) -> dict:
-        """JSON-able copy. Explained in: book/dash/01_dash_rule.ipynb"""
+        """JSON-able copy."""
         return {"config": asdict(self.config), "wall_time": self.wall_time,
                 "per_seed": [_jsonable(s) for s in self.per_seed]}
 
@@ -73,8 +71,6 @@ def _jsonable(obj):
 
 def probe_seed(config: FeatureProbeConfig, seed: int) -> dict:
     """One seed of the probe (data, training, DASH cosines, ground truth); see the module docstring.
-
-    Explained in: book/dash/01_dash_rule.ipynb
     """
     c = config
     runs.validate_config(c)

@@ -39,8 +39,6 @@ class ChunkedConfig:
     run seed (MNIST-1D keeps the library's own generation seed 42 unless ``dataset_kwargs`` says
     otherwise). ``method`` names an entry of :mod:`plasticity_sim.methods`; ``method_params``
     override its defaults.
-
-    Explained in: book/dash/02_warm_starting_real_networks.ipynb
     """
 
     dataset: str = option("mnist1d", choices=DATASETS)
@@ -73,8 +71,6 @@ def table1_summary(records: list[dict]) -> dict:
     """The paper's Table 1 columns from per-experiment records (DASH paper §C.3/§C.4).
 
     Test accuracy and steps at the last experiment, and their means over all experiments.
-
-    Explained in: book/00_headline_results.ipynb
     """
     if not records:
         raise ValueError("table1_summary needs at least one experiment record")

@@ -38,8 +38,6 @@ class SubsetCosineResult:
     """One record per (seed, size): ``seed``, ``size``, ``test_acc``, ``train_acc``, ``epochs``,
     ``reached_target``, ``wall_time``, ``cosines`` ({layer: list of per-unit cosines}) and
     ``median_cosine`` (median over the pooled units).
-
-    Explained in: book/dash/04_cosine_generalisation.ipynb
     """
 
     config: SubsetCosineConfig
@@ -58,23 +56,19 @@ class SubsetCosineResult:
         return np.asarray(vals)
 
     def to_dict(self) -> dict:
-        """JSON-able copy (config as a dict). Explained in: book/dash/04_cosine_generalisation.ipynb"""
+        """JSON-able copy (config as a dict)."""
         return {"config": asdict(self.config), "records": self.records,
                 "dataset_meta": self.dataset_meta, "wall_time": self.wall_time}
 
 
 def seed_streams(seed: int) -> dict[str, int]:
     """Independent integer seeds for the experiment's random streams (init, subset, train).
-
-    Explained in: book/dash/04_cosine_generalisation.ipynb
     """
     return runs.seed_streams(seed, STREAMS)
 
 
 def validate_config(config: SubsetCosineConfig, num_train: int | None = None) -> None:
     """Raise ValueError naming the first bad field (sizes are checked against ``num_train`` if given).
-
-    Explained in: book/dash/04_cosine_generalisation.ipynb
     """
     if not isinstance(config, SubsetCosineConfig):
         raise ValueError(f"config must be a SubsetCosineConfig, got {type(config).__name__}")

@@ -41,8 +41,6 @@ class PretrainSweepResult:
     ``pretrain_epochs``, ``pretrain_train_acc`` (eval-mode accuracy on the pre-training part when
     phase 2 starts), ``test_acc``, ``train_acc``, ``steps``, ``epochs``, ``reached_target`` and
     ``wall_time``; ``cold`` holds each seed's cold-start record (E = 0, independent code path).
-
-    Explained in: book/dash/03_noise_memorisation.ipynb
     """
 
     config: PretrainSweepConfig
@@ -83,7 +81,7 @@ class PretrainSweepResult:
         return grid, np.array([np.mean(v) for v in vals]), np.array([np.std(v) for v in vals])
 
     def to_dict(self) -> dict:
-        """JSON-able copy (config as a dict). Explained in: book/dash/03_noise_memorisation.ipynb"""
+        """JSON-able copy (config as a dict)."""
         return {"config": asdict(self.config), "records": self.records, "cold": self.cold,
                 "dataset_meta": self.dataset_meta, "wall_time": self.wall_time}
 
@@ -92,8 +90,6 @@ def seed_streams(seed: int) -> dict[str, int]:
     """Independent integer seeds for the sweep's random streams (init, split, pretrain, phase2,
     intervention). ``SeedSequence`` children do not depend on how many are spawned, so adding the
     intervention stream left the first four (and every number of the chapter) unchanged.
-
-    Explained in: book/dash/03_noise_memorisation.ipynb
     """
     return runs.seed_streams(seed, STREAMS)
 
@@ -104,8 +100,6 @@ def _gen(seed: int) -> torch.Generator:
 
 def validate_config(config: PretrainSweepConfig) -> None:
     """Raise ValueError naming the first bad field of ``config`` (the fields' declared checks).
-
-    Explained in: book/dash/03_noise_memorisation.ipynb
     """
     if not isinstance(config, PretrainSweepConfig):
         raise ValueError(f"config must be a PretrainSweepConfig, got {type(config).__name__}")
@@ -114,8 +108,6 @@ def validate_config(config: PretrainSweepConfig) -> None:
 
 def split_pretrain(n: int, fraction: float, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
     """A random split of 0..n-1: ``round(fraction * n)`` pre-training indices and the rest.
-
-    Explained in: book/dash/03_noise_memorisation.ipynb
     """
     k = int(round(fraction * n))
     if not 0 < k < n:
@@ -132,8 +124,6 @@ def between_phases(model, optimizer, intervention, setup: "_Setup"):
     initialisation, fresh models from the init stream (so ``cold`` here is exactly the cold start).
     The model is in eval mode while the intervention acts (as the official loop leaves it after
     testing) and back in train mode after.
-
-    Explained in: book/dash/03_noise_memorisation.ipynb
     """
     ctx = InterventionContext(
         experiment=2, x_seen=setup.x_all, y_seen=setup.y_all, chunk_size=setup.n_first,
@@ -194,8 +184,6 @@ def run_cold(config: PretrainSweepConfig, seed: int, *, data=None, return_model:
 
     Written separately from the sweep on purpose: the sweep's E = 0 "warm" run must equal it
     exactly (same initial weights, same batch order), which the tests check.
-
-    Explained in: book/dash/03_noise_memorisation.ipynb
     """
     validate_config(config)
     setup = _Setup(config, data if data is not None else _load(config), seed)

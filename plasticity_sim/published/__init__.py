@@ -22,8 +22,6 @@ METHOD_ALIASES = {"Random Init": "cold", "Warm Init": "warm", "S&P": "sp", "DASH
 
 def available() -> list[str]:
     """Names of the published tables shipped with the package.
-
-    Explained in: book/00_headline_results.ipynb
     """
     return sorted(p.stem for p in _HERE.glob("*.json"))
 
@@ -31,8 +29,6 @@ def available() -> list[str]:
 @dataclass(frozen=True)
 class PublishedTable:
     """A published results table: provenance plus rows of numbers.
-
-    Explained in: book/00_headline_results.ipynb
     """
 
     name: str
