@@ -106,7 +106,8 @@ def validate_config(config) -> None:
             raise ValueError(f"{name}={value!r} has type {type(value).__name__}; expected {kind.__name__}")
         bad = _nonfinite_path(value, name)
         if bad:
-            raise ValueError(f"{bad} is not a finite number (NaN or infinity)")
+            shown = f"{name}={value!r}" if bad == name else bad
+            raise ValueError(f"{shown} is not a finite number (NaN or infinity)")
         if kind is dict:
             try:
                 json.dumps(value, allow_nan=False)

@@ -109,28 +109,29 @@ def pending(jobs: list[dict], *, overwrite: bool) -> tuple[list[dict], list[dict
     return todo, done
 
 
-def _child(job: dict, conn) -> None:
+def _child(job: dict, conn, target) -> None:
     import torch
 
     torch.set_num_threads(1)  # N workers on N cores beat N workers fighting over N*N threads
     try:
-        conn.send(("ok", run_job(job)))
+        conn.send(("ok", target(job)))
     except BaseException as err:  # report any failure as text; the parent decides
         conn.send(("error", f"{type(err).__name__}: {err}"))
     finally:
         conn.close()
 
 
-def run_jobs_local(jobs: list[dict], *, workers: int = 2, on_done=None) -> list[tuple[dict, str]]:
+def run_jobs_local(jobs: list[dict], *, workers: int = 2, on_done=None, target=run_job) -> list[tuple[dict, str]]:
     """Run jobs in spawned processes, at most ``workers`` at once (here when ``workers == 1``).
 
     Returns ``[(job, reason)]`` for the failed ones; a worker that dies fails only its own job.
+    ``target`` (a module-level function, default :func:`run_job`) runs one job.
     """
     failures: list[tuple[dict, str]] = []
     if workers == 1 or len(jobs) <= 1:
         for job in jobs:
             try:
-                path = run_job(job)
+                path = target(job)
             except Exception as err:  # one failed job must not lose the others' results
                 failures.append((job, f"{type(err).__name__}: {err}"))
             else:
@@ -147,7 +148,7 @@ def run_jobs_local(jobs: list[dict], *, workers: int = 2, on_done=None) -> list[
         while queue and len(running) < workers:
             job = queue.pop(0)
             parent, child = context.Pipe(duplex=False)
-            proc = context.Process(target=_child, args=(job, child), daemon=True)
+            proc = context.Process(target=_child, args=(job, child, target), daemon=True)
             proc.start()
             child.close()
             running[proc.sentinel] = (proc, parent, job)

@@ -397,6 +397,112 @@ BAD: list[Bad] = [
 ]
 
 
+# ------------------------------------------------------------------------------ the CLI and the API
+# Small runs: nothing trains in a BAD case (each fails before the work); outputs point inside tmp_path.
+import plasticity_sim.cli as _cli  # noqa: E402
+from plasticity_sim import protocols as _protocols  # noqa: E402
+
+_SMALL = ["--set", "dataset_kwargs.num_samples=600", "--set", "num_chunks=2", "--set", "max_epochs=1"]
+
+
+def _run(p: Path, *extra: str, out: str | None = None) -> int:
+    return cli(_cli.main, ["run", "chunked", "--preset", "tiny", "--quiet", *_SMALL,
+                           "--out", out or str(p / "r.json"), *extra])
+
+
+def _touch(p: Path, name: str, text: str = "x") -> Path:
+    (p / name).parent.mkdir(parents=True, exist_ok=True)
+    (p / name).write_text(text)
+    return p / name
+
+
+def _api(**overrides):
+    return _protocols.preset_config("tiny", **overrides)
+
+
+BAD += [
+    Bad("cli-out-is-a-folder", lambda p, _: _run(p, out=str(p / "dir")), CliError, r"dir.*is a folder",
+        setup=lambda p: (p / "dir").mkdir()),
+    Bad("cli-out-on-a-pseudo-filesystem", lambda p, _: _run(p, out="/proc/plasticity_sim/r.json"), CliError,
+        r"/proc/plasticity_sim.*not writable"),
+    Bad("cli-out-exists-without-overwrite", lambda p, _: _run(p), CliError, r"r\.json.*already exists.*--overwrite",
+        setup=lambda p: _touch(p, "r.json")),
+    Bad("cli-checkpoint-dir-is-a-file", lambda p, _: _run(p, "--checkpoint-dir", str(p / "ck")), CliError,
+        r"--checkpoint-dir .*ck.* is a file", setup=lambda p: _touch(p, "ck")),
+    Bad("cli-checkpoint-exists-without-resume", lambda p, _: _run(p, "--checkpoint-dir", str(p / "ck")),
+        CliError, r"checkpoint .*checkpoint\.pt.*already exists.*--resume",
+        setup=lambda p: _touch(p, "ck/checkpoint.pt")),
+    Bad("cli-corrupt-checkpoint-on-resume", lambda p, _: _run(p, "--checkpoint-dir", str(p / "ck"), "--resume"),
+        CliError, r"checkpoint .*checkpoint\.pt.* cannot be read",
+        setup=lambda p: _touch(p, "ck/checkpoint.pt", "not a zip file")),
+    Bad("cli-nan-in-method-params", lambda p, _: _run(p, "--set", "method_params.reset_optimizer=NaN"), CliError,
+        r"method_params\.reset_optimizer is not a finite number"),
+    Bad("cli-infinite-lr", lambda p, _: _run(p, "--set", "lr=inf"), CliError, r"bad value 'inf' for lr"),
+    Bad("cli-huge-model", lambda p, _: _run(p, "--set", "model_kwargs.width=10000000000"), CliError,
+        r"model 'mlp' with options .*10000000000"),
+    Bad("cli-huge-dataset", lambda p, _: _run(p, "--set", "dataset_kwargs.num_samples=10000000000"), CliError,
+        r"num_samples.*10000000000"),
+    Bad("cli-unknown-method", lambda p, _: _run(p, "--method", "magic"), CliError, r"unknown method 'magic'"),
+    Bad("cli-method-for-a-protocol-without-one",
+        lambda p, _: cli(_cli.main, ["run", "subsets", "--method", "dash", "--out", str(p / "r.json")]),
+        CliError, r"'subsets' takes no --method"),
+    Bad("cli-checkpoint-for-a-protocol-that-cannot",
+        lambda p, _: cli(_cli.main, ["run", "subsets", "--preset", "tiny", "--out", str(p / "r.json"),
+                                     "--checkpoint-dir", str(p / "ck")]),
+        CliError, r"'subsets' does not checkpoint"),
+    Bad("cli-sweep-duplicate-method",
+        lambda p, _: cli(_cli.main, ["sweep", "chunked", "--methods", "dash,warm,dash", "--seeds", "0",
+                                     "--out-dir", str(p / "s"), *_SMALL]), CliError, r"--methods lists 'dash'"),
+    Bad("cli-sweep-duplicate-seed",
+        lambda p, _: cli(_cli.main, ["sweep", "chunked", "--methods", "warm", "--seeds", "1,1",
+                                     "--out-dir", str(p / "s"), *_SMALL]), CliError, r"--seeds lists 1"),
+    Bad("cli-sweep-set-seed-would-be-replaced",
+        lambda p, _: cli(_cli.main, ["sweep", "chunked", "--methods", "warm", "--seeds", "0",
+                                     "--out-dir", str(p / "s"), "--set", "seed=7", *_SMALL]),
+        CliError, r"--set seed=\.\.\. in a sweep"),
+    Bad("cli-sweep-unwritable-out-dir",
+        lambda p, _: cli(_cli.main, ["sweep", "chunked", "--methods", "warm", "--seeds", "0",
+                                     "--out-dir", "/proc/plasticity_sim_sweep", *_SMALL]),
+        CliError, r"/proc/plasticity_sim_sweep.*not writable"),
+    Bad("cli-negative-seed", lambda p, _: cli(_cli.main, ["sweep", "chunked", "--seeds", "0,-3",
+                                                          "--out-dir", str(p / "s")]),
+        CliError, r"--seeds '0,-3'.*-3"),
+    Bad("api-infinite-lr", lambda p, _: _api(lr=float("inf")), ValueError, r"lr=inf is not a finite number"),
+    Bad("api-nan-weight-decay", lambda p, _: _api(weight_decay=float("nan")), ValueError,
+        r"weight_decay=nan is not a finite number"),
+    Bad("api-infinite-rho", lambda p, _: _api(rho=float("inf")), ValueError, r"rho=inf is not a finite number"),
+    Bad("api-results-file-not-ours", lambda p, _: _protocols.load_results(p / "r.json"), ValueError,
+        r"r\.json: format is None", setup=lambda p: _touch(p, "r.json", "{}")),
+]
+
+
+def _good_cli_overwrite_and_names(p: Path):
+    _touch(p, "old.json", "{}")
+    assert _run(p, "--overwrite", out=str(p / "old.json")) == 0
+    assert _protocols.load_results(p / "old.json")["config"]["method"] == "warm"
+    import os as _os
+    here = _os.getcwd()
+    try:  # default file name follows the final config, --set included
+        _os.chdir(p)
+        assert cli(_cli.main, ["run", "chunked", "--preset", "tiny", "--quiet", *_SMALL, "--method", "dash",
+                               "--set", "method=warm", "--set", "seed=7"]) == 0
+    finally:
+        _os.chdir(here)
+    assert (p / "results" / "chunked_tiny_warm_seed7.json").is_file()
+
+
+def _good_cli_sweep_list(p: Path, capsys=None):
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert cli(_cli.main, ["sweep", "chunked", "--methods", "cold,dash", "--seeds", "0,1", "--list",
+                               "--out-dir", str(p / "s"), "--checkpoint-dir", str(p / "ck")]) == 0
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 4 and all(" run chunked --preset tiny " in line for line in lines)
+    assert len({line.split("--out ")[1].split()[0] for line in lines}) == 4  # one file per job
+    assert "ck/chunked_tiny_dash_seed1" in lines[-1]                         # preset in checkpoint names
+    assert not (p / "s").exists()                                            # --list writes nothing
+
+
 @pytest.mark.parametrize("case", BAD, ids=[c.id for c in BAD])
 def test_bad_input(case: Bad, tmp_path):
     ctx = case.setup(tmp_path)
@@ -512,6 +618,8 @@ GOOD: list[Good] = [
     Good("discrete-tau-equal-K", _good_discrete),
     Good("published-cli-table", _good_published),
     Good("feature-noise-rectangular", _good_feature_noise),
+    Good("cli-overwrite-and-file-names-from-the-config", _good_cli_overwrite_and_names),
+    Good("cli-sweep-list-one-command-per-job", _good_cli_sweep_list),
 ]
 
 

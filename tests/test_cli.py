@@ -106,8 +106,8 @@ def test_sweep_in_parallel_processes(tmp_path):
     assert seeds == [0, 1]
 
 
-@pytest.mark.skipif(importlib.util.find_spec("ray") is not None, reason="ray is installed")
-def test_ray_backend_without_ray_is_a_clear_error(tmp_path, capsys):
+def test_ray_backend_without_ray_is_a_clear_error(tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if ray were not installed
     assert run_cli("sweep", "chunked", "--backend", "ray", *SMALL, "--out-dir", str(tmp_path)) == 2
     assert "needs the optional dependency ray" in capsys.readouterr().err
     assert os.listdir(tmp_path) == []
@@ -138,3 +138,48 @@ def test_module_entry_point_lists_presets_and_methods():
     for name in (*specs.CHUNKED_PRESETS, *methods.trainable(), *protocols.PROTOCOLS):
         assert name in proc.stdout
     json.dumps(proc.stdout)  # plain text, no exotic objects
+
+
+def _job_that_dies_or_works(job):
+    # a sweep job stand-in: seed 1 kills its own worker process (as the OOM killer would)
+    if job["seed"] == 1:
+        os.kill(os.getpid(), 9)
+    return f"done {job['seed']}"
+
+
+def test_a_dead_worker_fails_only_its_own_job():
+    from plasticity_sim.sweep import run_jobs_local
+
+    done = []
+    jobs = [{"seed": s, "out": f"job{s}"} for s in (0, 1, 2, 3)]
+    failures = run_jobs_local(jobs, workers=2, on_done=done.append, target=_job_that_dies_or_works)
+    assert sorted(done) == ["done 0", "done 2", "done 3"]
+    assert [(j["seed"], reason) for j, reason in failures] == [(1, "worker died (exit code -9)")]
+
+
+def test_divergence_is_a_run_failure_naming_experiment_epoch_and_step(tmp_path, capsys):
+    code = run_cli("run", "chunked", *SMALL, "--set", "lr=1e30", "--set", "optimizer=sgd",
+                   "--out", str(tmp_path / "r.json"), "--quiet")
+    err = capsys.readouterr().err.strip()
+    assert code == 1 and len(err.splitlines()) == 1
+    assert err.startswith("run failed: non-finite loss") and "experiment 1: epoch 1, step" in err
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason="ray is not installed")
+def test_ray_executor_runs_the_same_jobs_on_a_local_ray_instance(tmp_path):
+    import ray
+
+    from plasticity_sim.sweep import make_jobs, run_jobs_ray
+
+    jobs = make_jobs("chunked", "tiny", ["warm", "dash"], [0], SMALL[1::2], out_dir=str(tmp_path))
+    jobs.append(dict(jobs[0], config=dict(jobs[0]["config"], num_chunks=7), out=str(tmp_path / "bad.json")))
+    try:
+        failures = run_jobs_ray(jobs, init_kwargs={"num_cpus": 2, "include_dashboard": False,
+                                                   "object_store_memory": 80 * 2**20})
+    finally:
+        ray.shutdown()
+    assert [(j["out"], "num_chunks=7 does not divide" in reason) for j, reason in failures] == \
+        [(str(tmp_path / "bad.json"), True)]
+    for method in ("warm", "dash"):
+        assert protocols.load_results(tmp_path / f"chunked_tiny_{method}_seed0.json")["config"]["method"] == method
