@@ -13,7 +13,8 @@ import numpy as np
 
 from plasticity_sim.plotting import mean_std_band, method_color, method_label, new_figure
 from plasticity_sim.report import ResultsSummary, _check_methods, label, summarize_results
-from plasticity_sim.studies import _check_lam, shrink_2d, shrink_factor
+from plasticity_sim.checks import check_range
+from plasticity_sim.studies import shrink_2d, shrink_factor
 
 if TYPE_CHECKING:  # annotations only: importing the protocols would import torch
     from plasticity_sim.protocols.subsets import SubsetCosineResult
@@ -30,7 +31,7 @@ def plot_shrink_geometry(lam: float = 0.3, angles=DEFAULT_ANGLES):
 
     Explained in: book/dash/01_dash_rule.ipynb
     """
-    lam = _check_lam(lam)
+    lam = check_range("lam", lam, 0.0, 1.0)
     theta = np.deg2rad(np.asarray(angles, dtype=float))
     w = np.stack([np.cos(theta), np.sin(theta)], axis=1)
     shrunk, f = shrink_2d(w, np.array([1.0, 0.0]), lam)
@@ -82,7 +83,7 @@ def plot_probe_scatter(per_seed: list[dict], lam: float = 0.3):
 
     Explained in: book/dash/01_dash_rule.ipynb
     """
-    lam = _check_lam(lam)
+    lam = check_range("lam", lam, 0.0, 1.0)
     if not per_seed:
         raise ValueError("per_seed is empty: run the probe for at least one seed")
     fig, axes = new_figure(2, figsize=(8.0, 3.4), sharey=True)
@@ -112,7 +113,7 @@ def plot_factor_histograms(factors: dict, lam: float = 0.3, bins: int = 20):
 
     Explained in: book/dash/01_dash_rule.ipynb
     """
-    lam = _check_lam(lam)
+    lam = check_range("lam", lam, 0.0, 1.0)
     if not factors:
         raise ValueError("factors is empty")
     fig, axes = new_figure(len(factors), figsize=(8.0, 3.0), sharey=True)

@@ -18,6 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from plasticity_sim.checks import check_positive_int
+
 MODEL_NAMES = ("mlp", "cnn", "resnet18", "vgg16_bn")
 HEAD_INIT_SCHEMES = ("pytorch_default", "model")
 
@@ -186,8 +188,8 @@ class MLP(PlasticityModel):
 
     def __init__(self, input_shape, num_classes, *, depth: int = 3, width: int = 256, batchnorm: bool = False):
         super().__init__()
-        _check_positive_int("depth", depth)
-        _check_positive_int("width", width)
+        check_positive_int("depth", depth)
+        check_positive_int("width", width)
         d = math.prod(input_shape)
         self.flatten = nn.Flatten()
         blocks: list[nn.Module] = []
@@ -218,7 +220,7 @@ class SmallCNN(PlasticityModel):
 
     def __init__(self, input_shape, num_classes, *, channels: int = 32):
         super().__init__()
-        _check_positive_int("channels", channels)
+        check_positive_int("channels", channels)
         if len(input_shape) not in (2, 3):
             raise ValueError(f"cnn needs input_shape (C, L) or (C, H, W), got {tuple(input_shape)}")
         conv = nn.Conv1d if len(input_shape) == 2 else nn.Conv2d
@@ -310,7 +312,7 @@ class VGG16BN(PlasticityModel):
     def __init__(self, input_shape, num_classes, *, classifier_width: int = 4096, dropout: float = 0.5):
         super().__init__()
         _check_image_shape("vgg16_bn", input_shape, 32)  # five 2x2 max-pools
-        _check_positive_int("classifier_width", classifier_width)
+        check_positive_int("classifier_width", classifier_width)
         layers: list[nn.Module] = []
         c_in = input_shape[0]
         for v in VGG16_CONFIG:
@@ -345,11 +347,6 @@ class VGG16BN(PlasticityModel):
 
 # ----------------------------------------------------------------------------- factory
 _MODELS = {"mlp": MLP, "cnn": SmallCNN, "resnet18": ResNet18, "vgg16_bn": VGG16BN}
-
-
-def _check_positive_int(name, value) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name}={value!r} must be a positive int")
 
 
 def _check_image_shape(name, input_shape, min_size: int) -> None:

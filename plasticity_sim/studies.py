@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from plasticity_sim.checks import check_range
+
 if TYPE_CHECKING:  # annotations only: importing the protocols would import torch
     from plasticity_sim.protocols.subsets import SubsetCosineResult
     from plasticity_sim.protocols.two_phase import PretrainSweepConfig, PretrainSweepResult
@@ -26,20 +28,10 @@ __all__ = ["shrink_factor", "shrink_2d", "feature_share", "max_abs_cosine", "noi
 
 # ---------------------------------------------------------------------------------------------
 # DASH's shrink rule in numbers
-def _check_lam(lam) -> float:
-    try:
-        v = float(lam)
-    except (TypeError, ValueError):
-        raise ValueError(f"lam must be a number in [0, 1], got {lam!r}") from None
-    if not 0.0 <= v <= 1.0:
-        raise ValueError(f"lam must be in [0, 1], got {lam!r}")
-    return v
-
-
 def shrink_factor(cos, lam: float = 0.3) -> np.ndarray:
     """DASH's factor ``clamp(cos, lam, 1)`` = ``max(lam, cos)`` (cosines are at most 1).
     """
-    lam = _check_lam(lam)
+    lam = check_range("lam", lam, 0.0, 1.0)
     c = np.asarray(cos, dtype=float)
     if np.any(np.abs(c) > 1 + 1e-9) or np.any(np.isnan(c)):
         raise ValueError(f"cosines must lie in [-1, 1], got values from {np.nanmin(c)} to {np.nanmax(c)}")

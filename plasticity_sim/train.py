@@ -17,6 +17,8 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from plasticity_sim.checks import check_positive_int
+
 OPTIMIZER_NAMES = ("sgd", "adamw", "sam")
 # Data sets up to this size are shuffled with one gather per epoch (MNIST-1D: 1.3 MB; CIFAR-10 on the
 # GPU: 600 MB, gathered per batch instead, so the training set is never held twice).
@@ -155,11 +157,6 @@ def _check_data(model, x, y, name="x") -> None:
                          "must be on the same device; move them with .to(device)")
 
 
-def _check_positive_int(key, value) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{key}={value!r} must be a positive int")
-
-
 def _autocast(device: torch.device, enabled: bool):
     """bf16 autocast (no loss scaling needed: bf16 has fp32's exponent range)."""
     if not enabled:
@@ -196,8 +193,8 @@ def train_until(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, optimizer
     if isinstance(target_train_acc, bool) or not isinstance(target_train_acc, (int, float)) \
             or not 0.0 < target_train_acc <= 1.0:
         raise ValueError(f"target_train_acc={target_train_acc!r} must be in (0, 1]")
-    _check_positive_int("max_epochs", max_epochs)
-    _check_positive_int("batch_size", batch_size)
+    check_positive_int("max_epochs", max_epochs)
+    check_positive_int("batch_size", batch_size)
     if not isinstance(generator, torch.Generator):
         raise ValueError(f"generator must be a torch.Generator, got {type(generator).__name__}")
     step_hooks = tuple(step_hooks)
@@ -321,7 +318,7 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, batch_size: 
     train/eval mode is restored afterwards. bf16 autocast and channels_last on CUDA.
     """
     _check_data(model, x, y)
-    _check_positive_int("batch_size", batch_size)
+    check_positive_int("batch_size", batch_size)
     cuda = x.device.type == "cuda"
     with preserved_modes(model):
         model.eval()
@@ -343,7 +340,7 @@ def loss_and_grads(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *,
     """
     _check_data(model, x, y)
     if batch_size is not None:
-        _check_positive_int("batch_size", batch_size)
+        check_positive_int("batch_size", batch_size)
     named = [(name, p) for name, p in model.named_parameters() if p.requires_grad]
     if not named:
         raise ValueError("model has no trainable parameters")

@@ -175,20 +175,3 @@ def shrinkable_modules(model: nn.Module) -> list[tuple[str, nn.Module]]:
     touches ``nn.Conv2d`` and ``nn.Linear`` (we add ``nn.Conv1d``, the same rule in 1-D).
     """
     return [(n, m) for n, m in model.named_modules() if isinstance(m, SHRINKABLE)]
-
-
-def _check_choice(what: str, value, allowed) -> None:
-    """Raise a ValueError naming ``value`` and the allowed choices unless ``value in allowed``."""
-    if value not in allowed:
-        raise ValueError(f"unknown {what} {value!r}; allowed: {', '.join(map(repr, allowed))}")
-
-
-def _check_range(what: str, value, lo: float, hi: float) -> float:
-    """Return ``float(value)`` if lo <= value <= hi, else raise a ValueError naming it."""
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{what} must be a number in [{lo}, {hi}], got {value!r}") from None
-    if not (lo <= v <= hi):  # also rejects NaN
-        raise ValueError(f"{what} must be in [{lo}, {hi}], got {value!r}")
-    return v

@@ -43,7 +43,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import BaseIntervention, _check_choice, _check_range, shrinkable_modules
+from plasticity_sim.checks import check_choice, check_range
+from .base import BaseIntervention, shrinkable_modules
 
 GRANULARITIES = ("kernel", "row")
 
@@ -72,7 +73,7 @@ def dash_gradient_ema(model: nn.Module, x: torch.Tensor, y: torch.Tensor, chunk_
 
     Explained in: book/dash/01_dash_rule.ipynb
     """
-    alpha = _check_range("alpha", alpha, 0.0, 1.0)
+    alpha = check_range("alpha", alpha, 0.0, 1.0)
     if alpha == 0.0:
         raise ValueError("alpha must be in (0, 1]; alpha=0 would ignore every gradient")
     if isinstance(chunk_size, bool) or int(chunk_size) != chunk_size or chunk_size < 1:
@@ -103,7 +104,7 @@ def group_cosines(param: torch.Tensor, direction: torch.Tensor, granularity: str
     for "row" (element-wise, i.e. sign agreement). ``direction`` is the DASH statistic, i.e.
     already the *negative* gradient.
     """
-    _check_choice("granularity", granularity, GRANULARITIES)
+    check_choice("granularity", granularity, GRANULARITIES)
     if param.shape != direction.shape:
         raise ValueError(f"shape mismatch: parameter {tuple(param.shape)} vs direction "
                          f"{tuple(direction.shape)}")
@@ -121,10 +122,6 @@ def group_cosines(param: torch.Tensor, direction: torch.Tensor, granularity: str
     return F.cosine_similarity(direction.reshape(o, i, -1), param.reshape(o, i, -1), dim=-1)
 
 
-def _check_lam(lam) -> float:
-    return _check_range("lam", lam, 0.0, 1.0)
-
-
 def dash_cosines(model: nn.Module, grad_ema: dict[str, torch.Tensor],
                  granularity: str = "kernel") -> dict[str, torch.Tensor]:
     """The raw DASH cosines (before the clamp) for every Linear/Conv parameter in ``grad_ema``.
@@ -133,7 +130,7 @@ def dash_cosines(model: nn.Module, grad_ema: dict[str, torch.Tensor],
     ``grad_ema`` that is not a Linear/Conv parameter of ``model``, and for a trainable Linear/Conv
     parameter missing from ``grad_ema``.
     """
-    _check_choice("granularity", granularity, GRANULARITIES)
+    check_choice("granularity", granularity, GRANULARITIES)
     known = {n: p for n, _, p in _named_shrinkable_params(model)}
     unknown = sorted(set(grad_ema) - set(known))
     if unknown:
@@ -155,7 +152,7 @@ def shrink_factors(model: nn.Module, grad_ema: dict[str, torch.Tensor], lam: flo
     Nothing is modified. Useful to plot which units / kernels DASH keeps (factor 1) or shrinks
     (factor ``lam``). Source: official DASH code, ``torch.clamp(cos_sim, min=lam, max=1)``.
     """
-    lam = _check_lam(lam)
+    lam = check_range("lam", lam, 0.0, 1.0)
     return {n: torch.clamp(c, min=lam, max=1) for n, c in
             dash_cosines(model, grad_ema, granularity).items()}
 
@@ -192,10 +189,10 @@ class Dash(BaseIntervention):
     name = "dash"
 
     def __init__(self, granularity: str = "kernel", lam: float = 0.3, alpha: float = 0.3):
-        _check_choice("granularity", granularity, GRANULARITIES)
+        check_choice("granularity", granularity, GRANULARITIES)
         self.granularity = granularity
-        self.lam = _check_lam(lam)
-        self.alpha = _check_range("alpha", alpha, 0.0, 1.0)
+        self.lam = check_range("lam", lam, 0.0, 1.0)
+        self.alpha = check_range("alpha", alpha, 0.0, 1.0)
         if self.alpha == 0.0:
             raise ValueError("alpha must be in (0, 1]; alpha=0 would ignore every gradient")
         self.last_factors: dict[str, torch.Tensor] | None = None

@@ -25,7 +25,7 @@ import copy
 import torch
 from torch import nn
 
-from .base import _check_range
+from plasticity_sim.checks import check_range
 
 
 class HareTortoise:
@@ -41,7 +41,7 @@ class HareTortoise:
 
     def __init__(self, model: nn.Module, *, momentum: float = 0.999, reset_every: int = 1000,
                  ema_buffers: bool = True):
-        self.momentum = _check_range("momentum", momentum, 0.0, 1.0)
+        self.momentum = check_range("momentum", momentum, 0.0, 1.0)
         if isinstance(reset_every, bool) or int(reset_every) != reset_every or reset_every < 1:
             raise ValueError(f"reset_every must be a positive integer number of steps, "
                              f"got {reset_every!r}")

@@ -21,7 +21,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .base import BaseIntervention, _check_choice, _check_range
+from plasticity_sim.checks import check_choice, check_range
+from .base import BaseIntervention
 
 FORMS = ("dash", "kumar")
 
@@ -46,8 +47,8 @@ class L2InitRegularizer:
     """
 
     def __init__(self, initial_state: dict, lam: float = 1e-2, form: str = "dash"):
-        _check_choice("l2_init form", form, FORMS)
-        self.lam = _check_range("lam", lam, 0.0, float("inf"))
+        check_choice("l2_init form", form, FORMS)
+        self.lam = check_range("lam", lam, 0.0, float("inf"))
         self.form = form
         self.initial = {k: v.detach().clone() for k, v in initial_state.items()
                         if isinstance(v, torch.Tensor)}
@@ -103,8 +104,8 @@ class L2Init(BaseIntervention):
     name = "l2_init"
 
     def __init__(self, lam: float = 1e-2, form: str = "dash"):
-        _check_choice("l2_init form", form, FORMS)
-        self.lam = _check_range("lam", lam, 0.0, float("inf"))
+        check_choice("l2_init form", form, FORMS)
+        self.lam = check_range("lam", lam, 0.0, float("inf"))
         self.form = form
         self._reg: L2InitRegularizer | None = None
 

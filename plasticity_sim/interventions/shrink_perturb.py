@@ -25,7 +25,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .base import BaseIntervention, _check_choice, _check_range, shrinkable_modules
+from plasticity_sim.checks import check_choice, check_range
+from .base import BaseIntervention, shrinkable_modules
 
 MODES = ("gaussian", "fresh_init", "toward_init")
 DEFAULTS = {
@@ -37,7 +38,7 @@ DEFAULTS = {
 
 def _resolve(mode: str, params: dict) -> dict:
     """Fill in the mode's defaults; reject parameters the mode does not use, and bad values."""
-    _check_choice("shrink_perturb mode", mode, MODES)
+    check_choice("shrink_perturb mode", mode, MODES)
     unknown = sorted(set(params) - set(DEFAULTS[mode]))
     if unknown:
         raise ValueError(f"shrink_perturb mode {mode!r} does not take {unknown}; "
@@ -45,10 +46,10 @@ def _resolve(mode: str, params: dict) -> dict:
     out = {**DEFAULTS[mode], **params}
     for k in ("shrink", "toward"):
         if k in out:
-            out[k] = _check_range(k, out[k], 0.0, 1.0)
+            out[k] = check_range(k, out[k], 0.0, 1.0)
     for k in ("noise_std", "perturb"):
         if k in out:
-            out[k] = _check_range(k, out[k], 0.0, float("inf"))
+            out[k] = check_range(k, out[k], 0.0, float("inf"))
     return out
 
 

@@ -32,7 +32,7 @@ import torch
 from torch import nn
 
 from ..diagnostics import dormant_mask
-from .base import _check_choice, _check_range
+from plasticity_sim.checks import check_choice, check_range
 
 ACTIVATIONS = (nn.ReLU, nn.LeakyReLU, nn.ELU, nn.SELU, nn.GELU, nn.SiLU, nn.Tanh, nn.Sigmoid)
 UNIT_NORMS = (nn.BatchNorm1d, nn.LayerNorm)
@@ -104,7 +104,7 @@ def init_bound(layer: UnitLayer, init: str) -> float:
     "kaiming": ``gain * sqrt(3 / fan_in)`` (Dohare's default, gain of the activation, e.g. sqrt(2)
     for ReLU); "default": ``sqrt(1 / fan_in)``, PyTorch's ``nn.Linear`` default initialisation.
     """
-    _check_choice("init", init, INITS)
+    check_choice("init", init, INITS)
     fan_in = layer.incoming.in_features
     if init == "default":
         return math.sqrt(1.0 / fan_in)
@@ -196,10 +196,10 @@ class ContinualBackprop:
                  replacement_rate: float = 1e-4, maturity_threshold: int = 100,
                  decay_rate: float = 0.99, init: str = "kaiming", accumulate: bool = False,
                  fold_bias: bool = True, layers: list[UnitLayer] | None = None):
-        self.replacement_rate = _check_range("replacement_rate", replacement_rate, 0.0, 1.0)
-        self.maturity_threshold = int(_check_range("maturity_threshold", maturity_threshold, 0, 1e12))
-        self.decay_rate = _check_range("decay_rate", decay_rate, 0.0, 1.0 - 1e-12)
-        _check_choice("init", init, INITS)
+        self.replacement_rate = check_range("replacement_rate", replacement_rate, 0.0, 1.0)
+        self.maturity_threshold = int(check_range("maturity_threshold", maturity_threshold, 0, 1e12))
+        self.decay_rate = check_range("decay_rate", decay_rate, 0.0, 1.0 - 1e-12)
+        check_choice("init", init, INITS)
         if generator is None:
             raise ValueError("ContinualBackprop needs a torch.Generator (generator=...)")
         self.generator, self.accumulate, self.fold_bias = generator, bool(accumulate), bool(fold_bias)
@@ -280,10 +280,10 @@ class ReDo:
 
     def __init__(self, model: nn.Module, *, generator: torch.Generator, tau: float = 0.1,
                  every: int = 1000, init: str = "kaiming", layers: list[UnitLayer] | None = None):
-        self.tau = _check_range("tau", tau, 0.0, float("inf"))
+        self.tau = check_range("tau", tau, 0.0, float("inf"))
         if isinstance(every, bool) or int(every) != every or every < 1:
             raise ValueError(f"every must be a positive integer number of steps, got {every!r}")
-        _check_choice("init", init, INITS)
+        check_choice("init", init, INITS)
         if generator is None:
             raise ValueError("ReDo needs a torch.Generator (generator=...)")
         self.every, self.generator = int(every), generator
