@@ -1,6 +1,9 @@
 """Networks for the real-training chapters: MLP, a small CPU-sized CNN, CIFAR ResNet-18 and VGG-16-BN,
 and the two-layer patch CNN of the DASH-rule chapter's ground-truth probe.
 
+Why one module over 400 lines: it is the one home of every architecture (five networks, their
+initialisation and head resets, and the size check run before training), as the layout promises.
+
 Every model is a `PlasticityModel`: it names its classifier *head* (for head resets), lists its
 post-activation modules (the "units" the diagnostics look at), and re-initialises itself in place
 from an explicit `torch.Generator` (a cold start is `model.reset_parameters(generator)`).

@@ -1,5 +1,9 @@
 """Runs: typed configs with declared checks, overrides, seeds, provenance, results files, checkpoints.
 
+Why one module of ~400 lines: the pieces (declared checks, overrides, provenance, output checks,
+checkpoints) are each short and are used together by every protocol; split, they would import
+each other.
+
 Everything a run needs besides the science, for every protocol alike. A protocol's config is a
 dataclass whose fields declare their own checks with :func:`option` (bounds, allowed values,
 whether the field changes the numbers); :func:`validate_config`, :func:`config_from_dict` and

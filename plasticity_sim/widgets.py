@@ -1,5 +1,8 @@
 """Kernel-free widgets: sliders, dropdowns and Play buttons over precomputed figure frames.
 
+Why one module over 400 lines: control specs, frame rendering, the widget tree and its report
+share one frame format and one size budget; a reader follows a frame from slider to PNG here.
+
 A hosted Jupyter Book page has no kernel, so an ordinary ``interact`` slider is dead there. The
 widgets made here still work: every frame of the figure is rendered *in advance* over the grid of
 control values, stored as a small PNG in a ``widgets.Image``, and the control is tied to a
