@@ -18,35 +18,34 @@ import tempfile
 import time
 from pathlib import Path
 
-from plasticity_sim import cli, runs
+from plasticity_sim import methods, protocols, sweep
+from plasticity_sim.protocols.specs import CHUNKED_PRESETS
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--methods", default=",".join(runs.METHODS))
+    ap.add_argument("--methods", default=",".join(methods.trainable()))
     ap.add_argument("--out-dir", default=None, help="keep the results files here (default: a temp dir)")
     ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     args = ap.parse_args(argv)
 
     out_dir = Path(args.out_dir or tempfile.mkdtemp(prefix="chunked_tiny_"))
-    sweep_args = argparse.Namespace(protocol="chunked", preset="tiny", methods=args.methods,
-                                    seeds=str(args.seed), out_dir=str(out_dir), overrides=args.overrides,
-                                    checkpoint_dir=None, resume=False)
-    jobs = cli.make_jobs(sweep_args)
-    print(f"tiny preset: {runs.PRESETS['tiny']}")
+    jobs = sweep.make_jobs("chunked", "tiny", [m for m in args.methods.split(",") if m], [args.seed],
+                           args.overrides, out_dir=str(out_dir), overwrite=True)
+    print(f"tiny preset: {CHUNKED_PRESETS['tiny']}")
     print(f"{len(jobs)} runs on {args.workers} worker(s); python {platform.python_version()}, "
           f"{platform.processor() or platform.machine()}", flush=True)
 
     t0 = time.perf_counter()
-    failures = cli.run_jobs_local(jobs, workers=args.workers,
+    failures = sweep.run_jobs_local(jobs, workers=args.workers,
                                   on_done=lambda p: print(f"  done {Path(p).name} at "
                                                           f"{time.perf_counter() - t0:5.1f} s", flush=True))
     total = time.perf_counter() - t0
-    for job, err in failures:
-        print(f"FAILED {job['out']}: {type(err).__name__}: {err}", file=sys.stderr)
-    results = [runs.load_results(job["out"]) for job in jobs if Path(job["out"]).is_file()]
+    for job, reason in failures:
+        print(f"FAILED {job['out']}: {reason}", file=sys.stderr)
+    results = [protocols.load_results(job["out"]) for job in jobs if Path(job["out"]).is_file()]
 
     print(f"\n{'method':15s} {'wall s':>7s} {'acc last':>9s} {'acc avg':>8s} {'steps last':>10s} "
           f"{'steps avg':>9s} {'total steps':>11s}")
