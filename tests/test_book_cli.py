@@ -145,3 +145,13 @@ def test_toc_notebooks_match_toc():
     paths = book.toc_notebooks(ROOT)
     assert all(p.suffix == ".ipynb" and p.exists() for p in paths)
     assert paths == sorted(set(paths), key=paths.index)  # no duplicates
+
+
+def test_stream_outputs_are_merged_whatever_the_flush_timing(tmp_path):
+    nb = tmp_path / "s.ipynb"
+    _notebook(nb, "import sys, time\nprint('a', flush=True)\ntime.sleep(0.3)\nprint('b', flush=True)\n"
+                  "sys.stderr.write('e\\n'); sys.stderr.flush()\ntime.sleep(0.3)\nprint('c')")
+    assert _run("execute", str(nb)).returncode == 0
+    outs = json.loads(nb.read_text())["cells"][0]["outputs"]
+    assert [(o["name"], "".join(o["text"])) for o in outs] == [("stdout", "a\nb\n"), ("stderr", "e\n"),
+                                                             ("stdout", "c\n")]

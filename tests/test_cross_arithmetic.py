@@ -6,9 +6,9 @@ still pass strict nbval there. This test re-executes every torch chapter with st
 committed outputs, in a pytest that loads no conftest (so the book's pin in the root ``conftest.py``
 does not apply) and with an environment unlike the pinned one on every axis we can set:
 
-* ``ATEN_CPU_CAPABILITY=default`` (scalar ATen kernels instead of AVX2),
+* ATen's and oneDNN's AVX-512 kernels instead of AVX2 (on a CPU without AVX-512: ATen's scalar
+  ``default`` kernels and oneDNN on SSE4.1),
 * ``MKL_CBWR=COMPATIBLE`` (MKL's oldest code branch instead of AVX2),
-* ``DNNL_MAX_CPU_ISA=SSE41`` (oneDNN without AVX),
 * 2 threads instead of 1.
 
 ``test_other_arithmetic_really_differs`` shows the environment changes the bits of a small training
@@ -29,10 +29,26 @@ ROOT = Path(__file__).resolve().parent.parent
 TORCH_CHAPTERS = ("book/00_headline_results.ipynb", "book/dash/01_dash_rule.ipynb",
                   "book/dash/02_warm_starting_real_networks.ipynb", "book/dash/03_noise_memorisation.ipynb",
                   "book/dash/04_cosine_generalisation.ipynb", "book/dash/05_paper_scale.ipynb")
-OTHER_ARITHMETIC = {"ATEN_CPU_CAPABILITY": "default", "MKL_CBWR": "COMPATIBLE", "DNNL_MAX_CPU_ISA": "SSE41",
+
+
+def _has_avx512() -> bool:
+    try:
+        return " avx512f" in Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+
+
+# Different from plasticity_sim.arithmetic.PINNED_ENV on every axis we can set. ATen and oneDNN go to
+# AVX-512 where the CPU has it (faster than the scalar path, and as different from the pinned AVX2),
+# else to their scalar / SSE4.1 paths.
+OTHER_ARITHMETIC = {"ATEN_CPU_CAPABILITY": "avx512" if _has_avx512() else "default",
+                    "DNNL_MAX_CPU_ISA": "AVX512_CORE" if _has_avx512() else "SSE41",
+                    "MKL_CBWR": "COMPATIBLE",
                     "OMP_NUM_THREADS": "2", "MKL_NUM_THREADS": "2",
-                    # not arithmetic: the same as the pin, so that only the arithmetic differs
-                    "PYTHONHASHSEED": "0", "TQDM_MININTERVAL": "1000"}
+                    # not arithmetic: no busy-waiting threads when this runs beside other tests (xdist),
+                    # and the same hash seed and progress-bar setting as the pin, so that only the
+                    # arithmetic differs
+                    "OMP_WAIT_POLICY": "PASSIVE", "PYTHONHASHSEED": "0", "TQDM_MININTERVAL": "1000"}
 
 # A small Conv1d + MLP trained with SGD for a few hundred steps; prints a hash of its final weights.
 FINGERPRINT = """
@@ -52,7 +68,7 @@ print(hashlib.sha256(b"".join(p.detach().numpy().tobytes() for p in net.paramete
 def _env(root: Path, overrides: dict[str, str]) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items()
            if k not in ("ATEN_CPU_CAPABILITY", "MKL_CBWR", "DNNL_MAX_CPU_ISA", "OMP_NUM_THREADS",
-                        "MKL_NUM_THREADS", "MPLBACKEND", "PYTEST_ADDOPTS")
+                        "MKL_NUM_THREADS", "OMP_WAIT_POLICY", "MPLBACKEND", "PYTEST_ADDOPTS")
            and not k.startswith("PYTEST_XDIST")}
     env.update(overrides)
     env["PYTHONPATH"] = os.pathsep.join([str(root), *filter(None, [os.environ.get("PYTHONPATH")])])
@@ -72,6 +88,28 @@ def strict_nbval(root: Path, chapters=TORCH_CHAPTERS, env_overrides=OTHER_ARITHM
            "--nbval-sanitize-with", str(root / "tests" / "nbval_sanitize.cfg"), *chapters]
     return subprocess.run(cmd, cwd=root, env=_env(root, env_overrides), capture_output=True, text=True,
                           timeout=1500)
+
+
+def test_uncompared_torch_outputs_carry_asserted_claims():
+    """An output nbval does not compare is either a widget or comes with the claims it supports.
+
+    (The rule "claims, not bits": a live number may be hidden from the comparison only where the cell,
+    or the next code cell, asserts what the prose says about it.)
+    """
+    import json
+
+    for rel in TORCH_CHAPTERS:
+        doc = json.loads((ROOT / rel).read_text())
+        code = [(i, c) for i, c in enumerate(doc["cells"]) if c["cell_type"] == "code"]
+        for k, (i, cell) in enumerate(code):
+            if "nbval-ignore-output" not in cell["metadata"].get("tags", []):
+                continue
+            widget = any("application/vnd.jupyter.widget-view+json" in o.get("data", {})
+                         for o in cell.get("outputs", []))
+            source = "".join(cell["source"]) + "".join(code[k + 1][1]["source"] if k + 1 < len(code) else "")
+            report_only = "frame_report(" in source      # the widgets' size report (removed from the page)
+            assert widget or report_only or "assert " in source, \
+                f"{rel} cell {i}: output not compared by nbval, and no claim asserted"
 
 
 def test_other_arithmetic_really_differs():

@@ -157,6 +157,17 @@ def _clean(nb) -> None:
         cell.metadata.pop("execution", None)
         if not cell.get("id"):
             cell["id"] = f"cell-{i}"
+        if cell.get("outputs"):
+            # How a cell's prints are split into stream outputs depends on timing (when the kernel
+            # flushed): merge consecutive outputs of one stream so re-execution writes the same file.
+            merged = []
+            for out in cell.outputs:
+                if (out.get("output_type") == "stream" and merged and merged[-1].get("output_type") == "stream"
+                        and merged[-1].get("name") == out.get("name")):
+                    merged[-1]["text"] = merged[-1]["text"] + out["text"]
+                else:
+                    merged.append(out)
+            cell["outputs"] = merged
     widgets = nb.metadata.get("widgets", {}).get(WIDGET_STATE)
     if widgets is not None and not widgets.get("state"):
         nb.metadata.pop("widgets")
