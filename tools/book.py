@@ -11,9 +11,10 @@ This is tooling of the source checkout, not part of the installed package: it fe
 
 Why a script and not ``jupyter execute``: the book is built with ``execute_notebooks: "off"`` so readers
 see exactly the outputs strict nbval verified, which means the committed outputs must be reproducible.
-``execute`` therefore runs every notebook in *this* environment with the same thread count and hash
-seed as the tests, stores widget state (the static HTML needs it), writes no timing metadata and
-renames the random widget model ids to ids derived from the notebook path, so that re-executing an
+``execute`` therefore runs every notebook in *this* environment with the arithmetic the tests pin
+(``plasticity_sim.arithmetic.PINNED_ENV``: one thread, ATen/MKL/oneDNN on AVX2, a fixed hash seed),
+stores widget state (the static HTML needs it), writes no timing metadata, merges split stream outputs
+and renames the random widget model ids to ids derived from the notebook path, so that re-executing an
 unchanged chapter leaves ``git diff`` empty.
 
 Explained in: book/intro.md (section "Running the book yourself")
