@@ -16,7 +16,7 @@ HTML = ROOT / "_build" / "html"
 
 @pytest.fixture(scope="session")
 def built_book() -> Path:
-    """Run ``python -m plasticity_sim.book build`` (strict: -W -n --keep-going) once per test run.
+    """Run ``python tools/book.py build`` (strict: -W -n --keep-going) once per test run.
 
     xdist workers share one run id; the first worker to take the lock builds, the others reuse it.
     """
@@ -26,7 +26,7 @@ def built_book() -> Path:
     with open(ROOT / "_build" / ".build.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not (marker.exists() and marker.read_text() == run_id):
-            proc = subprocess.run([sys.executable, "-m", "plasticity_sim.book", "build"], cwd=ROOT,
+            proc = subprocess.run([sys.executable, str(ROOT / "tools" / "book.py"), "build"], cwd=ROOT,
                                   capture_output=True, text=True)
             log = ROOT / "_build" / "build.log"
             log.write_text(proc.stdout + proc.stderr)

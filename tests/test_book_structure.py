@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from plasticity_sim.book import toc_notebooks
+from tools.book import toc_notebooks
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted(p for p in (ROOT / "book").rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)

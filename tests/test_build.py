@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from plasticity_sim.book import toc_notebooks
+from tools.book import toc_notebooks
 
 ROOT = Path(__file__).resolve().parent.parent
 

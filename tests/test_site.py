@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from plasticity_sim.book import toc_notebooks
+from tools.book import toc_notebooks
 
 ROOT = Path(__file__).resolve().parent.parent
 SHOTS = ROOT / "_build" / "screenshots"

@@ -1,15 +1,20 @@
 """Book maintenance: re-execute chapters, fetch the widget JavaScript, build the HTML, run the tests.
 
-    python -m plasticity_sim.book execute [PATHS...]   # re-run chapters in place (default: all in _toc.yml)
-    python -m plasticity_sim.book vendor               # fetch widget JS + MathJax for offline pages
-    python -m plasticity_sim.book build                # vendor + jupyter-book build -W -n --keep-going
-    python -m plasticity_sim.book test [PYTEST ARGS]   # the README's test command: every test, strict nbval
+    python tools/book.py execute [PATHS...]   # re-run chapters in place (default: all in _toc.yml)
+    python tools/book.py vendor               # fetch widget JS + MathJax for offline pages
+    python tools/book.py build                # vendor + jupyter-book build -W -n --keep-going
+    python tools/book.py test [PYTEST ARGS]   # the README's test command: every test, strict nbval
+
+This is tooling of the source checkout, not part of the installed package: it fetches npm tarballs into
+``_vendor/`` and reads ``_toc.yml``. From ``plasticity_sim`` it uses only the public
+``plasticity_sim.atomic.write_bytes``.
 
 Why a script and not ``jupyter execute``: the book is built with ``execute_notebooks: "off"`` so readers
 see exactly the outputs strict nbval verified, which means the committed outputs must be reproducible.
-``execute`` therefore runs every notebook in *this* environment with the same thread count and hash
-seed as the tests, stores widget state (the static HTML needs it), writes no timing metadata and
-renames the random widget model ids to ids derived from the notebook path, so that re-executing an
+``execute`` therefore runs every notebook in *this* environment with the arithmetic the tests pin
+(``plasticity_sim.arithmetic.PINNED_ENV``: one thread, ATen/MKL/oneDNN on AVX2, a fixed hash seed),
+stores widget state (the static HTML needs it), writes no timing metadata, merges split stream outputs
+and renames the random widget model ids to ids derived from the notebook path, so that re-executing an
 unchanged chapter leaves ``git diff`` empty.
 
 Explained in: book/intro.md (section "Running the book yourself")
@@ -27,10 +32,12 @@ import shutil
 import subprocess
 import sys
 import tarfile
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
 
+from plasticity_sim.arithmetic import PINNED_ENV, pin_environment
 from plasticity_sim.atomic import write_bytes
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -57,9 +64,10 @@ VENDORED = {
          "package/es5/output/chtml/fonts/woff-v2/": "mathjax/output/chtml/fonts/woff-v2/"},
     ),
 }
-# Same environment for executing chapters as for testing them (see tests and .ci/run): one BLAS
-# thread and a fixed hash seed keep printed numbers identical between the two.
-EXEC_ENV = {"OMP_NUM_THREADS": "1", "PYTHONHASHSEED": "0", "TQDM_MININTERVAL": "1000"}
+# Same environment for executing chapters as for testing them (root conftest.py pins the same for every
+# pytest run): one thread, ATen/MKL/oneDNN on their AVX2 paths, a fixed hash seed; see
+# plasticity_sim.arithmetic for why each entry is there.
+EXEC_ENV = PINNED_ENV
 WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
 PYTEST_ARGS = ["-n", "2", "--dist", "loadfile", "--nbval", "--nbval-current-env",
                "--nbval-sanitize-with", "tests/nbval_sanitize.cfg", "-p", "no:cacheprovider", "-q"]
@@ -150,37 +158,102 @@ def _clean(nb) -> None:
         cell.metadata.pop("execution", None)
         if not cell.get("id"):
             cell["id"] = f"cell-{i}"
+        if cell.get("outputs"):
+            # How a cell's prints are split into stream outputs depends on timing (when the kernel
+            # flushed): merge consecutive outputs of one stream so re-execution writes the same file.
+            merged = []
+            for out in cell.outputs:
+                if (out.get("output_type") == "stream" and merged and merged[-1].get("output_type") == "stream"
+                        and merged[-1].get("name") == out.get("name")):
+                    merged[-1]["text"] = merged[-1]["text"] + out["text"]
+                else:
+                    merged.append(out)
+            cell["outputs"] = merged
     widgets = nb.metadata.get("widgets", {}).get(WIDGET_STATE)
     if widgets is not None and not widgets.get("state"):
         nb.metadata.pop("widgets")
 
 
+def _display(p: Path) -> str:
+    """A notebook path as the user should read it: relative to the repository when inside it."""
+    p = Path(p).resolve()
+    return str(p.relative_to(ROOT)) if p.is_relative_to(ROOT) else str(p)
+
+
+def _read_notebook(p: Path):
+    """Read and validate one notebook; every problem becomes a one-line ``BookError``."""
+    import nbformat
+
+    if not p.is_file():
+        raise BookError(f"notebook not found: {_display(p)!r}")
+    if p.suffix != ".ipynb":
+        raise BookError(f"not a notebook (expected .ipynb): {_display(p)!r}")
+    text = p.read_text(encoding="utf-8", errors="replace")
+    if not text.strip():
+        raise BookError(f"{_display(p)}: the file is empty, not a notebook; restore it "
+                        f"(git checkout -- {_display(p)}) or remove it from the command; nothing was run")
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise BookError(f"{_display(p)}: not valid JSON (line {e.lineno}, column {e.colno}: {e.msg}); "
+                        f"fix or restore the file (git checkout -- {_display(p)}); nothing was run") from None
+    if not isinstance(raw, dict) or "cells" not in raw or raw.get("nbformat") != 4:
+        raise BookError(f"{_display(p)}: JSON but not a version-4 notebook (no 'cells' or nbformat != 4); "
+                        f"fix or restore the file; nothing was run")
+    try:
+        nb = nbformat.reads(text, as_version=4)
+        nbformat.validate(nb)
+    except Exception as e:  # noqa: BLE001 - nbformat raises several types; one line for all of them
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise BookError(f"{_display(p)}: not a valid notebook ({first}); fix or restore the file; "
+                        f"nothing was run") from None
+    return nb
+
+
 def execute(paths: list[Path], *, timeout: int = 1800, quiet: bool = False) -> list[tuple[Path, float]]:
-    """Re-execute notebooks in place. Every path is checked before anything runs or is written.
+    """Re-execute notebooks in place. Every path is read and validated before anything runs.
+
+    A notebook is written only after all of its cells ran; a failing cell, a cell past ``timeout``
+    seconds or a dead kernel stops the command with a one-line ``BookError`` (exit status 2) naming
+    the notebook and cell, and leaves that notebook untouched (earlier notebooks stay written).
 
     Explained in: book/intro.md
     """
     import nbformat
     from nbclient import NotebookClient
-    from nbclient.exceptions import CellExecutionError
+    from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
-    for p in paths:
-        if not p.is_file():
-            raise BookError(f"notebook not found: {str(p)!r}")
-        if p.suffix != ".ipynb":
-            raise BookError(f"not a notebook (expected .ipynb): {str(p)!r}")
-    os.environ.update(EXEC_ENV)
-    os.environ.pop("MPLBACKEND", None)  # a non-inline backend would drop every figure output
+    if not isinstance(timeout, int) or isinstance(timeout, bool) or timeout <= 0:
+        raise BookError(f"--timeout must be a positive whole number of seconds per cell, got {timeout!r}")
+    notebooks = [(p, _read_notebook(p)) for p in paths]   # fail before the work: check every file first
+    pin_environment()   # the kernels inherit it before they import torch
     done = []
-    for p in paths:
+    for p, nb in notebooks:
         t0 = time.perf_counter()
-        nb = nbformat.read(p, as_version=4)
+        current = {"index": None}
+
+        def on_start(cell, cell_index, _current=current):
+            _current["index"] = cell_index
+
         client = NotebookClient(nb, timeout=timeout, kernel_name="python3", record_timing=False,
-                                store_widget_state=True, resources={"metadata": {"path": str(p.parent)}})
-        try:
-            client.execute()
-        except CellExecutionError as e:
-            raise BookError(f"{p}: a cell raised, notebook left unchanged:\n{e}") from None
+                                store_widget_state=True, resources={"metadata": {"path": str(p.parent)}},
+                                on_cell_start=on_start)
+        where = lambda: f"{_display(p)} cell {current['index']}"  # noqa: E731 - index of the cell in the file
+        # The kernel's own stderr (ipykernel's warnings, its traceback when it is stopped) goes to a
+        # scratch file, so that a failure ends in exactly one line of ours.
+        with tempfile.TemporaryFile() as kernel_log:
+            try:
+                client.execute(stderr=kernel_log)
+            except CellTimeoutError:
+                raise BookError(f"{where()}: still running after {timeout} s (--timeout {timeout}); make the "
+                                f"cell faster or pass a larger --timeout; notebook left unchanged") from None
+            except DeadKernelError:
+                raise BookError(f"{where()}: the kernel died (out of memory, a crash or os._exit in the "
+                                f"cell); run the cell in Jupyter to see why; notebook left unchanged") from None
+            except CellExecutionError as e:
+                value = " ".join(str(e.evalue).split())[:300]
+                raise BookError(f"{where()} raised {e.ename}: {value}; fix the cell (run it in Jupyter for "
+                                f"the traceback); notebook left unchanged") from None
         _clean(nb)
         raw = json.loads(nbformat.writes(nb))
         _stable_widget_ids(raw, str(p.resolve().relative_to(ROOT) if p.resolve().is_relative_to(ROOT) else p.name))
@@ -188,7 +261,7 @@ def execute(paths: list[Path], *, timeout: int = 1800, quiet: bool = False) -> l
         dt = time.perf_counter() - t0
         done.append((p, dt))
         if not quiet:
-            print(f"executed {p} in {dt:.1f} s", flush=True)
+            print(f"executed {_display(p)} in {dt:.1f} s", flush=True)
     return done
 
 
@@ -260,18 +333,30 @@ def test(pytest_args: list[str]) -> int:
     if ensure_chromium() is None:
         print("warning: no chromium found and cannot install it (not root): the browser test will fail;"
               " install Debian's 'chromium' package", file=sys.stderr)
-    env = dict(os.environ, **EXEC_ENV)
-    env.pop("MPLBACKEND", None)
+    env = dict(os.environ)
+    pin_environment(env)
     return subprocess.call([sys.executable, "-m", "pytest", *PYTEST_ARGS, *pytest_args], cwd=ROOT, env=env)
 
 
+def _timeout(text: str) -> int:
+    """``--timeout`` value: a positive whole number of seconds (argparse prints the message, exit 2)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = None
+    if value is None or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive whole number of seconds per cell, got {text!r}")
+    return value
+
+
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m plasticity_sim.book", description=__doc__,
+    ap = argparse.ArgumentParser(prog="python tools/book.py", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
     ex = sub.add_parser("execute", help="re-execute chapter notebooks in place")
     ex.add_argument("paths", nargs="*", type=Path, help="notebooks (default: every notebook in _toc.yml)")
-    ex.add_argument("--timeout", type=int, default=1800, help="seconds per cell")
+    ex.add_argument("--timeout", type=_timeout, default=1800, help="seconds per cell (a positive integer)")
+    ex.add_argument("--quiet", action="store_true", help="print nothing on success")
     vw = sub.add_parser("vendor", help="fetch the widget JS and MathJax for offline pages")
     vw.add_argument("--force", action="store_true")
     sub.add_parser("build", help="build the HTML book (strict)")
@@ -281,7 +366,7 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(f"unrecognized arguments: {' '.join(rest)}")
     try:
         if args.cmd == "execute":
-            execute([p.resolve() for p in args.paths] or toc_notebooks(), timeout=args.timeout)
+            execute([p.resolve() for p in args.paths] or toc_notebooks(), timeout=args.timeout, quiet=args.quiet)
         elif args.cmd == "vendor":
             vendor(force=args.force)
         elif args.cmd == "build":

@@ -1,0 +1,1 @@
+"""Tooling of the source checkout (not installed): see tools/book.py."""
