@@ -26,9 +26,14 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-TORCH_CHAPTERS = ("book/00_headline_results.ipynb", "book/dash/01_dash_rule.ipynb",
-                  "book/dash/02_warm_starting_real_networks.ipynb", "book/dash/03_noise_memorisation.ipynb",
-                  "book/dash/04_cosine_generalisation.ipynb", "book/dash/05_paper_scale.ipynb")
+def _torch_chapters() -> tuple[str, ...]:
+    """Every chapter of the book except the numpy-only theory part (a new part is covered at once)."""
+    from tools.book import toc_notebooks
+
+    return tuple(str(p.relative_to(ROOT)) for p in toc_notebooks(ROOT) if "theory" not in p.parts)
+
+
+TORCH_CHAPTERS = _torch_chapters()
 
 
 def _has_avx512() -> bool:
