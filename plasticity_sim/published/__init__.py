@@ -2,8 +2,9 @@
 
 Each file in this folder is a JSON document with a ``citation``, a ``protocol`` summary, ``columns``
 (what each number means), ``notes`` (known quirks of the published table) and ``rows`` (one dict per
-table cell group). Nothing here is computed by us: the numbers are transcribed from the source named
-in ``citation``.
+table cell group). Nothing here is computed by this package: the numbers are transcribed from the source
+named in ``citation`` (``dash_fig3_rerun``: the authors' own notebook re-run, since the paper prints
+curves only; its ``source_kind`` says so).
 
 Explained in: book/00_headline_results.ipynb
 """
