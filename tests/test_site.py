@@ -181,6 +181,9 @@ def test_page_offline(server, browser_context, built_book, page_path):
         if page.evaluate("() => !!document.querySelector('.math')"):
             page.wait_for_function("() => window.MathJax && MathJax.startup && MathJax.startup.promise", timeout=30000)
             page.evaluate("() => MathJax.startup.promise")
+        # a control that needs a kernel (the live box of a frame widget) must not show in the static page
+        live = page.eval_on_selector_all(".plive", "els => els.filter(e => e.checkVisibility()).length")
+        assert live == 0, f"{page_path}: {live} kernel-only control box(es) visible without a kernel"
         math_errors = page.evaluate(MATH_ERRORS)
         assert not math_errors, f"{page_path}: MathJax errors {math_errors}"
         page.screenshot(path=str(SHOTS / (page_path.replace("/", "__") + ".png")), full_page=True)

@@ -37,3 +37,12 @@ document.addEventListener('DOMContentLoaded', function () {
   Node.prototype.appendChild = function (child) { clean(this, child); return append.call(this, child); };
   Node.prototype.insertBefore = function (child, ref) { clean(this, child); return insert.call(this, child, ref); };
 })();
+
+// 4. This file is loaded only by the static book pages, which have no kernel: hide the "live" part of a
+//    frame widget (plasticity_sim.widgets, live=True), whose controls would change a readout while the
+//    figure stays put. In Jupyter (Binder, Colab, a local server) this file is not loaded and they show.
+(function () {
+  var style = document.createElement('style');
+  style.textContent = '.plive { display: none !important; }';
+  document.head.appendChild(style);
+})();
