@@ -17,6 +17,7 @@ Layout of the widget for controls ``{"a": ..., "b": ...}`` (``a`` outermost)::
         Stack (depth 1)     one per value of a, every one jslinked to control b's index
           Image             one per (a, b) pair, classes "pframe pframe-<i>-<j>"
       [live box]            live=True only: continuous controls redrawing one Image via the kernel
+                            (class "plive", hidden in the static book: no kernel there)
 
 The frame shown for control indices ``(i, j)`` carries the CSS class ``pframe-i-j`` on its
 ``<img>``, and a Stack keeps only its selected child in the DOM, so a browser test can read which
@@ -303,7 +304,7 @@ def _live_box(plot_fn, items, default_png, figsize, dpi, colors, layout):
 
     for w in controls:
         w.observe(redraw, names="value")
-    label = widgets.Label("Live version (needs a running kernel): any value in the range")
+    label = widgets.Label("Live (this kernel): any value in the range")
     return widgets.VBox([label, *controls, image], _dom_classes=("plive",))
 
 
@@ -331,7 +332,8 @@ def frame_widget(plot_fn, controls: dict, *, figsize=FIGSIZE, dpi=DPI, live=Fals
 
     Budget: more than ``max_frames`` grid points, or frames whose embedded state exceeds
     ``max_bytes``, raise ValueError before any widget is left behind. ``live=True`` appends
-    continuous controls that redraw through the kernel (inert, but visible, in the static page).
+    continuous controls that redraw through the kernel (class ``plive``; the static book hides them,
+    see ``_vendor/widgets/widget-fixes.js``, since without a kernel they would change nothing).
     ``name`` adds the CSS class ``pwidget-<name>`` to the outer box for browser tests.
 
     Explained in: book/theory/01_data_model.ipynb

@@ -155,7 +155,7 @@ def test_plot_data_points_draws_every_feature_and_a_noise_cell_per_point():
     assert len(ax.patches) == 2 * 4                       # one noise cell per shown point
     assert len(fig.axes[0].patches) == 2 * 6              # one frequency bar per feature
     fig2 = F.data_model_frame(10, "two_level", 10)
-    assert len(fig2.axes) == 2 and "two_level" in fig2.axes[1].get_title()
+    assert len(fig2.axes) == 2 and "two_level" in fig2.get_suptitle()
 
 
 def test_plot_frequency_laws_one_line_per_law():
@@ -168,12 +168,12 @@ def test_plot_trace_step_titles_and_bars():
     trace = trace_training_run(data, gamma=2, tau=1)          # learns f0, then f1, then stops
     first = F.plot_trace_step(data, trace, 0)
     assert len(first.axes) == 2
-    title = first.axes[0].get_title(loc="left")
+    title = first.get_suptitle()   # a figure title: it spans both panels
     assert "feature (0, 0)" in title and "learn it" in title
     bars = [b for b in first.axes[1].patches]
     assert len(bars) == 2 and bars[0].get_linewidth() == pytest.approx(1.5)
     last = F.plot_trace_step(data, trace, len(trace.steps) - 1, title="X: ")
-    assert last.axes[0].get_title(loc="left") == "X: step 3: every feature is learned: stop"
+    assert last.get_suptitle() == "X: step 3: every feature is learned: stop"
     with pytest.raises(ValueError, match="step must be in 0..2, got 3"):
         F.plot_trace_step(data, trace, 3)
 

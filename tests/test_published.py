@@ -78,3 +78,13 @@ def test_plot_with_ours():
     fig = plot_table1("CIFAR-10", "SAM", ours={"dash": {"acc_last": 80.0, "acc_avg": 70.0}})
     assert len(fig.axes) == 2
     assert "dash_table1" in available()
+
+
+def test_fig3_rerun_is_package_data_with_its_citation():
+    from plasticity_sim.discrete.studies import FIG3_REFERENCE, SENSITIVITY_VARIANTS
+
+    t = load_table("dash_fig3_rerun")
+    assert "Shin" in t.citation and "Discrete_Feature_Learning.ipynb" in t.citation
+    assert t.meta["bibtex_key"] == "shin2024dash" and t.meta["agreement"]["ideal_equals_cold"] == [458, 500]
+    assert FIG3_REFERENCE[50]["ideal"] == (94.3, 91.8, 5793) and len(FIG3_REFERENCE) == 9
+    assert [v.name for v in SENSITIVITY_VARIANTS][0] == "gamma = 25" and SENSITIVITY_VARIANTS[-1].at == 20

@@ -18,3 +18,31 @@ document.addEventListener('DOMContentLoaded', function () {
     }};
   }
 });
+
+// 3. The widget bundle's CSS declares Font Awesome 4 and 5 @font-face rules whose font URLs webpack
+//    resolves against the page (book/theory/@jupyter-widgets/html-manager/dist/*.woff2 ...): six 404s per
+//    widget page. The icons are drawn by the theme's Font Awesome 6 (svg, see 1.), so drop those
+//    @font-face rules from the CSS text as the bundle's style-loader appends it to its <style> elements
+//    (patching appendChild/insertBefore: a MutationObserver runs too late, the fonts are already asked for).
+(function () {
+  var FA = /@font-face\s*\{[^}]*Font ?Awesome[^}]*\}/g;   // "FontAwesome", "Font Awesome 5 Free/Brands"
+  function clean(parent, child) {
+    if (parent && parent.nodeName === 'STYLE' && child && child.nodeType === 3 && child.data.indexOf('Awesome') >= 0) {
+      child.data = child.data.replace(FA, '');
+    } else if (child && child.nodeName === 'STYLE' && child.textContent.indexOf('Awesome') >= 0) {
+      child.textContent = child.textContent.replace(FA, '');
+    }
+  }
+  var append = Node.prototype.appendChild, insert = Node.prototype.insertBefore;
+  Node.prototype.appendChild = function (child) { clean(this, child); return append.call(this, child); };
+  Node.prototype.insertBefore = function (child, ref) { clean(this, child); return insert.call(this, child, ref); };
+})();
+
+// 4. This file is loaded only by the static book pages, which have no kernel: hide the "live" part of a
+//    frame widget (plasticity_sim.widgets, live=True), whose controls would change a readout while the
+//    figure stays put. In Jupyter (Binder, Colab, a local server) this file is not loaded and they show.
+(function () {
+  var style = document.createElement('style');
+  style.textContent = '.plive { display: none !important; }';
+  document.head.appendChild(style);
+})();

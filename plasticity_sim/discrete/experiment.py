@@ -5,7 +5,8 @@ Seeds: data seed ``s`` uses ``rng = np.random.default_rng(s)`` and draws, in thi
 and the test points (``sample_test_points``). So one seed of ``run_fig3`` equals
 ``simulate(train, ...)`` on data drawn that way (shrink & perturb then uses coin seed
 ``Method.seed_for(s)``). The notebook's own RNG calls (scipy per point, one test seed for all runs) are
-not reproduced, so curves agree with papers.md Section B.2 statistically, not digit for digit.
+not reproduced, so curves agree with the authors' notebook re-run (package data
+``plasticity_sim/published/dash_fig3_rerun.json``) statistically, not digit for digit.
 
 Explained in: book/theory/03_warm_cold_ideal.ipynb
 """
@@ -33,7 +34,8 @@ METRICS = ("accuracy", "n_learned", "active_at_start", "n_memorised", "n_explain
 
 @dataclass(frozen=True)
 class Fig3Config:
-    """Parameters of the synthetic experiment; defaults are the DASH notebook's (papers.md B.1).
+    """Parameters of the synthetic experiment; defaults are the official DASH notebook's
+    (``Discrete_Feature_Learning.ipynb``).
 
     ``n_per_exp`` N new points per experiment (all classes), ``n_exp`` J experiments, ``n_features``
     K per class, ``n_classes`` C, ``gamma`` learning threshold, ``tau`` features needed to explain a

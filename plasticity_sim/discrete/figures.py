@@ -26,14 +26,22 @@ __all__ = ["point_matrix", "plot_data_points", "data_model_frame", "plot_frequen
            "plot_sp_sweep", "STATUS_COLORS"]
 
 # Point status colours of the process pictures (not method colours: these are states of a point).
-STATUS_COLORS = {"active": "#fff3c4", "explained": "#c7e9c0", "memorised": "#fcbba1"}
+STATUS_COLORS = {"active": "#fff3c4", "explained": "#c7e9c0", "memorised": "#fcbba1",
+                 "memorised earlier": "#e0785f"}
+_BASIC = ("active", "explained", "memorised")
 _CLASS_COLORS = ("#4c72b0", "#dd8452", "#55a868", "#8172b3", "#937860")
 _GAP = 1.0  # blank columns between the points of two classes
+# Readable on the page: figures are at most 7 in wide and rendered at 96 dpi (CSS's own), so they show
+# at their natural size in the ~690 px text column and a point in matplotlib is a point on the screen;
+# no text is smaller than MIN_FONT_PT (tests/test_figure_fonts.py checks both, and no legend over data).
+FIG_DPI = 96
+MIN_FONT_PT = 9
+WIDE = (7.0, 3.0)
 
 
 def _figure(figsize, **subplot_kw):
     """A book-style Figure off pyplot, with axes from ``fig.subplots(**subplot_kw)``."""
-    fig = Figure(figsize=figsize, facecolor="white")
+    fig = Figure(figsize=figsize, dpi=FIG_DPI, facecolor="white")
     FigureCanvasAgg(fig)
     return fig, fig.subplots(**subplot_kw)
 
@@ -101,7 +109,7 @@ def _draw_points(ax, data, m, *, size, shade=None, noise_colors=None, noise_mask
         ax.set_yticks([c * K + (K - 1) / 2 for c in range(C)] + [rows + 0.5],
                       [f"class {c}\nfeatures" for c in range(C)] + ["noise"])
     else:
-        ax.set_yticks(list(range(rows)) + [rows + 0.5], list(row_labels) + ["noise"], fontsize=7)
+        ax.set_yticks(list(range(rows)) + [rows + 0.5], list(row_labels) + ["noise"], fontsize=MIN_FONT_PT)
     ax.tick_params(length=0)
 
 
@@ -112,7 +120,7 @@ def _noise_colors(n):
 
 
 def plot_data_points(p, data, *, n_show: int | None = None, title: str | None = None,
-                     figsize=(8.0, 3.6)) -> Figure:
+                     figsize=(7.0, 3.4)) -> Figure:
     """The paper's Fig. 5a style: each column a data point, a dot for every feature it holds, plus
     its own noise cell; beside it the frequency of every feature (sorted, most common first).
 
@@ -135,13 +143,13 @@ def plot_data_points(p, data, *, n_show: int | None = None, title: str | None = 
         ax.tick_params(labelleft=False)
         ax_p.tick_params(length=0)
         held = data[:, :, :m].sum(axis=1).mean()
-        ax.set_title(title or f"{C} classes x {K} features, {m} points per class "
-                              f"(a point holds {held:.1f} features on average)", fontsize=9)
+        fig.suptitle(title or f"C = {C}, K = {K}, {m} points per class; {held:.1f} features per point",
+                     fontsize=MIN_FONT_PT)
     return fig
 
 
 def data_model_frame(n_features: int, law: str, n_per_class: int, *, n_classes: int = 2, seed: int = 0,
-                     figsize=(8.0, 3.6)) -> Figure:
+                     figsize=(7.0, 3.4)) -> Figure:
     """Draw frequencies and points for (K, law, n) with ``default_rng(seed)`` and plot them.
 
     The plot function of the data-model chapter's sliders.
@@ -150,28 +158,31 @@ def data_model_frame(n_features: int, law: str, n_per_class: int, *, n_classes: 
     """
     p, data = data_model_example(n_features, law, n_per_class, n_classes=n_classes, seed=seed)
     return plot_data_points(p, data, figsize=figsize,
-                            title=f"law {law!r}: {n_classes} classes x {n_features} features, "
-                                  f"{n_per_class} points per class")
+                            title=f"law {law!r}: C = {n_classes}, K = {n_features}, {n_per_class} points "
+                                  f"per class; {data.sum(axis=1).mean():.1f} features per point")
 
 
-def plot_frequency_laws(n_features: int = 50, *, seed: int = 0, figsize=(6.4, 3.0)) -> Figure:
-    """Sorted feature frequencies of class 0 under every named law, with the mean features per point.
+def plot_frequency_laws(n_features: int = 50, *, seed: int = 0, figsize=(7.0, 3.4)) -> Figure:
+    """Sorted feature frequencies of class 0 under every named law, with the mean features per point
+    (over both classes of ``sample_frequencies(2, K, default_rng(seed), law)``, laws drawn in order).
 
     Explained in: book/theory/01_data_model.ipynb
     """
     with book_style():
         fig, ax = _figure(figsize)
+        rng = np.random.default_rng(seed)   # the draws of the chapter's table: 2 classes, laws in order
         for law, colour in zip(FREQUENCY_LAWS, _CLASS_COLORS):
-            p = sample_frequencies(1, n_features, np.random.default_rng(seed), law)[0]
-            ax.plot(np.arange(n_features), p, "o-", ms=2.5, color=colour,
-                    label=f"{law} (a point holds {p.sum():.1f} features on average)")
+            q = sample_frequencies(2, n_features, rng, law)
+            ax.plot(np.arange(n_features), q[0], "o-", ms=2.5, color=colour,
+                    label=f"{law}: {q.sum(axis=1).mean():.1f} features per point")
         ax.set_xlabel("feature k (sorted, most frequent first)")
         ax.set_ylabel("frequency $p_k$")
-        ax.legend()
+        fig.legend(loc="outside lower center", ncols=2)
     return fig
 
 
-def plot_trace_step(data, trace, step: int, *, title: str = "", figsize=(8.0, 3.8)) -> Figure:
+def plot_trace_step(data, trace, step: int, *, title: str = "", figsize=(7.0, 3.8),
+                    n_old: int | None = None, memorised_before=None) -> Figure:
     """One greedy decision of a training run (the paper's Fig. 5b, step by step).
 
     Left: the points (columns) with their features (dots), shaded by status: active (non-zero
@@ -182,6 +193,10 @@ def plot_trace_step(data, trace, step: int, *, title: str = "", figsize=(8.0, 3.
     ``trace`` from ``trace_training_run(data, ...)``; ``step`` indexes ``trace.steps``; ``title``
     is put before the description of the step. Points that are neither active nor explained when
     the run starts (a warm start's old memorised points) are drawn memorised from the first step.
+    For a second experiment, ``n_old`` (points per class of the earlier chunks) draws a line between
+    the old and the new chunk, and ``memorised_before`` ((C, n) bool, or (C, n_old): points memorised
+    by the earlier run) draws those still memorised as "memorised earlier", apart from the points the
+    current run memorises.
 
     Explained in: book/theory/02_discrete_process.ipynb
     """
@@ -194,11 +209,19 @@ def plot_trace_step(data, trace, step: int, *, title: str = "", figsize=(8.0, 3.
     status = np.where(s.explained, "explained", np.where(s.active, "active", "memorised"))
     if last:  # the run stops here: every point still active is memorised
         status = np.where(trace.memorised, "memorised", status)
+    shown = list(_BASIC)
+    if memorised_before is not None:
+        before = np.zeros((C, n), bool)
+        mb = np.asarray(memorised_before, bool)
+        before[:, :mb.shape[1]] = mb
+        status = np.where(before & (status == "memorised") & ~np.asarray(trace.memorised, bool),
+                          "memorised earlier", status)
+        shown.append("memorised earlier")
     rows = C * K
     with book_style():
         fig, (ax, axc) = _figure(figsize, ncols=2, sharey=True, width_ratios=[3, 1.3])
         shade = [STATUS_COLORS[x] for x in status.ravel()]
-        noise_on = (status == "memorised").ravel()
+        noise_on = np.isin(status, ("memorised", "memorised earlier")).ravel()
         learned = s.learned.ravel()
         labels = [f"({r // K},{r % K})" + (" learned" if learned[r] else "") for r in range(rows)]
         _draw_points(ax, data, n, size=_dot_size(figsize[1] * 0.7, figsize[0] * 0.6, rows + 1,
@@ -209,13 +232,13 @@ def plot_trace_step(data, trace, step: int, *, title: str = "", figsize=(8.0, 3.
         colours = np.where(s.learned.ravel(), "0.8", np.array(_CLASS_COLORS)[np.arange(rows) // K % len(_CLASS_COLORS)])
         bars = axc.barh(np.arange(rows), counts, height=0.75, color=colours)
         axc.axvline(s.gamma, color="k", ls="--", lw=1)
-        axc.text(s.gamma, rows + 0.9, f" γ = {s.gamma}", fontsize=8, va="center")
+        axc.text(s.gamma, rows + 0.9, f" γ = {s.gamma}", fontsize=MIN_FONT_PT, va="center")
         if s.chosen is not None:
             r = s.chosen[0] * K + s.chosen[1]
             bars[r].set_edgecolor("k")
             bars[r].set_linewidth(1.5)
             axc.annotate("largest", (counts[r], r), xytext=(4, 0), textcoords="offset points",
-                         va="center", fontsize=7)
+                         va="center", fontsize=MIN_FONT_PT)
         axc.set_xlabel("active points holding it")
         axc.xaxis.set_major_locator(MaxNLocator(nbins=4, integer=True))
         axc.set_xlim(0, max(s.gamma, counts.max(initial=0)) * 1.35 + 1)
@@ -230,9 +253,17 @@ def plot_trace_step(data, trace, step: int, *, title: str = "", figsize=(8.0, 3.
         else:
             what = (f"largest count {s.chosen_count} < γ = {s.gamma}: stop, "
                     f"memorise the {n_mem} active points")
-        ax.set_title(f"{title}step {step + 1}: {what}", fontsize=9, loc="left")
-        ax.legend(handles=[Patch(color=STATUS_COLORS[k], label=k) for k in STATUS_COLORS],
-                  loc="upper center", bbox_to_anchor=(0.5, -0.08), ncols=3, fontsize=8)
+        fig.suptitle(f"{title}step {step + 1}: {what}", fontsize=MIN_FONT_PT, x=0.01, ha="left")
+        if n_old is not None and 0 < n_old < n:
+            for c in range(C):
+                xb = c * (n + _GAP) + n_old - 0.5
+                ax.axvline(xb, color="0.25", lw=1.2, ls=(0, (3, 2)))
+                for x0, text in ((c * (n + _GAP) + (n_old - 1) / 2, "old chunk"),
+                                 (c * (n + _GAP) + (n_old + n - 1) / 2, "new chunk")):
+                    ax.text(x0, -1.0, text, ha="center", va="bottom", fontsize=MIN_FONT_PT)
+            ax.set_ylim(rows + 1.2, -2.6)
+        fig.legend(handles=[Patch(color=STATUS_COLORS[k], label=k) for k in shown],
+                   loc="outside lower center", ncols=len(shown))
     return fig
 
 
@@ -242,7 +273,7 @@ _FIG3_PANELS = (("accuracy", "test accuracy (%)", 100.0),
 
 
 def plot_fig3(result, *, methods=None, title: str | None = None, log_active: bool = True,
-              figsize=(8.4, 3.0)) -> Figure:
+              figsize=(7.0, 3.0)) -> Figure:
     """The paper's Fig. 3: test accuracy, learned features and active points at the start of each
     experiment, mean +- std over seeds (shaded), one line per method (cold green, warm navy, ideal red).
 
@@ -263,22 +294,24 @@ def plot_fig3(result, *, methods=None, title: str | None = None, log_active: boo
                     colour, text = method_color(lab), method_label(lab)
                 except ValueError:  # e.g. "sp 0.5": colour of its method, its own label
                     colour, text = method_color(name), lab
-                mean_std_band(ax, x, curves.mean(metric) * scale, curves.std(metric) * scale,
-                              label=text, color=colour)
+                line = mean_std_band(ax, x, curves.mean(metric) * scale, curves.std(metric) * scale,
+                                     label=text, color=colour)
+                if name == "ideal":   # ideal lies on top of cold: dashed, so both stay visible
+                    line.set_linestyle((0, (4, 2)))
             ax.set_xlabel("experiment j")
-            ax.set_title(ylabel, fontsize=9)
+            ax.set_title(ylabel, fontsize=MIN_FONT_PT)
         if log_active:
             axes[2].set_yscale("log")
-        axes[0].legend(loc="lower right")
+        fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", ncols=len(labels))
         cfg = result.config
         fig.suptitle(title or (f"N = {cfg.n_per_exp}, C = {cfg.n_classes}, K = {cfg.n_features}, "
                                f"γ = {cfg.gamma}, τ = {cfg.tau}; mean ± std over {cfg.n_seeds} seeds"),
-                     fontsize=9)
+                     fontsize=MIN_FONT_PT)
     return fig
 
 
 def plot_chunk_counts(p, new, pooled, *, gamma: int, j: int, learned: dict, c: int = 0,
-                      figsize=(8.0, 3.4)) -> Figure:
+                      figsize=(7.0, 3.6)) -> Figure:
     """Why warm stops learning: per feature of class ``c`` (sorted by frequency), its count in the
     j-th chunk alone (all warm can ever use, Prop. R2) and in chunks 1..j (where cold starts), with
     the threshold gamma; marks show which features each method has learned after experiment j.
@@ -296,23 +329,24 @@ def plot_chunk_counts(p, new, pooled, *, gamma: int, j: int, learned: dict, c: i
         ax.plot(k, np.maximum(new[c, order], 0.8), "s", ms=3.5, color=method_color("warm"),
                 label=f"in chunk {j} only (warm's ceiling)")
         ax.axhline(gamma, color="k", ls="--", lw=1)
-        ax.text(len(order) - 0.5, gamma * 1.12, f"γ = {gamma}", ha="right", fontsize=8)
+        ax.annotate(f"γ = {gamma}", xy=(1, gamma), xycoords=("axes fraction", "data"), xytext=(3, 0),
+                    textcoords="offset points", va="center", ha="left", fontsize=MIN_FONT_PT)
         ax.set_yscale("log")
         lo = 0.35
         for i, (name, L) in enumerate(learned.items()):
             y = lo * 0.72 ** i
             hit = np.asarray(L)[c, order]
-            ax.plot(k[hit], np.full(hit.sum(), y), "|", ms=7, mew=2, color=method_color(name))
-            ax.text(-1, y, f"learned by {method_label(name)}", ha="right", va="center", fontsize=7)
+            ax.plot(k[hit], np.full(hit.sum(), y), "|", ms=7, mew=2, color=method_color(name),
+                    label=f"learned by {method_label(name)} (ticks)")
         ax.set_ylim(lo * 0.72 ** len(learned) * 0.8, max(pooled.max(), gamma) * 2)
         ax.set_xlim(-1.5, len(order) - 0.5)
         ax.set_xlabel(f"feature of class {c}, most frequent first")
         ax.set_ylabel("points holding the feature")
-        ax.legend(loc="upper right")
+        fig.legend(loc="outside upper center", ncols=2)
     return fig
 
 
-def plot_learn_probability(rates: dict, *, figsize=(6.8, 3.4)) -> Figure:
+def plot_learn_probability(rates: dict, *, figsize=(7.0, 3.4)) -> Figure:
     """Prop. R2 checked: the simulated chance that warm (and cold) learn a feature of frequency p,
     against the exact chance that some chunk reaches gamma and its union and Chernoff bounds.
 
@@ -337,12 +371,12 @@ def plot_learn_probability(rates: dict, *, figsize=(6.8, 3.4)) -> Figure:
         ax.set_ylim(-0.03, 1.05)
         ax.set_xlabel("feature frequency p")
         ax.set_ylabel(f"P(learned within {J} experiments)")
-        ax.set_title(f"n = {n} new points per class per chunk, γ = {g} (grey line: p = γ/n)", fontsize=9)
-        ax.legend(fontsize=7, loc="center right")
+        ax.set_title(f"n = {n} new points per class per chunk, γ = {g} (grey line: p = γ/n)", fontsize=MIN_FONT_PT)
+        fig.legend(loc="outside right center")
     return fig
 
 
-def plot_sp_sweep(sweep: dict, forget_prob: float, *, figsize=(8.4, 3.0)) -> Figure:
+def plot_sp_sweep(sweep: dict, forget_prob: float, *, figsize=(7.0, 3.0)) -> Figure:
     """Fig. 3 with shrink & perturb at one ``forget_prob`` between ideal (0) and cold (1).
 
     ``sweep`` from ``studies.sp_sweep``; ``forget_prob`` must be one of its values.

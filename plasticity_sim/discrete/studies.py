@@ -116,22 +116,22 @@ def fig3_grid(cfg: Fig3Config, gammas, taus, *, data=None) -> dict:
     return {(g, t): run_fig3(dataclasses.replace(cfg, gamma=g, tau=t), data=data) for g, t in pairs}
 
 
-# --- Fig. 3 against the re-run of the official notebook (papers.md Section B.2) ---------------------
+# --- Fig. 3 against the re-run of the official notebook ---------------------------------------------
 
 # {j: {method: (test accuracy %, learned features, active points at start)}}, means over seeds 0..9 of
-# the official notebook's logic re-run with its own RNG calls (papers.md B.2, tagged REPRO: not numbers
-# printed in the paper, whose curve values are not available).
-FIG3_REFERENCE = {
-    1: {"cold": (66.6, 23.7, 1000), "warm": (66.6, 23.7, 1000), "ideal": (66.6, 23.7, 1000)},
-    2: {"cold": (79.5, 37.6, 2000), "warm": (70.1, 26.7, 665), "ideal": (79.5, 37.6, 1305)},
-    3: {"cold": (84.5, 45.9, 3000), "warm": (70.7, 27.3, 599), "ideal": (84.6, 46.0, 1200)},
-    5: {"cold": (88.8, 56.0, 5000), "warm": (72.2, 28.8, 565), "ideal": (88.8, 56.0, 1231)},
-    10: {"cold": (92.1, 69.1, 10000), "warm": (73.5, 30.1, 532), "ideal": (92.1, 69.2, 1667)},
-    20: {"cold": (93.8, 82.2, 20000), "warm": (74.4, 31.1, 512), "ideal": (93.8, 82.3, 2553)},
-    30: {"cold": (94.1, 86.6, 30000), "warm": (74.8, 31.5, 503), "ideal": (94.1, 86.6, 3615)},
-    40: {"cold": (94.3, 90.1, 40000), "warm": (75.2, 31.9, 498), "ideal": (94.3, 90.1, 4700)},
-    50: {"cold": (94.3, 91.8, 50000), "warm": (75.3, 32.0, 492), "ideal": (94.3, 91.8, 5793)},
-}
+# the official notebook's logic re-run with its own RNG calls: not numbers printed in the paper, whose
+# curve values are not available. Shipped as package data with its citation:
+# plasticity_sim/published/dash_fig3_rerun.json (load_table("dash_fig3_rerun")).
+def _reference(variant: str) -> dict:
+    from plasticity_sim.published import load_table
+
+    out: dict = {}
+    for r in load_table("dash_fig3_rerun").select(variant=variant):
+        out.setdefault(r["j"], {})[r["method"]] = (r["accuracy"], r["n_learned"], r["active_at_start"])
+    return out
+
+
+FIG3_REFERENCE = _reference("default")
 _METRICS3 = ("accuracy", "n_learned", "active_at_start")
 
 
@@ -161,14 +161,15 @@ def compare_fig3(result: Fig3Result, reference: dict = FIG3_REFERENCE, *, n_se: 
     return rows
 
 
-# --- the sensitivity table of papers.md Section B.3 -------------------------------------------------
+# --- the sensitivity table: appendix variants of Fig. 3, re-run (dash_fig3_rerun.json) -------------------------------------------------
 
 @dataclass(frozen=True)
 class Variant:
     """One row of the sensitivity table: config changes, the experiment read, the reference numbers.
 
-    ``reference``: {method: (accuracy %, learned features, active points at start)} from papers.md
-    Section B.3 (re-runs of the official notebook logic, 3 seeds; not numbers printed in the paper).
+    ``reference``: {method: (accuracy %, learned features, active points at start)} from the package
+    data ``published/dash_fig3_rerun.json`` (re-runs of the official notebook logic, 3 seeds; not
+    numbers printed in the paper).
     """
 
     name: str
@@ -177,20 +178,12 @@ class Variant:
     reference: dict
 
 
-SENSITIVITY_VARIANTS = (
-    Variant("gamma = 25", {"gamma": 25}, 50,
-            {"cold": (93.5, 95.0, 50000), "warm": (85.8, 49.3, 280), "ideal": (93.5, 95.0, 6518)}),
-    Variant("gamma = 100", {"gamma": 100}, 50,
-            {"cold": (93.0, 83.0, 50000), "warm": (54.6, 12.7, 906), "ideal": (93.0, 83.0, 7042)}),
-    Variant("tau = 2", {"tau": 2}, 50,
-            {"cold": (97.7, 77.3, 50000), "warm": (79.0, 21.3, 407), "ideal": (97.7, 77.3, 2414)}),
-    Variant("tau = 5", {"tau": 5}, 50,
-            {"cold": (75.8, 97.3, 50000), "warm": (64.2, 49.0, 710), "ideal": (75.8, 97.3, 23744)}),
-    Variant("C = 10", {"n_classes": 10}, 50,
-            {"cold": (86.1, 346.3, 50000), "warm": (10.0, 0.0, 1000), "ideal": (86.1, 347.0, 7638)}),
-    Variant("N = 2000, J = 25", {"n_per_exp": 2000, "n_exp": 25}, 20,
-            {"cold": (93.4, 89.0, 40000), "warm": (83.6, 44.7, 663), "ideal": (93.4, 89.0, 5376)}),
-)
+SENSITIVITY_VARIANTS = tuple(
+    Variant(name, changes, at, _reference(name)[at])
+    for name, changes, at in (("gamma = 25", {"gamma": 25}, 50), ("gamma = 100", {"gamma": 100}, 50),
+                              ("tau = 2", {"tau": 2}, 50), ("tau = 5", {"tau": 5}, 50),
+                              ("C = 10", {"n_classes": 10}, 50),
+                              ("N = 2000, J = 25", {"n_per_exp": 2000, "n_exp": 25}, 20)))
 
 
 def sensitivity_table(n_seeds: int = 3, *, variants=SENSITIVITY_VARIANTS, base: Fig3Config | None = None,

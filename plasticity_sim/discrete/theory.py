@@ -1,8 +1,8 @@
 """Bounds and predictions that the theorems chapter checks against simulation.
 
-The DASH paper's own theorem statements could not be retrieved; the propositions R1-R5 of papers.md
-Section A.6 are *reconstructed* from the verified model, and every function here says which one it
-serves. Notation: ``n`` = new points per class per experiment (``n_per_exp / C``), ``p`` a feature
+The DASH paper's own theorem statements could not be retrieved; the propositions R1-R5 stated in the
+theorems chapter are *reconstructed* from the verified model, and every function here says which one
+it serves. Notation: ``n`` = new points per class per experiment (``n_per_exp / C``), ``p`` a feature
 frequency, ``gamma`` the learning threshold, ``J`` experiments.
 
 Explained in: book/theory/04_theorems.ipynb
@@ -44,7 +44,7 @@ def chernoff_tail_bound(n: int, p, gamma: int) -> np.ndarray:
     """Multiplicative Chernoff bound on P(Bin(n, p) >= gamma): exp(-(gamma - np)^2 / (gamma + np)).
 
     Valid when ``n p < gamma`` (with (1 + d) n p = gamma it is exp(-d^2 np / (2 + d))); 1 elsewhere.
-    Source: papers.md R2 [reconstructed].
+    Source: Proposition R2 of the theorems chapter (reconstructed, not quoted from the paper).
 
     Explained in: book/theory/04_theorems.ipynb
     """

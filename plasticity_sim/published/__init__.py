@@ -2,8 +2,9 @@
 
 Each file in this folder is a JSON document with a ``citation``, a ``protocol`` summary, ``columns``
 (what each number means), ``notes`` (known quirks of the published table) and ``rows`` (one dict per
-table cell group). Nothing here is computed by us: the numbers are transcribed from the source named
-in ``citation``.
+table cell group). Nothing here is computed by this package: the numbers are transcribed from the source
+named in ``citation`` (``dash_fig3_rerun``: the authors' own notebook re-run, since the paper prints
+curves only; its ``source_kind`` says so).
 
 Explained in: book/00_headline_results.ipynb
 """
@@ -143,7 +144,8 @@ def plot_table1(dataset: str = "CIFAR-10", optimizer: str = "SGD", *, ours: dict
     from plasticity_sim.plotting import method_color
 
     rows = table1(dataset, optimizer)
-    fig = fig or Figure(figsize=(8.0, 3.2), dpi=80, facecolor="white", layout="constrained")
+    # 7 in at 96 dpi: shown at its natural size in the text column, a point is a point on the page
+    fig = fig or Figure(figsize=(7.0, 3.2), dpi=96, facecolor="white", layout="constrained")
     axes = fig.subplots(1, 2)
     width = 0.38 if ours else 0.75
     for ax, (kind, unit) in zip(axes, [("acc", "test accuracy (%)"), ("steps", "SGD steps")]):
@@ -157,7 +159,10 @@ def plot_table1(dataset: str = "CIFAR-10", optimizer: str = "SGD", *, ours: dict
                     o = ours[r["short"]]
                     ax.bar(x + width, o[key], width, yerr=o.get(key + "_std", 0.0), color="white",
                            edgecolor=color, hatch="//", capsize=2)
-        ax.set_xticks([i * 2.2 + 0.5 for i in range(len(rows))], [r["method"] for r in rows], fontsize=8)
+        ax.set_xticks([i * 2.2 + 0.5 for i in range(len(rows))], [r["method"].replace(" ", "\n") for r in rows], fontsize=9)
         ax.set_ylabel(unit)
-        ax.set_title(f"{dataset}, {optimizer}: {kind} (dark = last, light = average)", fontsize=9)
+        ax.set_title("test accuracy" if kind == "acc" else "SGD steps", fontsize=10)
+    # one title for both panels (two long panel titles were clipped at the right edge)
+    fig.suptitle(f"{dataset}, {optimizer}: dark bars = last experiment, light = average of all 50",
+                 fontsize=10)
     return fig
