@@ -236,3 +236,186 @@ def run_regression(seeds, *, steps: int = 600_000, bin_size: int = 10_000, activ
             raise ValueError(f"the learners diverged by step {step} (lr={lr}); choose a smaller lr")
     return {"error": (err / bin_size).numpy(), "replaced": replaced, "dead": dead.numpy(),
             "weight_magnitude": wmag.numpy(), "elapsed": time.perf_counter() - t0, "seeds": seeds}
+
+
+# =============================================================================================
+# Registered protocols: slow_regression, permuted, class_incremental (configs in specs.py)
+from plasticity_sim import methods as _methods  # noqa: E402
+from plasticity_sim import runs as _runs  # noqa: E402
+from plasticity_sim.protocols.specs import (ClassIncrementalConfig, PermutedConfig,  # noqa: E402
+                                            SlowRegressionConfig)
+
+
+def run_slow_regression(config: SlowRegressionConfig) -> "_runs.RunOutcome":
+    """The registered protocol: :func:`run_regression` on every seed at once; one record per seed
+    with the binned error, dead-unit fraction and weight magnitude, and the mean error of the first
+    and last tenth of the bins."""
+    _runs.validate_config(config)
+    out = run_regression(list(config.seeds), steps=config.steps, bin_size=config.bin_size,
+                         activation=config.activation, method=config.method, optimizer=config.optimizer,
+                         lr=config.lr, betas=(config.beta1, config.beta2), hidden=config.hidden,
+                         replacement_rate=config.replacement_rate, maturity_threshold=config.maturity_threshold,
+                         decay_rate=config.decay_rate, weight_decay=config.weight_decay,
+                         sp_noise=config.sp_noise, flip_every=config.flip_every)
+    bins = out["error"].shape[1]
+    tenth = max(1, bins // 10)
+    records = []
+    for r, seed in enumerate(out["seeds"]):
+        err = out["error"][r]
+        records.append({"seed": seed, "method": config.method, "activation": config.activation,
+                        "error_bins": [float(v) for v in err], "dead_bins": [float(v) for v in out["dead"][r]],
+                        "weight_magnitude_bins": [float(v) for v in out["weight_magnitude"][r]],
+                        "error_first": float(err[:tenth].mean()), "error_last": float(err[-tenth:].mean()),
+                        "replaced": int(out["replaced"][r])})
+    return _runs.RunOutcome(records=records, seeds={"seeds": list(config.seeds)},
+                            dataset_meta={"benchmark": "slowly-changing regression", "flip_every": config.flip_every},
+                            intervention={"method": config.method}, elapsed=out["elapsed"])
+
+
+def _optimizer(config, params):
+    if config.optimizer == "adam":
+        return torch.optim.Adam(params, lr=config.lr, betas=(config.beta1, config.beta2),
+                                weight_decay=config.weight_decay)
+    return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
+
+
+def diagnose(model, x_probe: torch.Tensor) -> dict:
+    """The plasticity diagnostics of ``model`` on ``x_probe``: dormant fraction of all hidden units
+    under the three definitions of :mod:`plasticity_sim.diagnostics` ("redo" tau 0.1, "lop" tau 0.01,
+    "zero"), effective and stable rank of the last hidden layer's features, and the mean weight
+    magnitude (both forms)."""
+    from plasticity_sim import diagnostics as d
+
+    acts = d.collect_activations(model, x_probe)
+    last = list(acts.values())[-1]
+    return {"dormant_redo": d.dormant_fraction(acts, "redo"), "dormant_lop": d.dormant_fraction(acts, "lop"),
+            "dormant_zero": d.dormant_fraction(acts, "zero"), "effective_rank": d.effective_rank(last),
+            "stable_rank": int(d.stable_rank(last)), "weight_magnitude": d.weight_magnitude(model, "lop"),
+            "weight_sq": d.weight_magnitude(model, "ht")}
+
+
+def _setup(config, num_features: int, num_classes: int):
+    from plasticity_sim.models import build_model
+
+    streams = _runs.seed_streams(config.seed, ("init", "tasks", "train", "intervention"))
+    kwargs = {"depth": config.depth, "width": config.width}
+
+    def fresh(stream="init"):
+        return build_model(config.model, (num_features,), num_classes,
+                           generator=torch.Generator().manual_seed(streams[stream]), **kwargs)
+    return streams, fresh
+
+
+def _load(config):
+    from plasticity_sim.data import load_dataset
+
+    return load_dataset(config.dataset, seed=0, **config.dataset_kwargs)
+
+
+def run_permuted(config: PermutedConfig) -> "_runs.RunOutcome":
+    """Online permuted inputs: one record per task (online accuracy + diagnostics at its end)."""
+    from plasticity_sim.data.continual import PermutedInputs
+    from plasticity_sim.interventions import InterventionContext
+    from plasticity_sim.train import train_until
+
+    _runs.validate_config(config)
+    t0 = time.perf_counter()
+    ds = _load(config)
+    x = torch.cat([ds.x_train, ds.x_test]).reshape(len(ds.x_train) + len(ds.x_test), -1)
+    y = torch.cat([ds.y_train, ds.y_test])
+    streams, fresh = _setup(config, x.shape[1], ds.num_classes)
+    tasks = PermutedInputs(x, y, seed=streams["tasks"], samples_per_task=config.samples_per_task)
+    model = fresh()
+    initial = {k: v.clone() for k, v in model.state_dict().items()}
+    opt = _optimizer(config, model.parameters())
+    intervention = _methods.build(config.method, config.method_params)
+    g_int = torch.Generator().manual_seed(streams["intervention"])
+    g_train = torch.Generator().manual_seed(streams["train"])
+    records = []
+    for k in range(config.num_tasks):
+        xk, yk = tasks.task(k)
+        ctx = InterventionContext(experiment=k + 1, x_seen=xk, y_seen=yk, chunk_size=len(xk), generator=g_int,
+                                  initial_state=initial, make_fresh_model=fresh,
+                                  make_optimizer=lambda p: _optimizer(config, p))
+        model, opt = intervention(model, opt, ctx)
+        res = train_until(model, xk, yk, optimizer=opt, target_train_acc=1.0, max_epochs=1,
+                          batch_size=config.batch_size, generator=g_train,
+                          regularizer=getattr(intervention, "regularizer", None),
+                          step_hooks=getattr(intervention, "step_hooks", ()) or (),
+                          context=f"permuted task {k + 1}")
+        evaluated = getattr(intervention, "evaluation_model", lambda m: m)(model)
+        rec = {"seed": config.seed, "method": config.method, "task": k + 1, "online_acc": res.final_train_acc,
+               "steps": res.steps}
+        rec.update(diagnose(evaluated, xk[:config.probe_points]))
+        records.append(rec)
+    return _runs.RunOutcome(records=records, seeds={"seed": config.seed, **streams},
+                            dataset_meta=dict(ds.meta, num_features=int(x.shape[1]), samples=int(len(x))),
+                            intervention={"method": config.method, "intervention": intervention.name,
+                                          "params": getattr(intervention, "params", {})},
+                            elapsed=time.perf_counter() - t0)
+
+
+def run_class_incremental(config: ClassIncrementalConfig) -> "_runs.RunOutcome":
+    """Class-incremental steps: one record per step with the continual network's and a from-scratch
+    network's test accuracy on the seen classes, plus the continual network's diagnostics."""
+    from plasticity_sim.data.continual import ClassIncremental
+    from plasticity_sim.interventions import InterventionContext
+    from plasticity_sim.train import train_until
+
+    _runs.validate_config(config)
+    t0 = time.perf_counter()
+    ds = _load(config)
+    xtr, ytr = ds.x_train.reshape(len(ds.x_train), -1), ds.y_train
+    xte, yte = ds.x_test.reshape(len(ds.x_test), -1), ds.y_test
+    streams, fresh = _setup(config, xtr.shape[1], ds.num_classes)
+    plan = ClassIncremental(ds.num_classes, seed=streams["tasks"], initial_classes=config.initial_classes,
+                            classes_per_step=config.classes_per_step)
+    model = fresh()
+    initial = {k: v.clone() for k, v in model.state_dict().items()}
+    opt = _optimizer(config, model.parameters())
+    intervention = _methods.build(config.method, config.method_params)
+    g_int = torch.Generator().manual_seed(streams["intervention"])
+    records = []
+
+    def accuracy(net, step):
+        mask = plan.mask(yte, step)
+        cls = torch.tensor(plan.classes(step))
+        with torch.no_grad():
+            net.eval()
+            logits = net(xte[mask])[:, cls]
+            net.train()
+        return float((cls[logits.argmax(1)] == yte[mask]).float().mean())
+
+    for k in range(plan.num_steps):
+        m = plan.mask(ytr, k)
+        xk, yk = xtr[m], ytr[m]
+        ctx = InterventionContext(experiment=k + 1, x_seen=xk, y_seen=yk, chunk_size=len(xk), generator=g_int,
+                                  initial_state=initial, make_fresh_model=fresh,
+                                  make_optimizer=lambda p: _optimizer(config, p))
+        model, opt = intervention(model, opt, ctx)
+        train_until(model, xk, yk, optimizer=opt, target_train_acc=1.0, max_epochs=config.epochs_per_step,
+                    batch_size=config.batch_size, generator=torch.Generator().manual_seed(streams["train"] + k),
+                    regularizer=getattr(intervention, "regularizer", None),
+                    step_hooks=getattr(intervention, "step_hooks", ()) or (), context=f"class-incremental step {k + 1}")
+        scratch = fresh("intervention")  # the same fresh init at every step, trained on this step's data only
+        train_until(scratch, xk, yk, optimizer=_optimizer(config, scratch.parameters()), target_train_acc=1.0,
+                    max_epochs=config.epochs_per_step, batch_size=config.batch_size,
+                    generator=torch.Generator().manual_seed(streams["train"] + k), context="from scratch")
+        evaluated = getattr(intervention, "evaluation_model", lambda m: m)(model)
+        rec = {"seed": config.seed, "method": config.method, "step": k + 1, "num_classes": len(plan.classes(k)),
+               "test_acc": accuracy(evaluated, k), "scratch_test_acc": accuracy(scratch, k)}
+        rec["relative_acc"] = rec["test_acc"] - rec["scratch_test_acc"]
+        rec.update(diagnose(evaluated, xk[:config.probe_points]))
+        records.append(rec)
+    return _runs.RunOutcome(records=records, seeds={"seed": config.seed, **streams}, dataset_meta=dict(ds.meta),
+                            intervention={"method": config.method, "intervention": intervention.name,
+                                          "params": getattr(intervention, "params", {})},
+                            elapsed=time.perf_counter() - t0)
+
+
+def check(config) -> None:
+    """Everything that can fail before training: the config, the method's parameters, the data."""
+    _runs.validate_config(config)
+    if isinstance(config, (PermutedConfig, ClassIncrementalConfig)):
+        _methods.build(config.method, config.method_params)
+        _load(config)
