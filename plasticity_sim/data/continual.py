@@ -76,6 +76,8 @@ class SlowlyChangingRegression:
     Call :meth:`next` for the next ``n`` steps of every run: ``x (n, runs, num_inputs)``,
     ``y (n, runs)``. Step ``t`` (counting from 0) is drawn after the flips of steps before it; a
     flip happens at every step ``t > 0`` with ``t % flip_every == 0``.
+
+    Explained in: book/continual/01_loss_of_plasticity.ipynb
     """
 
     def __init__(self, seeds, *, num_flipping: int = 15, num_iid: int = 5, flip_every: int = 10_000,

@@ -91,6 +91,8 @@ def run_regression(seeds, *, steps: int = 600_000, bin_size: int = 10_000, activ
     every step of the bin (ReLU-family only; 0 otherwise), "weight_magnitude": (runs, bins) mean
     |w| of the hidden layer at the end of each bin, "elapsed": seconds, "seeds": seeds}``.
     Bad arguments raise ValueError naming them.
+
+    Explained in: book/continual/01_loss_of_plasticity.ipynb
     """
     seeds = _seeds(seeds)
     check_choice("activation", activation, ACTIVATIONS)

@@ -248,8 +248,6 @@ class SlowRegressionConfig:
     the CPU preset (600,000 steps, bins of 10,000; published 1-3 M steps, bins of 20,000).
     ``method``: "bp", "cbp" (``replacement_rate``, ``maturity_threshold``, ``decay_rate``),
     "l2" (``weight_decay``), "sp" (``weight_decay`` + ``sp_noise`` every step).
-
-    Explained in: book/continual/01_loss_of_plasticity.ipynb
     """
 
     steps: int = option(600_000, gt=0)
@@ -290,8 +288,6 @@ class PermutedConfig:
     and the diagnostics of the network at the task's end, on ``probe_points`` samples of the task:
     dormant fraction under the three definitions, effective and stable rank of the last hidden
     layer, mean weight magnitude. Published: MNIST, 3 x 2,000 ReLU units, SGD lr 0.003, 800 tasks.
-
-    Explained in: book/continual/03_keeping_plasticity.ipynb
     """
 
     dataset: str = option("mnist1d", choices=("mnist1d", "digits"))
@@ -320,8 +316,6 @@ class ClassIncrementalConfig:
     start with ``initial_classes`` classes, add ``classes_per_step`` at each step, train
     ``epochs_per_step`` epochs on all seen classes; each step also trains a network from scratch on
     the same data (the published comparison); records the test accuracy of both on the seen classes.
-
-    Explained in: book/continual/03_keeping_plasticity.ipynb
     """
 
     dataset: str = option("mnist1d", choices=("mnist1d", "digits"))
