@@ -4,13 +4,12 @@ Regenerate the shipped results (into ``results/continual/``, each file with prov
 
     python -m plasticity_sim.continual_studies regression --out-dir results/continual
     python -m plasticity_sim.continual_studies frames --out-dir results/continual
-    python -m plasticity_sim.continual_studies measuring --out-dir results/continual
 
 ``regression``: the slowly-changing regression, plain backprop vs continual backprop, 30 paired
 runs (same seeds: same targets, bit streams and initial weights) through the registered
 ``slow_regression`` protocol (two results files). ``frames``: the grid behind chapter 1's slider
-figure (activation x step size x replacement rate, 10 runs each, shorter). ``measuring``: the
-diagnostics-vs-loss table of chapter 2 from the per-run bins of the regression files.
+figure (activation x step size x replacement rate, 10 runs each, shorter). Chapter 2's
+diagnostics-vs-loss correlations (:func:`regression_predictors`) are read from the regression files.
 
 Statistics: paired differences over seeds with a two-sided 95 % Student-t interval
 (:func:`paired_ci`); ``plasticity_sim.stats`` is not in this tree yet.
@@ -99,7 +98,10 @@ def regression_errors(data: dict) -> np.ndarray:
 
 def regression_headline(results_dir=RESULTS) -> dict:
     """Chapter 1's claims from the shipped files: the rise of BP's error from the first to the last
-    tenth of the run (paired over seeds), and CBP minus BP in the last tenth (paired)."""
+    tenth of the run (paired over seeds), and CBP minus BP in the last tenth (paired).
+
+    Explained in: book/continual/01_loss_of_plasticity.ipynb
+    """
     bp, cbp = load_regression("bp", results_dir), load_regression("cbp", results_dir)
     e_bp, e_cbp = regression_errors(bp), regression_errors(cbp)
     if [r["seed"] for r in sorted(bp["records"], key=lambda r: r["seed"])] != \
@@ -168,7 +170,10 @@ def frame(data: dict, activation: str, lr: float, replacement_rate: float) -> di
 def regression_predictors(results_dir=RESULTS) -> dict:
     """Which diagnostic predicts the loss, over BP runs: Pearson correlation (Fisher-z 95 %
     interval) between each run's rise in error (last tenth minus first tenth) and its dead-unit
-    fraction / mean hidden weight magnitude in the last tenth."""
+    fraction / mean hidden weight magnitude in the last tenth.
+
+    Explained in: book/continual/02_measuring_plasticity.ipynb
+    """
     bp = load_regression("bp", results_dir)
     recs = sorted(bp["records"], key=lambda r: r["seed"])
     e = np.array([r["error_bins"] for r in recs])
