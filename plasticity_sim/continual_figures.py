@@ -48,7 +48,7 @@ def plot_regression(errors: dict, bin_size: int, *, dead: dict | None = None, ti
             _band(axes[1], x, 100 * rows, COLORS.get(method), LABELS.get(method, method))
         axes[1].set_xlabel("step (thousands)")
         axes[1].set_ylabel("hidden units that never fired (%)")
-    fig.tight_layout()
+    pass  # the book style lays the figure out
     return fig
 
 
@@ -74,5 +74,5 @@ def plot_frame(data: dict, activation: str, lr: float):
     ax.set_ylabel("squared error per bin")
     ax.set_title(f"{activation}, step size {lr:g}, {len(data['run']['seeds'])} runs")
     ax.legend(loc="upper left", fontsize=8)
-    fig.tight_layout()
+    pass  # the book style lays the figure out
     return fig
