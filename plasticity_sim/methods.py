@@ -86,6 +86,20 @@ _TABLE = (
            "Hare & Tortoise", "#17becf", acts="during", evaluates="tortoise", resumable=False),
     Method("ideal", None, {}, "DASH paper's ideal learner (theory engine only)", "ideal", "#d62728",
            acts="none"),
+    Method("l2", "l2", {}, "every-step L2 (Dohare et al. 2024): gradient + wd·θ, wd = 1e-4",
+           "L2", "#393b79", acts="during"),
+    Method("sp_continual", "sp_continual", {},
+           "continual S&P (Dohare et al. 2024): after every step θ ← (1 − lr·wd)θ + σ·N(0, 1), wd = 1e-4, σ = 1e-5",
+           "S&P (every step)", "#f0a030", acts="during", resumable=False),
+    Method("weight_clipping", "weight_clipping", {},
+           "weight clipping (Elsayed et al. 2024): clip to ±κ·(init bound), κ = 2", "weight clipping",
+           "#637939", acts="during"),
+    Method("parseval", "parseval", {},
+           "Parseval regularisation (Chung et al. 2024): λ Σ||WWᵀ − I||², λ = 1e-3", "Parseval",
+           "#843c39", acts="during"),
+    Method("fire", "fire", {},
+           "FIRE (Han et al. 2026): polar factor of each weight matrix by 10 Newton–Schulz steps at task boundaries",
+           "FIRE", "#ad494a"),
 )
 METHODS: dict[str, Method] = {m.name: m for m in _TABLE}
 

@@ -451,3 +451,32 @@ class PatchCNN(nn.Module):
 
     def forward(self, x):
         return self.head(F.relu(self.conv(x)).mean(dim=(2, 3)))
+
+
+# ----------------------------------------------------------------------------- MLP with layer norm
+class LayerNormMLP(MLP):
+    """`mlp` with a LayerNorm after every hidden Linear (Linear -> LayerNorm -> ReLU), for the
+    "layer norm + weight decay" remedy of Lyle et al. ("Disentangling the causes of plasticity
+    loss in neural networks", CoLLAs 2024), trained with weight decay (their combination).
+    Init: PyTorch defaults; LayerNorm gain 1, bias 0. Built by ``build_model("mlp_ln", ...)``.
+    """
+
+    def __init__(self, input_shape, num_classes, *, depth: int = 3, width: int = 256):
+        super().__init__(input_shape, num_classes, depth=depth, width=width, batchnorm=False)
+        blocks: list[nn.Module] = []
+        for m in self.features:
+            blocks.append(m)
+            if isinstance(m, nn.Linear):
+                blocks.append(nn.LayerNorm(m.out_features))
+        self.features = nn.Sequential(*blocks)
+
+    def _init_module(self, m: nn.Module, g: torch.Generator) -> None:
+        if isinstance(m, nn.LayerNorm):
+            with torch.no_grad():
+                m.weight.fill_(1.0)
+                m.bias.zero_()
+        else:
+            self._init_default_module(m, g)
+
+
+_MODELS["mlp_ln"] = LayerNormMLP

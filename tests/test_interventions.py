@@ -290,7 +290,7 @@ def test_cbp_replaces_lowest_utility_mature_unit(optim):
     assert cbp.replaced == [1]
     w_in, w_out = net[0].weight, net[2].weight
     assert not torch.equal(w_in[2], old[0].weight[2])
-    bound = math.sqrt(2) * math.sqrt(3 / 3)  # Kaiming-uniform bound for ReLU, fan_in 3
+    bound = 1 / math.sqrt(3)  # the layer's own (PyTorch default) init: U(+-1/sqrt(fan_in)), fan_in 3
     assert float(w_in[2].abs().max()) <= bound
     assert torch.equal(w_out[:, 2], torch.zeros(2)) and float(net[0].bias[2]) == 0.0
     keep = [0, 1, 3]
@@ -322,6 +322,148 @@ def test_cbp_resets_a_per_unit_batchnorm_too():
     assert float(net[1].weight[i]) == 1.0 and float(net[1].running_mean[i]) == 0.0
     others = [k for k in range(4) if k != i]
     assert torch.all(net[1].weight[others] == 2.0)
+
+
+def test_cbp_redraws_from_the_layers_own_initialiser_not_kaiming():
+    """The measured divergence: a replaced unit of the package MLP gets exactly the row a freshly
+    initialised copy of the layer (same generator state) would have, bound 1/sqrt(fan_in)."""
+    from plasticity_sim.interventions.unit_replacement import layer_initialiser, own_rows
+    from plasticity_sim.models import build_model
+
+    model = build_model("mlp", (1, 40), 3, seed=0, width=64)
+    layer = find_unit_layers(model)[0]
+    idx = torch.tensor([5])
+    expected = own_rows(layer.incoming, idx, layer_initialiser(model), torch.Generator().manual_seed(9))
+    cbp = ContinualBackprop(model, generator=torch.Generator().manual_seed(9), replacement_rate=1.0,
+                            maturity_threshold=0)
+    with torch.no_grad():  # unit 5 is the only useless one
+        layer.outgoing.weight[:, 5] = 0
+    model(torch.ones(4, 1, 40))
+    cbp.util[0] += 1.0  # the others are useful; unit 5 has the lowest utility
+    cbp.util[0][5] = -1.0
+    cbp.replacement_rate = 1 / 64
+    cbp(model, torch.optim.SGD(model.parameters(), lr=0.0), 1)
+    assert cbp.replaced[0] == 1
+    assert torch.equal(layer.incoming.weight[5], expected[0])
+    wide = [own_rows(layer.incoming, torch.arange(64), layer_initialiser(model), torch.Generator().manual_seed(s))
+            for s in range(3)]
+    assert max(float(w.abs().max()) for w in wide) <= 1 / math.sqrt(40)
+    assert max(float(w.abs().max()) for w in wide) > 0.9 / math.sqrt(40)
+    cbp.remove()
+
+
+def test_cbp_utility_bias_correction_maturity_and_fractional_accumulation_by_hand():
+    """4 units, every unit outputs 1 on x = ones; eta = 0.5; rate 0.1 x 4 eligible = 0.4 per step,
+    accumulated: replacements at the steps where the running sum crosses an integer."""
+    net = _unit_mlp()
+    opt = torch.optim.SGD(net.parameters(), lr=0.0)
+    cbp = ContinualBackprop(net, generator=torch.Generator().manual_seed(0), replacement_rate=0.1,
+                            maturity_threshold=1, decay_rate=0.5, accumulate=True)
+    out_mag = net[2].weight.abs().mean(0)  # (1, 2, 0.1, 3)
+    net(torch.ones(5, 3))
+    cbp(net, opt, 1)  # age 1: not mature (needs age > 1)
+    assert torch.allclose(cbp.util[0], 0.5 * out_mag)                        # u = (1 - eta) * 1 * |w|
+    assert torch.allclose(cbp.util[0] / (1 - 0.5 ** cbp.ages[0]), out_mag)  # bias-corrected = |w|
+    assert cbp.replaced == [0] and cbp.accumulated == [0.0]
+    counts = []
+    for step in range(2, 7):
+        net(torch.ones(5, 3))
+        cbp(net, opt, step)
+        counts.append(cbp.replaced[0])
+    # eligible: 4 at step 2 (0.4), 4 at 3 (0.8), 4 at 4 (1.2 -> 1, unit 2 replaced, age 0),
+    # 3 eligible at 5 (unit 2 has age 1: 0.2 + 0.3 = 0.5), 4 again at 6 (0.9) -> total 1
+    assert counts == [0, 0, 1, 1, 1]
+    assert abs(cbp.accumulated[0] - 0.9) < 1e-9
+    assert torch.equal(net[2].weight[:, 2], torch.zeros(2))
+
+
+def test_cbp_outputs_unchanged_at_the_step_of_a_replacement():
+    net = _unit_mlp()
+    opt = torch.optim.Adam(net.parameters(), lr=0.0)
+    cbp = ContinualBackprop(net, generator=torch.Generator().manual_seed(0), replacement_rate=0.25,
+                            maturity_threshold=0)
+    x = torch.ones(5, 3)
+    _sgd_step(net, opt)
+    before = net(x).detach()
+    cbp(net, opt, 1)
+    assert cbp.replaced == [1]
+    assert torch.allclose(net(x), before, atol=1e-6)
+    net = _unit_mlp()  # without folding the mean contribution the outputs move
+    opt = torch.optim.Adam(net.parameters(), lr=0.0)
+    cbp = ContinualBackprop(net, generator=torch.Generator().manual_seed(0), replacement_rate=0.25,
+                            maturity_threshold=0, fold_bias=False)
+    _sgd_step(net, opt)
+    cbp(net, opt, 1)
+    assert cbp.replaced == [1] and not torch.allclose(net(x), before, atol=1e-3)
+
+
+@pytest.mark.parametrize("optim", ["sgd", "adam"])
+@pytest.mark.parametrize("kind", ["conv_conv", "conv_linear"])
+def test_cbp_conv_layers_replace_channels_and_reset_every_moment(optim, kind):
+    g = torch.Generator().manual_seed(0)
+    if kind == "conv_conv":
+        net = nn.Sequential(nn.Conv2d(1, 3, 3, padding=1), nn.ReLU(), nn.Conv2d(3, 2, 3, padding=1),
+                            nn.Flatten())
+    else:
+        net = nn.Sequential(nn.Conv2d(1, 3, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(3, 2))
+    _seeded(net, 1)
+    layers = find_unit_layers(net)
+    assert len(layers) == 1 and layers[0].span == (1 if kind == "conv_conv" else 1)
+    opt = (torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9) if optim == "sgd"
+           else torch.optim.Adam(net.parameters(), lr=0.01))
+    x = torch.randn(4, 1, 4, 4, generator=g)
+    for _ in range(2):
+        loss = net(x).pow(2).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    cbp = ContinualBackprop(net, generator=torch.Generator().manual_seed(0), replacement_rate=1 / 3,
+                            maturity_threshold=0)
+    net(x)
+    cbp(net, opt, 1)
+    assert cbp.replaced == [1]
+    out = layers[0].outgoing.weight
+    i = int(torch.nonzero(out.reshape(out.shape[0], 3, -1).abs().sum((0, 2)) == 0)[0])
+    keys = ["momentum_buffer"] if optim == "sgd" else ["exp_avg", "exp_avg_sq"]
+    for key in keys:
+        st_out = opt.state[out][key].reshape(out.shape[0], 3, -1)
+        assert torch.count_nonzero(st_out[:, i]) == 0 and torch.count_nonzero(st_out) > 0
+        assert torch.count_nonzero(opt.state[layers[0].incoming.weight][key][i]) == 0
+        assert torch.count_nonzero(opt.state[layers[0].incoming.bias][key][i]) == 0
+    assert float(layers[0].incoming.bias[i]) == 0.0
+    assert float(layers[0].incoming.weight[i].abs().max()) <= 1 / math.sqrt(9)
+    cbp.remove()
+
+
+def test_conv_then_flatten_linear_span():
+    net = nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU(), nn.Flatten(), nn.Linear(8, 3))
+    layer = find_unit_layers(net)[0]
+    assert layer.span == 4
+    assert layer.out_columns(torch.tensor([1])).tolist() == [4, 5, 6, 7]
+
+
+@pytest.mark.parametrize("params, word", [
+    ({"replacement_rate": -0.1}, "replacement_rate"), ({"maturity_threshold": -1}, "maturity_threshold"),
+    ({"decay_rate": 1.0}, "decay_rate"), ({"decay_rate": -0.01}, "decay_rate"), ({"init": "xavier"}, "init"),
+])
+def test_cbp_bad_inputs_name_the_value(params, word):
+    with pytest.raises(ValueError, match=word):
+        ContinualBackprop(_unit_mlp(), generator=torch.Generator(), **params)
+
+
+def test_redo_recycles_exactly_the_tau_dormant_units():
+    net = nn.Sequential(nn.Linear(1, 4, bias=False), nn.ReLU(), nn.Linear(4, 1))
+    with torch.no_grad():  # activations on x = 1: (0.05, 0.3, 1.0, 2.65); mean 1.0 -> scores = themselves
+        net[0].weight.copy_(torch.tensor([[0.05], [0.3], [1.0], [2.65]]))
+    opt = torch.optim.SGD(net.parameters(), lr=0.0)
+    for tau, expected in [(0.04, []), (0.1, [0]), (0.31, [0, 1])]:
+        trial = copy.deepcopy(net)
+        redo = ReDo(trial, generator=torch.Generator().manual_seed(0), tau=tau, every=1)
+        trial(torch.ones(2, 1))
+        redo(trial, opt, 1)
+        zeroed = torch.nonzero(trial[2].weight[0] == 0).flatten().tolist()
+        assert zeroed == expected and redo.recycled == [len(expected)]
+        redo.remove()
 
 
 def test_find_unit_layers_needs_activation_modules():

@@ -46,6 +46,8 @@ from .l2_init import L2Init, L2InitRegularizer, l2_init_regularizer
 from .shrink_perturb import ShrinkPerturb, shrink_perturb_
 from .unit_replacement import (ContinualBackprop, ReDo, UnitLayer, find_unit_layers,
                                replace_units_)
+from .continual_remedies import (Fire, L2Continual, Parseval, ParsevalRegularizer,
+                                 ShrinkPerturbContinual, WeightClipping, newton_schulz_orthogonalize)
 
 
 class StepHookIntervention(BaseIntervention):
@@ -120,12 +122,19 @@ INTERVENTIONS = {
     "cbp": _hook_intervention("cbp"),
     "redo": _hook_intervention("redo"),
     "hare_tortoise": _hook_intervention("hare_tortoise"),
+    "l2": L2Continual,
+    "sp_continual": _hook_intervention("sp_continual"),
+    "weight_clipping": _hook_intervention("weight_clipping"),
+    "parseval": Parseval,
+    "fire": Fire,
 }
 
 STEP_HOOKS = {
     "cbp": ContinualBackprop,
     "redo": ReDo,
     "hare_tortoise": HareTortoise,
+    "sp_continual": ShrinkPerturbContinual,
+    "weight_clipping": WeightClipping,
 }
 
 
@@ -166,4 +175,6 @@ __all__ = [
     "dash_gradient_ema", "dash_shrink_", "shrink_factors", "dash_cosines", "group_cosines",
     "shrink_perturb_", "l2_init_regularizer", "L2InitRegularizer", "shrinkable_modules",
     "ContinualBackprop", "ReDo", "HareTortoise", "UnitLayer", "find_unit_layers", "replace_units_",
+    "L2Continual", "ShrinkPerturbContinual", "WeightClipping", "Parseval", "ParsevalRegularizer",
+    "Fire", "newton_schulz_orthogonalize",
 ]

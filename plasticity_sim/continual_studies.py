@@ -1,0 +1,216 @@
+"""Numbers for the continual-learning chapters (book/continual), and the commands that make them.
+
+Regenerate the shipped results (into ``results/continual/``, each file with provenance)::
+
+    python -m plasticity_sim.continual_studies regression --out-dir results/continual
+    python -m plasticity_sim.continual_studies frames --out-dir results/continual
+
+``regression``: the slowly-changing regression, plain backprop vs continual backprop, 30 paired
+runs (same seeds: same targets, bit streams and initial weights) through the registered
+``slow_regression`` protocol (two results files). ``frames``: the grid behind chapter 1's slider
+figure (activation x step size x replacement rate, 10 runs each, shorter). Chapter 2's
+diagnostics-vs-loss correlations (:func:`regression_predictors`) are read from the regression files.
+
+Statistics: paired differences over seeds with a two-sided 95 % Student-t interval
+(:func:`paired_ci`); ``plasticity_sim.stats`` is not in this tree yet.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from scipy import stats as _st
+
+from plasticity_sim import runs
+
+RESULTS = Path(__file__).resolve().parent.parent / "results" / "continual"
+HEADLINE = {"steps": 600_000, "bin_size": 10_000, "lr": 0.01, "activation": "relu",
+            "seeds": tuple(range(30))}
+FRAME_GRID = {"activation": ("relu", "tanh", "leaky_relu"), "lr": (0.01, 0.003),
+              "replacement_rate": (0.0, 1e-4, 1e-3)}
+FRAME_RUN = {"steps": 300_000, "bin_size": 10_000, "seeds": tuple(range(10))}
+
+
+def paired_ci(diff, level: float = 0.95) -> dict:
+    """Mean of paired differences with its two-sided Student-t interval: ``{"mean", "lo", "hi",
+    "n", "sd"}``. Needs at least 2 finite values."""
+    d = np.asarray(diff, dtype=float)
+    if d.ndim != 1 or len(d) < 2 or not np.isfinite(d).all():
+        raise ValueError(f"paired_ci needs >= 2 finite paired differences, got {d!r}")
+    if not 0 < level < 1:
+        raise ValueError(f"level must be in (0, 1), got {level!r}")
+    m, sd = float(d.mean()), float(d.std(ddof=1))
+    half = float(_st.t.ppf(0.5 + level / 2, len(d) - 1) * sd / np.sqrt(len(d)))
+    return {"mean": m, "lo": m - half, "hi": m + half, "n": int(len(d)), "sd": sd}
+
+
+def pearson_ci(x, y, level: float = 0.95) -> dict:
+    """Pearson correlation with its Fisher-z interval: ``{"r", "lo", "hi", "n"}``."""
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    if x.shape != y.shape or x.ndim != 1 or len(x) < 4:
+        raise ValueError("pearson_ci needs two 1-D arrays of the same length >= 4")
+    r = float(np.corrcoef(x, y)[0, 1])
+    z, se = np.arctanh(np.clip(r, -0.999999, 0.999999)), 1 / np.sqrt(len(x) - 3)
+    q = _st.norm.ppf(0.5 + level / 2)
+    return {"r": r, "lo": float(np.tanh(z - q * se)), "hi": float(np.tanh(z + q * se)), "n": int(len(x))}
+
+
+# ----------------------------------------------------------------------------- regression (chapter 1)
+def regression_config(method: str, **overrides):
+    """The ``slow_regression`` config of the chapter's headline run for ``method`` ("bp", "cbp")."""
+    from plasticity_sim import protocols
+
+    values = {**HEADLINE, "method": method, **overrides}
+    return protocols.config_from_dict(values, protocol="slow_regression")
+
+
+def run_regression_study(out_dir=RESULTS, *, methods=("bp", "cbp"), overwrite=True, **overrides) -> list[Path]:
+    """Run the headline regression for each method into ``out_dir/regression_<method>.json``."""
+    from plasticity_sim import protocols
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for m in methods:
+        path = out_dir / f"regression_{m}.json"
+        protocols.run_config(regression_config(m, **overrides), out=path, overwrite=overwrite)
+        paths.append(path)
+    return paths
+
+
+def load_regression(method: str, results_dir=RESULTS) -> dict:
+    """A regression results file, checked by ``protocols.load_results``."""
+    from plasticity_sim import protocols
+
+    return protocols.load_results(Path(results_dir) / f"regression_{method}.json")
+
+
+def regression_errors(data: dict) -> np.ndarray:
+    """(seeds, bins) binned squared error of a regression results file, rows in seed order."""
+    recs = sorted(data["records"], key=lambda r: r["seed"])
+    return np.array([r["error_bins"] for r in recs])
+
+
+def regression_headline(results_dir=RESULTS) -> dict:
+    """Chapter 1's claims from the shipped files: the rise of BP's error from the first to the last
+    tenth of the run (paired over seeds), and CBP minus BP in the last tenth (paired).
+
+    Explained in: book/continual/01_loss_of_plasticity.ipynb
+    """
+    bp, cbp = load_regression("bp", results_dir), load_regression("cbp", results_dir)
+    e_bp, e_cbp = regression_errors(bp), regression_errors(cbp)
+    if [r["seed"] for r in sorted(bp["records"], key=lambda r: r["seed"])] != \
+            [r["seed"] for r in sorted(cbp["records"], key=lambda r: r["seed"])]:
+        raise ValueError("the bp and cbp files hold different seeds; they cannot be paired")
+    tenth = max(1, e_bp.shape[1] // 10)
+    first, last = e_bp[:, :tenth].mean(1), e_bp[:, -tenth:].mean(1)
+    last_cbp = e_cbp[:, -tenth:].mean(1)
+    return {"bp_rise": paired_ci(last - first), "cbp_minus_bp_last": paired_ci(last_cbp - last),
+            "cbp_rise": paired_ci(last_cbp - e_cbp[:, :tenth].mean(1)),
+            "bp_first": float(first.mean()), "bp_last": float(last.mean()), "cbp_last": float(last_cbp.mean()),
+            "n": int(len(first)), "bins": int(e_bp.shape[1]), "bin_size": int(bp["config"]["bin_size"]),
+            "steps": int(bp["config"]["steps"]),
+            "wall_time_s": {"bp": bp["provenance"]["wall_time_s"], "cbp": cbp["provenance"]["wall_time_s"]}}
+
+
+def run_frames(out_dir=RESULTS, *, grid=None, run=None) -> Path:
+    """The slider grid of chapter 1 into ``out_dir/regression_frames.json``: for each activation,
+    step size and replacement rate (0 = plain backprop), the mean binned error over the runs and
+    its 95 % t half-width per bin."""
+    from plasticity_sim.protocols.continual import run_regression
+
+    grid, run = dict(grid or FRAME_GRID), dict(run or FRAME_RUN)
+    frames = []
+    t0 = time.perf_counter()
+    for act in grid["activation"]:
+        for lr in grid["lr"]:
+            for rho in grid["replacement_rate"]:
+                out = run_regression(list(run["seeds"]), steps=run["steps"], bin_size=run["bin_size"],
+                                     activation=act, lr=lr, method="cbp" if rho > 0 else "bp",
+                                     replacement_rate=rho)
+                e = out["error"]
+                half = _st.t.ppf(0.975, len(e) - 1) * e.std(0, ddof=1) / np.sqrt(len(e))
+                frames.append({"activation": act, "lr": lr, "replacement_rate": rho,
+                               "mean": [float(v) for v in e.mean(0)], "half": [float(v) for v in half],
+                               "dead": [float(v) for v in out["dead"].mean(0)],
+                               "elapsed": out["elapsed"]})
+    path = Path(out_dir) / "regression_frames.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    runs.write_json_atomic(path, {"format": "plasticity_sim.continual_frames/1", "grid": grid,
+                                  "run": {**run, "seeds": list(run["seeds"])}, "frames": frames,
+                                  "provenance": dict(runs.provenance("cpu"), wall_time_s=time.perf_counter() - t0)})
+    return path
+
+
+def load_frames(results_dir=RESULTS) -> dict:
+    """The slider grid file, checked: every grid point present once."""
+    data = runs.read_json(Path(results_dir) / "regression_frames.json", "frames file")
+    grid = data["grid"]
+    want = {(a, lr, r) for a in grid["activation"] for lr in grid["lr"] for r in grid["replacement_rate"]}
+    have = [(f["activation"], f["lr"], f["replacement_rate"]) for f in data["frames"]]
+    if set(have) != want or len(have) != len(want):
+        raise ValueError("regression_frames.json does not hold exactly one frame per grid point")
+    return data
+
+
+def frame(data: dict, activation: str, lr: float, replacement_rate: float) -> dict:
+    """The frame of one grid point."""
+    for f in data["frames"]:
+        if (f["activation"], f["lr"], f["replacement_rate"]) == (activation, lr, replacement_rate):
+            return f
+    raise ValueError(f"no frame for activation={activation!r}, lr={lr!r}, replacement_rate={replacement_rate!r}")
+
+
+# ----------------------------------------------------------------------------- measuring (chapter 2)
+def regression_predictors(results_dir=RESULTS) -> dict:
+    """Which diagnostic predicts the loss, over BP runs: Pearson correlation (Fisher-z 95 %
+    interval) between each run's rise in error (last tenth minus first tenth) and its dead-unit
+    fraction / mean hidden weight magnitude in the last tenth.
+
+    Explained in: book/continual/02_measuring_plasticity.ipynb
+    """
+    bp = load_regression("bp", results_dir)
+    recs = sorted(bp["records"], key=lambda r: r["seed"])
+    e = np.array([r["error_bins"] for r in recs])
+    tenth = max(1, e.shape[1] // 10)
+    rise = e[:, -tenth:].mean(1) - e[:, :tenth].mean(1)
+    dead = np.array([r["dead_bins"] for r in recs])[:, -tenth:].mean(1)
+    wmag = np.array([r["weight_magnitude_bins"] for r in recs])[:, -tenth:].mean(1)
+    return {"dead_vs_rise": pearson_ci(dead, rise), "weight_vs_rise": pearson_ci(wmag, rise),
+            "dead_last": float(dead.mean()), "n": int(len(rise))}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m plasticity_sim.continual_studies",
+                                 description="regenerate the continual-learning results")
+    ap.add_argument("study", choices=("regression", "frames"))
+    ap.add_argument("--out-dir", default=str(RESULTS))
+    ap.add_argument("--steps", type=int, default=None)
+    ap.add_argument("--runs", type=int, default=None, help="number of seeds (0..runs-1)")
+    args = ap.parse_args(argv)
+    t0 = time.perf_counter()
+    if args.study == "regression":
+        over = {}
+        if args.steps:
+            over["steps"] = args.steps
+        if args.runs:
+            over["seeds"] = tuple(range(args.runs))
+        paths = run_regression_study(args.out_dir, **over)
+    else:
+        run = dict(FRAME_RUN)
+        if args.steps:
+            run["steps"] = args.steps
+        if args.runs:
+            run["seeds"] = tuple(range(args.runs))
+        paths = [run_frames(args.out_dir, run=run)]
+    print(f"wrote {', '.join(map(str, paths))} in {time.perf_counter() - t0:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
