@@ -18,7 +18,6 @@ Statistics: paired differences over seeds with a two-sided 95 % Student-t interv
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
