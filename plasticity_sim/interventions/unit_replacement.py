@@ -1,5 +1,8 @@
 """In-training unit replacement: Continual Backprop (Dohare et al.) and ReDo (Sokar et al.).
 
+Why one module over 400 lines: CBP and ReDo share the unit bookkeeping, the redraw from the layer's
+own initialiser and the optimizer-state reset; split, each would carry a copy.
+
 Both are *step hooks* - callables ``hook(model, optimizer, step)`` that ``train_until`` runs after
 every optimizer step - and both replace hidden units of an MLP or CNN the same way: incoming weights
 redrawn from the layer's own initial distribution (the rows a freshly built copy of the model would

@@ -1,5 +1,8 @@
 """Continual-learning loops: the slowly-changing regression, vectorised over runs.
 
+Why one module over 400 lines: the three continual benchmarks share their setup, optimizer and
+per-task diagnostics; the vectorised regression loop is half of it and reads best in one piece.
+
 :func:`run_regression` trains ``len(seeds)`` independent learners (one hidden layer of
 ``hidden`` units, the published 5) on :class:`plasticity_sim.data.continual.SlowlyChangingRegression`
 in one batched computation: every parameter of every run lives in one ``(runs, P)`` tensor, the
