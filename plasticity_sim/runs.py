@@ -272,7 +272,10 @@ def git_commit(path: str | os.PathLike | None = None) -> str | None:
 
 def _argv() -> list[str]:
     # No absolute path of the producing machine: the program by its file name only.
-    return [Path(sys.argv[0]).name if sys.argv else ""] + list(sys.argv[1:])
+    if not sys.argv:
+        return []
+    name = Path(sys.argv[0]).name
+    return ["python -m plasticity_sim" if name == "__main__.py" else name] + list(sys.argv[1:])
 
 
 def provenance(device: str, device_name: str | None = None) -> dict:

@@ -28,7 +28,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from plasticity_sim.book import toc_notebooks
+from tools.book import toc_notebooks
 
 ROOT = Path(__file__).resolve().parent.parent
 INSTALL_LINE = re.compile(r'%pip install -q "plasticity_sim\[([^\]]*)\] @ '
