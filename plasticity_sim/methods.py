@@ -86,6 +86,25 @@ _TABLE = (
            "Hare & Tortoise", "#17becf", acts="during", evaluates="tortoise", resumable=False),
     Method("ideal", None, {}, "DASH paper's ideal learner (theory engine only)", "ideal", "#d62728",
            acts="none"),
+    # Hare & Tortoise part (Lee et al. 2024, §3.4, §5.1, App. A.4): the method comparison.
+    Method("ema", "ema", {"momentum": 0.999},
+           "Hare & Tortoise §5.1: plain EMA of the weights (μ = 0.999), evaluated; no resets",
+           "EMA", "#2b8cbe", acts="during", evaluates="tortoise", resumable=False),
+    Method("self_distill", "self_distill", {"momentum": 0.999, "strength": 1.0},
+           "Hare & Tortoise §5.1: EMA teacher (μ = 0.999) + strength·MSE(logits, teacher logits), strength 1",
+           "self-distillation", "#74a9cf", acts="during", evaluates="tortoise", resumable=False),
+    Method("l2", "l2", {"lam": 1e-3},
+           "Hare & Tortoise App. A.4: L2 regularisation λ Σ||W||², λ = 1e-3 (grid 1 ... 1e-4)",
+           "L2", "#31a354", acts="during"),
+    Method("augmentation", "augmentation", {"pad": 4},
+           "Hare & Tortoise App. A.4: random crop with 4-pixel padding + flip (1-D: random shift ≤ 4)",
+           "Aug", "#a1d99b", acts="during"),
+    Method("spectral", "spectral_decoupling", {"lam": 1e-3},
+           "Pezeshki et al. (2021) spectral decoupling λ·mean||logits||², λ = 1e-3 (H&T grid 1 ... 1e-5)",
+           "spectral decoupling", "#de2d26", acts="during"),
+    Method("crelu", "architecture", {"model": "mlp_crelu"},
+           "Abbas et al. (2023) CReLU at every MLP activation, widths halved (H&T App. A.4)",
+           "CReLU", "#fc9272", acts="during"),
 )
 METHODS: dict[str, Method] = {m.name: m for m in _TABLE}
 

@@ -129,6 +129,22 @@ STEP_HOOKS = {
 }
 
 
+# Hare & Tortoise part (Lee et al. 2024, §3.4 and §5.1): the method comparison's other baselines.
+from .ema import OutputCapture, PlainEMA, SelfDistillation  # noqa: E402
+from .ht_baselines import (ArchitectureOption, Augmentation, L2Penalty, SpectralDecoupling,  # noqa: E402
+                           augment_batch)
+
+STEP_HOOKS["ema"] = PlainEMA
+INTERVENTIONS.update({
+    "ema": _hook_intervention("ema"),
+    "self_distill": SelfDistillation,
+    "l2": L2Penalty,
+    "spectral_decoupling": SpectralDecoupling,
+    "augmentation": Augmentation,
+    "architecture": ArchitectureOption,
+})
+
+
 def _build(kind: str, registry: dict, name: str, *args, **params):
     if name not in registry:
         raise ValueError(f"unknown {kind} {name!r}; allowed: {', '.join(map(repr, registry))}")
@@ -166,4 +182,6 @@ __all__ = [
     "dash_gradient_ema", "dash_shrink_", "shrink_factors", "dash_cosines", "group_cosines",
     "shrink_perturb_", "l2_init_regularizer", "L2InitRegularizer", "shrinkable_modules",
     "ContinualBackprop", "ReDo", "HareTortoise", "UnitLayer", "find_unit_layers", "replace_units_",
+    "PlainEMA", "SelfDistillation", "OutputCapture", "L2Penalty", "SpectralDecoupling", "Augmentation",
+    "ArchitectureOption", "augment_batch",
 ]

@@ -75,6 +75,10 @@ PROTOCOLS: dict[str, Protocol] = {p.name: p for p in (
              _summary(("seed",)), {"default": {}, "tiny": {"n_train": 100, "n_test": 200, "seeds": (0,)}},
              method_field=None,
              doc="DASH cosines against the known features and noise of feature/noise images"),
+    Protocol("noisy_warm_start", specs.NoisyWarmStartConfig,
+             "plasticity_sim.protocols.noisy_warm_start:run", specs.noisy_warm_start_summary,
+             specs.NOISY_WARM_START_PRESETS, specs.NOISY_WARM_START_COST, resumable=True,
+             doc="Hare & Tortoise §3: phase 1 on a noisy-label subset (ratio x noise grid), phase 2 on all clean data"),
 )}
 
 

@@ -231,3 +231,74 @@ def mean_by(records: list[dict], keys: tuple[str, ...], value: str = "test_acc")
     for r in records:
         groups.setdefault(tuple(r[k] for k in keys), []).append(r[value])
     return [{**dict(zip(keys, k)), "n": len(v), f"mean_{value}": float(np.mean(v))} for k, v in groups.items()]
+
+
+# ---------------------------------------------------------------------------------------------
+# Hare & Tortoise part (book/hare_tortoise): the warm-start protocol with label noise (§D.2) and
+# the continual protocol of their §5.2. The models of that part join the model list.
+MODELS = MODELS + ("mlp_crelu", "vit_tiny")
+
+
+@dataclass
+class NoisyWarmStartConfig:
+    """Hare & Tortoise's warm-start protocol with label noise (Lee et al. 2024 §3, App. A; fact
+    sheet §D.2), over a grid of subset ``ratios`` x label ``noises``.
+
+    Phase 1 trains on a random subset (``ratio`` of the training set) whose labels are replaced,
+    each with probability ``noise``, by a uniformly random class, for ``floor(epochs / ratio)``
+    epochs (equal numbers of updates); phase 2 trains on all clean data for ``epochs`` epochs with a
+    fresh optimizer. ``methods`` name entries of the method table: a ``between`` method acts once
+    before phase 2, a ``during`` method (H&T, EMA, L2, ...) acts through both phases.
+    ``fresh_baseline`` adds, per seed, a fresh network trained ``epochs`` epochs on the clean data
+    (records with method ``cold``, ratio and noise None). ``metrics`` records the App. C metrics at
+    the end of phase 1 (on up to ``metrics_max_points`` points of the phase-1 data). Both phases run
+    a fixed number of epochs (no early stop). Defaults: the measured CPU setting (MNIST-1D MLP).
+
+    Explained in: book/hare_tortoise/01_warm_starting_noisy_labels.ipynb
+    """
+
+    dataset: str = option("mnist1d", choices=DATASETS)
+    dataset_kwargs: dict = option({"num_samples": 10000})
+    data_seed: int = option(0, ge=0)
+    model: str = option("mlp", choices=MODELS)
+    model_kwargs: dict = option({"depth": 3, "width": 256})
+    optimizer: str = option("adamw", choices=OPTIMIZERS)
+    lr: float = option(1e-3, gt=0)
+    weight_decay: float = option(1e-4, ge=0)
+    batch_size: int = option(256, gt=0)
+    ratios: tuple = option((0.5,), gt=0, le=1, nonempty=True, unique=True)
+    noises: tuple = option((0.5,), ge=0, le=1, nonempty=True, unique=True)
+    epochs: int = option(100, gt=0)
+    methods: tuple = option(("warm",), choices=trainable, nonempty=True, unique=True)
+    method_params: dict = option({})
+    fresh_baseline: bool = True
+    metrics: bool = True
+    metrics_max_points: int = option(2000, gt=0)
+    seeds: tuple = option((0,), ge=0, nonempty=True, unique=True)
+    progress: bool = option(False, result=False)
+
+    def check(self) -> None:
+        _check_method_params(self.method_params, self.methods)
+
+
+# Presets: tiny = seconds (tests, CLI smoke), small = the findings' setting (one cell), grid = the
+# chapter's ratio x noise grid at half the epochs.
+NOISY_WARM_START_PRESETS: dict[str, dict] = {
+    "default": {},
+    "tiny": {"dataset_kwargs": {"num_samples": 1000}, "model_kwargs": {"depth": 3, "width": 64},
+             "epochs": 3, "ratios": (0.5,), "noises": (0.5,), "metrics_max_points": 200},
+    "small": {},
+    "grid": {"ratios": (0.1, 0.25, 0.5, 1.0), "noises": (0.0, 0.25, 0.5), "epochs": 50},
+}
+NOISY_WARM_START_COST: dict[str, dict] = {
+    "tiny": {"cpu_2core_s": 2.0, "note": "one method, one seed"},
+    "small": {"cpu_2core_s": 20.0, "note": "one method + fresh, one seed, one cell"},
+    "grid": {"cpu_2core_s": None, "note": "12 cells, one method + fresh"},
+}
+
+
+def noisy_warm_start_summary(records: list[dict]) -> dict:
+    """Mean final test and train accuracy per (method, ratio, noise)."""
+    return {"groups": mean_by(records, ("method", "ratio", "noise")),
+            "train": mean_by(records, ("method", "ratio", "noise"), "train_acc"),
+            "num_records": len(records)}
