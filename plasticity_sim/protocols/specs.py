@@ -278,8 +278,20 @@ class NoisyWarmStartConfig:
     progress: bool = option(False, result=False)
 
     def check(self) -> None:
-        _check_method_params(self.method_params, self.methods)
+        # method_params may name methods this run does not use (a sweep runs one method per job
+        # with the preset's parameters for all of them); each entry must be a method's dict.
+        for name, params in self.method_params.items():
+            if name not in trainable():
+                raise ValueError(f"method_params names {name!r}, not a method; allowed: {', '.join(trainable())}")
+            if not isinstance(params, dict):
+                raise ValueError(f"method_params[{name!r}]={params!r} must be a dict of parameters")
 
+
+# The EMA time scale and the reset interval scaled to our phase length: the paper's mu = 0.999 and
+# 10-epoch resets span about 5 % and 10 % of a 100-epoch CIFAR phase (19,600 steps); a 50-epoch
+# MNIST-1D phase has 1,600 steps, so mu = 0.99 (100-step memory) and resets every 160 steps.
+HT_SCALED_PARAMS = {"hare_tortoise": {"momentum": 0.99, "reset_every": 160},
+                    "ema": {"momentum": 0.99}, "self_distill": {"momentum": 0.99}}
 
 # Presets: tiny = seconds (tests, CLI smoke), small = the findings' setting (one cell), grid = the
 # chapter's ratio x noise grid at half the epochs.
@@ -289,11 +301,14 @@ NOISY_WARM_START_PRESETS: dict[str, dict] = {
              "epochs": 3, "ratios": (0.5,), "noises": (0.5,), "metrics_max_points": 200},
     "small": {},
     "grid": {"ratios": (0.1, 0.25, 0.5, 1.0), "noises": (0.0, 0.25, 0.5), "epochs": 50},
+    "compare": {"ratios": (0.5,), "noises": (0.5,), "epochs": 50, "fresh_baseline": False,
+                "method_params": HT_SCALED_PARAMS},
 }
 NOISY_WARM_START_COST: dict[str, dict] = {
     "tiny": {"cpu_2core_s": 2.0, "note": "one method, one seed"},
     "small": {"cpu_2core_s": 20.0, "note": "one method + fresh, one seed, one cell"},
     "grid": {"cpu_2core_s": None, "note": "12 cells, one method + fresh"},
+    "compare": {"cpu_2core_s": None, "note": "one cell, one method"},
 }
 
 
