@@ -95,3 +95,52 @@ def test_resume_gives_the_same_records(tmp_path):
     done = protocols.run_config(cfg, checkpoint_dir=tmp_path / "ck", resume=True)
     strip = lambda rs: [{k: v for k, v in r.items() if k != "wall_time"} for r in rs]  # noqa: E731
     assert done["complete"] and strip(done["records"]) == strip(full["records"])
+
+
+# ------------------------------------------------------------------ the §5.2 continual protocol
+from plasticity_sim.protocols.growing_data import ReplayBuffer, noise_schedule, phase_indices  # noqa: E402
+
+
+def test_noise_schedule_falls_linearly():
+    assert noise_schedule(10, 0.5, 0.0)[0] == 0.5 and noise_schedule(10, 0.5, 0.0)[-1] == 0.0
+    assert pytest.approx(noise_schedule(6, 0.5, 0.0)) == [0.5, 0.4, 0.3, 0.2, 0.1, 0.0]
+
+
+def test_replay_buffer_never_exceeds_its_size_and_is_uniform():
+    buf = ReplayBuffer(50, torch.Generator().manual_seed(0))
+    for k in range(10):
+        buf.add(range(100 * k, 100 * (k + 1)))
+        assert len(buf.items) == min(50, 100 * (k + 1)) and len(set(buf.items)) == len(buf.items)
+    assert buf.seen == 1000
+    counts = torch.zeros(10)
+    for seed in range(200):
+        b = ReplayBuffer(50, torch.Generator().manual_seed(seed))
+        b.add(range(1000))
+        counts += torch.bincount(torch.tensor(b.items) // 100, minlength=10)
+    assert (counts / counts.sum() - 0.1).abs().max() < 0.02          # every chunk equally likely
+    with pytest.raises(ValueError, match="capacity"):
+        ReplayBuffer(0, torch.Generator())
+
+
+def test_phase_data_full_access_and_buffer():
+    full = protocols.preset_config("tiny", protocol="growing_data")
+    idx = phase_indices(full, 800, 0)
+    assert [len(i) for i in idx] == [160, 320, 480]
+    buf = protocols.preset_config("tiny", protocol="growing_data", access="buffer", buffer_size=100)
+    idx_b = phase_indices(buf, 800, 0)
+    assert [len(i) for i in idx_b] == [160, 260, 260]
+    assert set(idx_b[2][:160].tolist()) == set(idx[2][320:].tolist())   # phase 3's new chunk first
+    with pytest.raises(ValueError, match="exceeds"):
+        protocols.preset_config("tiny", protocol="growing_data", num_phases=6)
+
+
+def test_growing_data_runs_and_resumes(tmp_path):
+    cfg = protocols.preset_config("tiny", protocol="growing_data", methods=("warm", "hare_tortoise"),
+                                  method_params={"hare_tortoise": {"momentum": 0.9, "reset_every": 3}})
+    full = protocols.run_config(cfg)
+    assert [r["phase"] for r in full["records"]] == [1, 2, 3] * 2
+    part = protocols.run_config(cfg, checkpoint_dir=tmp_path / "ck", stop_after=1)
+    assert not part["complete"]
+    done = protocols.run_config(cfg, checkpoint_dir=tmp_path / "ck", resume=True)
+    strip = lambda rs: [{k: v for k, v in r.items() if k != "wall_time"} for r in rs]  # noqa: E731
+    assert strip(done["records"]) == strip(full["records"])

@@ -79,6 +79,9 @@ PROTOCOLS: dict[str, Protocol] = {p.name: p for p in (
              "plasticity_sim.protocols.noisy_warm_start:run", specs.noisy_warm_start_summary,
              specs.NOISY_WARM_START_PRESETS, specs.NOISY_WARM_START_COST, resumable=True,
              doc="Hare & Tortoise §3: phase 1 on a noisy-label subset (ratio x noise grid), phase 2 on all clean data"),
+    Protocol("growing_data", specs.GrowingDataConfig, "plasticity_sim.protocols.growing_data:run",
+             specs.growing_data_summary, specs.GROWING_DATA_PRESETS, {}, resumable=True,
+             doc="Hare & Tortoise §5.2: 10 phases of growing data, label noise 0.5 -> 0, full access or a replay buffer"),
 )}
 
 

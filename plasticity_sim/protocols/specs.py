@@ -317,3 +317,62 @@ def noisy_warm_start_summary(records: list[dict]) -> dict:
     return {"groups": mean_by(records, ("method", "ratio", "noise")),
             "train": mean_by(records, ("method", "ratio", "noise"), "train_acc"),
             "num_records": len(records)}
+
+
+@dataclass
+class GrowingDataConfig:
+    """Hare & Tortoise's continual protocol (Lee et al. 2024 §5.2, Fig. 6): ``num_phases`` phases;
+    phase k adds a new chunk of ``chunk_ratio`` of the training set; the label noise falls linearly
+    from ``noise_start`` (phase 1) to ``noise_end`` (last phase); ``epochs`` per phase.
+
+    ``access="full"``: phase k trains on every chunk so far; ``"buffer"``: on the new chunk plus a
+    replay buffer of at most ``buffer_size`` earlier points (uniform reservoir sample). Labels of
+    the accessible data are noisy at the phase's level [R - our reading: point i is replaced while
+    its uniform draw is below the phase's noise, by the same random class, so labels heal as the
+    noise falls]. A fresh optimizer every phase; ``methods`` from the method table (``cold``: a new
+    network every phase). Records: one per (seed, method, phase).
+
+    Explained in: book/hare_tortoise/02_hare_and_tortoise.ipynb
+    """
+
+    dataset: str = option("mnist1d", choices=DATASETS)
+    dataset_kwargs: dict = option({"num_samples": 10000})
+    data_seed: int = option(0, ge=0)
+    model: str = option("mlp", choices=MODELS)
+    model_kwargs: dict = option({"depth": 3, "width": 256})
+    optimizer: str = option("adamw", choices=OPTIMIZERS)
+    lr: float = option(1e-3, gt=0)
+    weight_decay: float = option(1e-4, ge=0)
+    batch_size: int = option(256, gt=0)
+    num_phases: int = option(10, gt=0)
+    chunk_ratio: float = option(0.1, gt=0, le=1)
+    noise_start: float = option(0.5, ge=0, le=1)
+    noise_end: float = option(0.0, ge=0, le=1)
+    access: str = option("full", choices=("full", "buffer"))
+    buffer_size: int = option(5000, gt=0)
+    epochs: int = option(100, gt=0)
+    methods: tuple = option(("warm",), choices=trainable, nonempty=True, unique=True)
+    method_params: dict = option({})
+    seeds: tuple = option((0,), ge=0, nonempty=True, unique=True)
+
+    def check(self) -> None:
+        if self.num_phases * self.chunk_ratio > 1 + 1e-9:
+            raise ValueError(f"num_phases * chunk_ratio = {self.num_phases} * {self.chunk_ratio} exceeds the "
+                             "training set (must be <= 1)")
+        NoisyWarmStartConfig.check(self)
+
+
+GROWING_DATA_PRESETS: dict[str, dict] = {
+    "default": {},
+    "tiny": {"dataset_kwargs": {"num_samples": 1000}, "model_kwargs": {"depth": 3, "width": 64},
+             "num_phases": 3, "chunk_ratio": 0.2, "epochs": 2, "buffer_size": 100},
+    "small": {"epochs": 20, "buffer_size": 1000, "method_params": HT_SCALED_PARAMS},
+}
+
+
+def growing_data_summary(records: list[dict]) -> dict:
+    """Mean test accuracy per (method, access, phase) and at the last phase per method."""
+    last = max((r["phase"] for r in records), default=0)
+    return {"groups": mean_by(records, ("method", "access", "phase")),
+            "last": mean_by([r for r in records if r["phase"] == last], ("method", "access")),
+            "num_records": len(records)}
