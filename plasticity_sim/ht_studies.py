@@ -142,8 +142,6 @@ def comparison_table(records, methods_order=None, *, ratio=0.5, noise=0.5) -> li
 def metric_correlations(records, *, method_filter=None) -> dict[str, float]:
     """Pearson r between each App. C metric (end of phase 1) and the final test accuracy, over the
     records that have metrics (optionally only ``method_filter``'s methods).
-
-    Explained in: book/hare_tortoise/03_trainability_vs_generalisability.ipynb
     """
     rs = [r for r in records if r.get("phase1_metrics") and (method_filter is None or r["method"] in method_filter)]
     if len(rs) < 3:

@@ -118,7 +118,8 @@ def test_config_dict_round_trip():
 
 def test_method_table_maps_cli_names_to_published_variants():
     assert {"cold", "warm", "warm_reset_opt", "sp", "sp_fresh", "sp_init", "dash", "dash_row", "l2_init",
-            "l2_init_kumar", "head_reset", "cbp", "redo", "hare_tortoise"} == set(methods.trainable())
+            "l2_init_kumar", "head_reset", "cbp", "redo", "hare_tortoise",
+            "ema", "self_distill", "l2", "augmentation", "spectral", "crelu"} == set(methods.trainable())
     spec = methods.intervention_spec
     assert spec("sp") == ("shrink_perturb", {"mode": "gaussian"})
     assert spec("sp_fresh") == ("shrink_perturb", {"mode": "fresh_init"})
