@@ -2,6 +2,7 @@
 
 import math
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -189,3 +190,35 @@ def test_vit_tiny_and_crelu_mlp():
     assert crelu(torch.randn(2, 1, 40)).shape == (2, 10)
     n_c, n_p = (sum(p.numel() for p in m.parameters()) for m in (crelu, plain))
     assert 0.5 * n_p < n_c < n_p
+
+
+# ------------------------------------------------------------------ studies and figures (numpy only)
+from plasticity_sim import ht_studies  # noqa: E402
+from plasticity_sim.ht_figures import plot_toy, toy_run  # noqa: E402
+
+
+def test_paired_ci_by_hand():
+    out = ht_studies.paired_ci([1.0, 1.5, 2.0])
+    half = 4.302652729911275 * 0.5 / math.sqrt(3)     # t_{0.975, 2} * sd / sqrt(n)
+    assert math.isclose(out["mean"], 1.5) and math.isclose(out["hi"] - out["mean"], half, rel_tol=1e-9)
+    assert out["excludes_zero"] and not ht_studies.paired_ci([-1.0, 1.0, 0.5])["excludes_zero"]
+    with pytest.raises(ValueError):
+        ht_studies.paired_ci([1.0])
+
+
+def test_paired_difference_pairs_by_seed():
+    recs = [{"seed": s, "method": "cold", "ratio": None, "noise": None, "test_acc": 0.7 + 0.01 * s} for s in range(3)]
+    recs += [{"seed": s, "method": "warm", "ratio": 0.5, "noise": 0.5, "test_acc": 0.68 + 0.01 * s} for s in range(3)]
+    d = ht_studies.paired_difference(recs, "warm", "cold", ratio=0.5, noise=0.5)
+    assert math.isclose(d["mean"], -2.0) and math.isclose(d["sd"], 0.0, abs_tol=1e-9) and d["seeds"] == [0, 1, 2]
+
+
+def test_toy_resets_and_ema():
+    run = toy_run(steps=40, mu=0.5, reset_every=10, seed=1)
+    assert run["resets"] == [10, 20, 30, 40]
+    for k in run["resets"]:
+        assert np.allclose(run["hare"][k], run["tortoise"][k])    # the Hare is put on the Tortoise
+    assert np.allclose(run["tortoise"][1], 0.5 * run["tortoise"][0] + 0.5 * run["hare"][1])
+    assert plot_toy(run, 20) is not None
+    with pytest.raises(ValueError, match="mu"):
+        toy_run(mu=1.0)
