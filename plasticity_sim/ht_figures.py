@@ -206,3 +206,24 @@ def plot_toy(run: dict, step: int, surface=None):
     ax.legend(loc="upper left", fontsize=7)
     ax.grid(False)
     return fig
+
+
+def plot_metric_scatter(records, *, color_by="noise"):
+    """One panel per App. C metric (end of phase 1) against the final test accuracy, one point per
+    record, coloured by ``color_by`` (a record field); Pearson r in each title.
+
+    Explained in: book/hare_tortoise/03_trainability_vs_generalisability.ipynb
+    """
+    from plasticity_sim.diagnostics import HT_METRICS, pearson
+
+    rs = [r for r in records if r.get("phase1_metrics")]
+    fig, axes = new_figure(len(HT_METRICS), figsize=(12.0, 2.8))
+    acc = np.array([100 * r["test_acc"] for r in rs])
+    c = np.array([r[color_by] for r in rs], dtype=float)
+    for ax, k in zip(axes, HT_METRICS):
+        x = np.array([r["phase1_metrics"][k] for r in rs], dtype=float)
+        ax.scatter(x, acc, c=c, cmap="viridis", s=12)
+        ax.set_title(f"{k.replace('_', ' ')}\nr = {pearson(x, acc):+.2f}", fontsize=8)
+        ax.tick_params(labelsize=7)
+    axes[0].set_ylabel("final test accuracy (%)")
+    return fig
