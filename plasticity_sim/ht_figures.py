@@ -227,3 +227,23 @@ def plot_metric_scatter(records, *, color_by="noise"):
         ax.tick_params(labelsize=7)
     axes[0].set_ylabel("final test accuracy (%)")
     return fig
+
+
+def plot_continual(studies: dict):
+    """Fig. 6 layout: test accuracy after each phase of the continual protocol, mean over seeds, one
+    line per method; one panel per study (``{"full access": records, "buffer": records}``).
+
+    Explained in: book/hare_tortoise/02_hare_and_tortoise.ipynb
+    """
+    fig, axes = new_figure(len(studies), figsize=(4.2 * len(studies), 3.2), sharey=True)
+    for ax, (title, records) in zip(np.atleast_1d(axes), studies.items()):
+        for m in dict.fromkeys(r["method"] for r in records):
+            phases = sorted({r["phase"] for r in records if r["method"] == m})
+            mean = [100 * np.mean([r["test_acc"] for r in records if r["method"] == m and r["phase"] == p])
+                    for p in phases]
+            ax.plot(phases, mean, "-o", ms=3, color=method_color(m), label=method_label(m))
+        ax.set_xlabel("phase (noise falls 0.5 → 0)")
+        ax.set_title(title, fontsize=9)
+    np.atleast_1d(axes)[0].set_ylabel("test accuracy (%)")
+    np.atleast_1d(axes)[0].legend(fontsize=7)
+    return fig

@@ -163,3 +163,55 @@ def run_live(config) -> list[dict]:
     from plasticity_sim.protocols.noisy_warm_start import run
 
     return run(config).records
+
+
+STUDIES.update({
+    "continual_full": "python -m plasticity_sim sweep growing_data --preset small --methods cold,warm,sp_init,hare_tortoise "
+                      "--seeds 0,1,2,3,4 --workers 2 --out-dir results/hare_tortoise/continual_full",
+    "continual_buffer": "python -m plasticity_sim sweep growing_data --preset small --set access=buffer "
+                        "--methods cold,warm,sp_init,hare_tortoise --seeds 0,1,2,3,4 --workers 2 "
+                        "--out-dir results/hare_tortoise/continual_buffer",
+})
+
+
+def load_continual(study: str | Path) -> dict:
+    """Every results file of a ``growing_data`` study folder: ``records`` (one per seed, method and
+    phase), ``files``, ``wall_time_s``, ``config``.
+
+    Explained in: book/hare_tortoise/02_hare_and_tortoise.ipynb
+    """
+    folder = RESULTS / study if isinstance(study, str) and study in STUDIES else Path(study)
+    files = sorted(folder.glob("*.json"))
+    if not files:
+        raise ValueError(f"no results files in {str(folder)!r}; regenerate with: {STUDIES.get(str(study), '?')}")
+    datas = [protocols.load_results(f) for f in files]
+    return {"records": [r for d in datas for r in d["records"]], "files": len(files),
+            "wall_time_s": sum(float(d["provenance"].get("wall_time_s") or 0.0) for d in datas),
+            "config": datas[0]["config"]}
+
+
+def continual_table(records, methods_order) -> list[dict]:
+    """Per method: mean test accuracy (%) at the last phase and averaged over phases, and the paired
+    last-phase difference to ``warm`` and to ``cold`` (pts, 95 % interval).
+
+    Explained in: book/hare_tortoise/02_hare_and_tortoise.ipynb
+    """
+    last = max(r["phase"] for r in records)
+
+    def per_seed(m, key="test_acc", phase=last):
+        return {r["seed"]: r[key] for r in records if r["method"] == m and r["phase"] == phase}
+
+    rows = []
+    for m in methods_order:
+        final = per_seed(m)
+        avg = {s: np.mean([r["test_acc"] for r in records if r["method"] == m and r["seed"] == s]) for s in final}
+        row = {"method": m, "last": 100 * float(np.mean(list(final.values()))),
+               "avg": 100 * float(np.mean(list(avg.values()))), "n": len(final)}
+        for base in ("warm", "cold"):
+            if m != base:
+                b = per_seed(base)
+                seeds = sorted(set(final) & set(b))
+                d = paired_ci([100 * (final[s] - b[s]) for s in seeds])
+                row[f"vs_{base}"] = (d["mean"], d["lo"], d["hi"])
+        rows.append(row)
+    return rows
