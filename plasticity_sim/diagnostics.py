@@ -312,3 +312,106 @@ def summarize(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, initial_sta
     if initial_state is not None:
         out["distance_to_init"] = {f: distance_to_init(model, initial_state, f) for f in ("ht", "l2")}
     return out
+
+
+# ----------------------------------------------------------------------------- Hare & Tortoise App. C
+# The five plasticity metrics of Lee et al. (2024) App. C, measured at the end of the warm-start
+# phase, and their Pearson correlation with final test accuracy (fact sheet papers.md §D.4).
+HT_METRICS = ("weight_magnitude", "weight_distance", "zero_gradient_ratio", "zero_activation_ratio", "srank")
+
+
+def zero_ratio(matrix, atol: float = 0.0) -> float:
+    """Share of the entries of ``matrix`` with ``|v| <= atol`` (exact zeros by default)."""
+    if not (isinstance(atol, (int, float)) and atol >= 0):
+        raise ValueError(f"atol must be a number >= 0, got {atol!r}")
+    m = torch.as_tensor(matrix).detach()
+    if m.numel() == 0:
+        raise ValueError("zero_ratio of an empty matrix is undefined")
+    return float((m.abs() <= atol).double().mean())
+
+
+def _head_input_and_last_preactivation(model: nn.Module, x: torch.Tensor):
+    """One forward pass recording the head's input (the backbone's output features) and the input
+    of the last activation module (its pre-activations); returns (logits, features, pre)."""
+    head = getattr(model, "head", None)
+    if not isinstance(head, nn.Module):
+        raise ValueError(f"{type(model).__name__} has no .head module: the backbone's output is the head's input")
+    hidden = model.hidden_layers() if callable(getattr(model, "hidden_layers", None)) else \
+        [m for m in model.modules() if isinstance(m, ACTIVATION_TYPES)]
+    seen = {}
+    handles = [head.register_forward_hook(lambda m, i, o: seen.__setitem__("features", i[0]))]
+    if hidden:
+        def keep(m, i):
+            i[0].retain_grad() if i[0].requires_grad else None
+            seen["pre"] = i[0]
+        handles.append(hidden[-1].register_forward_pre_hook(keep))
+    try:
+        logits = model(x)
+    finally:
+        for h in handles:
+            h.remove()
+    return logits, seen["features"], seen.get("pre")
+
+
+def backbone_features(model: nn.Module, x: torch.Tensor, *, batch_size: int = 1024) -> torch.Tensor:
+    """The backbone's output features ``Phi`` (N, d): the input of ``model.head``, in eval mode."""
+    out = []
+    with preserved_modes(model), torch.no_grad():
+        model.eval()
+        for s in range(0, len(x), batch_size):
+            out.append(_head_input_and_last_preactivation(model, x[s:s + batch_size])[1].reshape(
+                min(batch_size, len(x) - s), -1).detach())
+    return torch.cat(out)
+
+
+def zero_gradient_ratio(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, batch_size: int = 1024) -> float:
+    """Share of zero entries of the per-example gradients ``d loss_i / d z_i`` at the backbone's
+    output units, ``z`` the pre-activations of the last activation module (eval mode).
+
+    Our reading of Hare & Tortoise App. C's "ratio of zero gradients in the backbone's output
+    features" [R]: a ReLU unit that is off for example i passes no gradient for it, so the ratio
+    counts (example, unit) pairs through which no learning signal flows. The model is left as it was.
+    """
+    zeros, total = 0, 0
+    with preserved_modes(model), torch.enable_grad():
+        model.eval()
+        for s in range(0, len(x), batch_size):
+            logits, _, pre = _head_input_and_last_preactivation(model, x[s:s + batch_size])
+            if pre is None or not pre.requires_grad:
+                raise ValueError(f"{type(model).__name__} has no activation module before its head")
+            loss = F.cross_entropy(logits, y[s:s + batch_size], reduction="sum")
+            (g,) = torch.autograd.grad(loss, [pre])
+            zeros += int((g == 0).sum())
+            total += g.numel()
+    return zeros / total
+
+
+def ht_metrics(model: nn.Module, x: torch.Tensor, y: torch.Tensor, initial_state: dict, *,
+               delta: float = 0.01, max_samples: int = 2000) -> dict:
+    """Hare & Tortoise App. C metrics of ``model`` on (the first ``max_samples`` of) ``x, y``:
+
+    * ``weight_magnitude`` - sum over Linear/Conv layers of mean(W^2) (:func:`weight_magnitude`);
+    * ``weight_distance`` - sum over layers of mean((W - W_init)^2) (:func:`distance_to_init`);
+    * ``zero_gradient_ratio`` - :func:`zero_gradient_ratio`;
+    * ``zero_activation_ratio`` - share of zero entries of the backbone features ``Phi``;
+    * ``srank`` - :func:`stable_rank` of ``Phi`` with ``delta`` (0.01: 99 % of the singular-value sum).
+    """
+    if len(x) != len(y) or len(x) == 0:
+        raise ValueError(f"x and y must be non-empty and of equal length, got {len(x)} and {len(y)}")
+    x, y = x[:max_samples], y[:max_samples]
+    phi = backbone_features(model, x)
+    return {"weight_magnitude": weight_magnitude(model, "ht"),
+            "weight_distance": distance_to_init(model, initial_state, "ht"),
+            "zero_gradient_ratio": zero_gradient_ratio(model, x, y),
+            "zero_activation_ratio": zero_ratio(phi),
+            "srank": stable_rank(phi, delta)}
+
+
+def pearson(a, b) -> float:
+    """Pearson correlation of two equally long sequences (NaN when either is constant)."""
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if a.shape != b.shape or a.ndim != 1 or len(a) < 2:
+        raise ValueError(f"pearson needs two 1-D sequences of the same length >= 2, got {a.shape} and {b.shape}")
+    a, b = a - a.mean(), b - b.mean()
+    den = math.sqrt(float((a * a).sum() * (b * b).sum()))
+    return float((a * b).sum() / den) if den > 0 else float("nan")

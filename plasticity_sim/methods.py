@@ -44,6 +44,7 @@ class Method:
     acts: str = "between"
     evaluates: str = "model"
     resumable: bool = True     # False: in-training state (utilities, the Tortoise) is not checkpointed
+    only_in: tuple = ()        # protocols that can run it (empty: every protocol); others refuse it
 
     def __post_init__(self):
         if self.acts not in ACTS:
@@ -86,7 +87,7 @@ _TABLE = (
            "Hare & Tortoise", "#17becf", acts="during", evaluates="tortoise", resumable=False),
     Method("ideal", None, {}, "DASH paper's ideal learner (theory engine only)", "ideal", "#d62728",
            acts="none"),
-    Method("l2", "l2", {}, "every-step L2 (Dohare et al. 2024): gradient + wd·θ, wd = 1e-4",
+    Method("l2_every_step", "l2_every_step", {}, "every-step L2 (Dohare et al. 2024): gradient + wd·θ, wd = 1e-4",
            "L2", "#393b79", acts="during"),
     Method("sp_continual", "sp_continual", {},
            "continual S&P (Dohare et al. 2024): after every step θ ← (1 − lr·wd)θ + σ·N(0, 1), wd = 1e-4, σ = 1e-5",
@@ -100,6 +101,25 @@ _TABLE = (
     Method("fire", "fire", {},
            "FIRE (Han et al. 2026): polar factor of each weight matrix by 10 Newton–Schulz steps at task boundaries",
            "FIRE", "#ad494a"),
+    # Hare & Tortoise part (Lee et al. 2024, §3.4, §5.1, App. A.4): the method comparison.
+    Method("ema", "ema", {"momentum": 0.999},
+           "Hare & Tortoise §5.1: plain EMA of the weights (μ = 0.999), evaluated; no resets",
+           "EMA", "#2b8cbe", acts="during", evaluates="tortoise", resumable=False),
+    Method("self_distill", "self_distill", {"momentum": 0.999, "strength": 1.0},
+           "Hare & Tortoise §5.1: EMA teacher (μ = 0.999) + strength·MSE(logits, teacher logits), strength 1",
+           "self-distillation", "#74a9cf", acts="during", evaluates="tortoise", resumable=False),
+    Method("l2", "l2", {"lam": 1e-3},
+           "Hare & Tortoise App. A.4: L2 regularisation λ Σ||W||², λ = 1e-3 (grid 1 ... 1e-4)",
+           "L2", "#31a354", acts="during"),
+    Method("augmentation", "augmentation", {"pad": 4},
+           "Hare & Tortoise App. A.4: random crop with 4-pixel padding + flip (1-D: random shift ≤ 4)",
+           "Aug", "#a1d99b", acts="during", only_in=("noisy_warm_start", "growing_data")),
+    Method("spectral", "spectral_decoupling", {"lam": 1e-3},
+           "Pezeshki et al. (2021) spectral decoupling λ·mean||logits||², λ = 1e-3 (H&T grid 1 ... 1e-5)",
+           "spectral decoupling", "#de2d26", acts="during"),
+    Method("crelu", "architecture", {"model": "mlp_crelu"},
+           "Abbas et al. (2023) CReLU at every MLP activation, widths halved (H&T App. A.4)",
+           "CReLU", "#fc9272", acts="during", only_in=("noisy_warm_start", "growing_data")),
 )
 METHODS: dict[str, Method] = {m.name: m for m in _TABLE}
 
@@ -129,6 +149,15 @@ def resolve(name: str) -> Method:
             return m
     raise ValueError(f"unknown method {name!r}; allowed: {sorted(METHODS)} "
                      f"or their labels {sorted(m.label for m in _TABLE)}")
+
+
+def check_runs_in(name: str, protocol: str) -> None:
+    """A ``ValueError`` if method ``name`` cannot run in ``protocol`` (e.g. an architecture change
+    that only some protocols build), instead of silently running as something else."""
+    method = get_method(name)
+    if method.only_in and protocol not in method.only_in:
+        raise ValueError(f"method {name!r} runs only in protocol(s) {', '.join(method.only_in)}, "
+                         f"not in {protocol!r}")
 
 
 def intervention_spec(name: str, method_params: dict | None = None) -> tuple[str, dict]:

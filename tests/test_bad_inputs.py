@@ -443,6 +443,8 @@ BAD += [
     Bad("cli-huge-dataset", lambda p, _: _run(p, "--set", "dataset_kwargs.num_samples=10000000000"), CliError,
         r"num_samples.*10000000000"),
     Bad("cli-unknown-method", lambda p, _: _run(p, "--method", "magic"), CliError, r"unknown method 'magic'"),
+    Bad("cli-method-that-this-protocol-cannot-run", lambda p, _: _run(p, "--method", "crelu"), CliError,
+        r"method 'crelu' runs only in protocol\(s\) noisy_warm_start, growing_data, not in 'chunked'"),
     Bad("cli-method-for-a-protocol-without-one",
         lambda p, _: cli(_cli.main, ["run", "subsets", "--method", "dash", "--out", str(p / "r.json")]),
         CliError, r"'subsets' takes no --method"),

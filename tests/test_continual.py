@@ -225,6 +225,6 @@ def test_l2_and_continual_shrink_perturb():
 def test_new_methods_run_in_the_method_table():
     from plasticity_sim import methods
 
-    for name in ("l2", "sp_continual", "weight_clipping", "parseval", "fire"):
+    for name in ("l2_every_step", "sp_continual", "weight_clipping", "parseval", "fire"):
         m = methods.build(name)
         assert m.name == methods.get_method(name).intervention

@@ -187,3 +187,66 @@ def test_summarize_is_json_able_and_leaves_model_alone():
     assert "distance_to_init" not in summarize(net, x, y)
     with pytest.raises(ValueError, match="bogus"):
         summarize(net, x, y, taus={"bogus": 0.1})
+
+
+# ------------------------------------------------------------------ Hare & Tortoise App. C metrics
+from plasticity_sim.diagnostics import (backbone_features, ht_metrics, pearson,  # noqa: E402
+                                        zero_gradient_ratio, zero_ratio)
+
+
+class _TwoLayer(nn.Module):
+    """x -> Linear(2, 3) -> ReLU -> head Linear(3, 2), weights set by hand."""
+
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Linear(2, 3, bias=False)
+        self.act = nn.ReLU()
+        self.head = nn.Linear(3, 2, bias=False)
+        with torch.no_grad():
+            self.body.weight.copy_(torch.tensor([[1., 0.], [0., 1.], [-1., -1.]]))
+            self.head.weight.copy_(torch.tensor([[1., 1., 1.], [-1., 2., 0.]]))
+
+    def hidden_layers(self):
+        return [self.act]
+
+    def forward(self, x):
+        return self.head(self.act(self.body(x)))
+
+
+def test_zero_ratio_and_srank_by_hand():
+    m = torch.tensor([[0., 1.], [0., 0.], [2., 0.]])
+    assert zero_ratio(m) == 4 / 6
+    assert zero_ratio(m, atol=1.0) == 5 / 6
+    # singular values 10, 1: 10/11 = 0.909 < 0.99 -> k = 2; with delta = 0.1, 0.909 >= 0.9 -> k = 1
+    d = torch.diag(torch.tensor([10., 1.]))
+    assert stable_rank(d, 0.01) == 2 and stable_rank(d, 0.1) == 1
+    with pytest.raises(ValueError, match="atol"):
+        zero_ratio(m, atol=-1)
+
+
+def test_backbone_features_and_zero_gradients_by_hand():
+    net = _TwoLayer()
+    x = torch.tensor([[1., 2.], [-1., -1.]])
+    phi = backbone_features(net, x)
+    # pre-activations: [1, 2, -3] -> relu [1, 2, 0]; [-1, -1, 2] -> [0, 0, 2]
+    assert torch.equal(phi, torch.tensor([[1., 2., 0.], [0., 0., 2.]]))
+    # the gradient at an off ReLU unit is zero: 2 of 3 units per example are off -> 3 of 6 ...
+    # example 1: unit 2 off; example 2: units 0, 1 off -> 3 zero entries of 6 (none of the
+    # head's back-propagated values is zero, since softmax - onehot has no zeros here)
+    assert zero_gradient_ratio(net, x, torch.tensor([0, 1])) == 3 / 6
+    init = {k: v.clone() for k, v in net.state_dict().items()}
+    with torch.no_grad():
+        net.body.weight.add_(1.0)
+    out = ht_metrics(net, x, torch.tensor([0, 1]), init)
+    assert math.isclose(out["weight_distance"], 1.0)  # mean((+1)^2) on body, 0 on head
+    assert set(out) == {"weight_magnitude", "weight_distance", "zero_gradient_ratio",
+                        "zero_activation_ratio", "srank"}
+
+
+def test_pearson_by_hand():
+    assert math.isclose(pearson([1, 2, 3], [2, 4, 6]), 1.0)
+    assert math.isclose(pearson([1, 2, 3], [3, 2, 1]), -1.0)
+    assert math.isclose(pearson([1, 2, 3, 4], [1, 3, 2, 4]), 0.8)
+    assert math.isnan(pearson([1, 1, 1], [1, 2, 3]))
+    with pytest.raises(ValueError):
+        pearson([1, 2], [1, 2, 3])

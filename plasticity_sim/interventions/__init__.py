@@ -122,7 +122,7 @@ INTERVENTIONS = {
     "cbp": _hook_intervention("cbp"),
     "redo": _hook_intervention("redo"),
     "hare_tortoise": _hook_intervention("hare_tortoise"),
-    "l2": L2Continual,
+    "l2_every_step": L2Continual,
     "sp_continual": _hook_intervention("sp_continual"),
     "weight_clipping": _hook_intervention("weight_clipping"),
     "parseval": Parseval,
@@ -136,6 +136,22 @@ STEP_HOOKS = {
     "sp_continual": ShrinkPerturbContinual,
     "weight_clipping": WeightClipping,
 }
+
+
+# Hare & Tortoise part (Lee et al. 2024, §3.4 and §5.1): the method comparison's other baselines.
+from .ema import OutputCapture, PlainEMA, SelfDistillation  # noqa: E402
+from .ht_baselines import (ArchitectureOption, Augmentation, L2Penalty, SpectralDecoupling,  # noqa: E402
+                           augment_batch)
+
+STEP_HOOKS["ema"] = PlainEMA
+INTERVENTIONS.update({
+    "ema": _hook_intervention("ema"),
+    "self_distill": SelfDistillation,
+    "l2": L2Penalty,
+    "spectral_decoupling": SpectralDecoupling,
+    "augmentation": Augmentation,
+    "architecture": ArchitectureOption,
+})
 
 
 def _build(kind: str, registry: dict, name: str, *args, **params):
@@ -177,4 +193,6 @@ __all__ = [
     "ContinualBackprop", "ReDo", "HareTortoise", "UnitLayer", "find_unit_layers", "replace_units_",
     "L2Continual", "ShrinkPerturbContinual", "WeightClipping", "Parseval", "ParsevalRegularizer",
     "Fire", "newton_schulz_orthogonalize",
+    "PlainEMA", "SelfDistillation", "OutputCapture", "L2Penalty", "SpectralDecoupling", "Augmentation",
+    "ArchitectureOption", "augment_batch",
 ]

@@ -44,7 +44,7 @@ class L2Continual(BaseIntervention):
     on online permuted MNIST; the package default is 1e-4. Between tasks it is a warm start.
     """
 
-    name = "l2"
+    name = "l2_every_step"
 
     def __init__(self, weight_decay: float = 1e-4):
         self.weight_decay = check_range("weight_decay", weight_decay, 0.0, 1e3)

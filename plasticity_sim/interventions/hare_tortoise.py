@@ -12,6 +12,11 @@ into the model with :meth:`HareTortoise.load_tortoise_into`. The paper uses ``mu
 reset every 10 epochs in its warm-start and continual experiments (``mu = 0.995``, every 4,000
 updates, for RL). Source: Hare & Tortoise paper, papers/004 (fact sheet papers.md D.1).
 
+**Direction of the EMA.** The paper's Algorithm 1, as transcribed in papers/004, writes the EMA
+line backwards (``h.params = m*h.params + (1-m)*t.params``, which would drag the *Hare* toward the
+Tortoise every step); the §4.2 equation, ``theta_t <- mu theta_t + (1 - mu) theta_h``, is the right
+one and is what :meth:`HareTortoise.update_tortoise` does (the tests check the direction).
+
 Not in the paper (its code was not available to us): whether BatchNorm running statistics are
 averaged too. ``ema_buffers=True`` (default) averages floating-point buffers like parameters and
 copies integer ones (``num_batches_tracked``); ``False`` copies all buffers from the Hare. The
@@ -28,6 +33,14 @@ from torch import nn
 from plasticity_sim.checks import check_range
 
 
+def check_momentum(momentum) -> float:
+    """``float(momentum)`` if it is in [0, 1), else a ``ValueError`` naming it (mu = 1 never learns)."""
+    mu = check_range("momentum (mu)", momentum, 0.0, 1.0)
+    if mu >= 1.0:
+        raise ValueError(f"momentum (mu) must be in [0, 1): mu = 1 would freeze the Tortoise, got {momentum!r}")
+    return mu
+
+
 class HareTortoise:
     """Step hook ``hook(model, optimizer, step)``: Tortoise EMA every call, Hare reset every k calls.
 
@@ -41,9 +54,10 @@ class HareTortoise:
 
     def __init__(self, model: nn.Module, *, momentum: float = 0.999, reset_every: int = 1000,
                  ema_buffers: bool = True):
-        self.momentum = check_range("momentum", momentum, 0.0, 1.0)
-        if isinstance(reset_every, bool) or int(reset_every) != reset_every or reset_every < 1:
-            raise ValueError(f"reset_every must be a positive integer number of steps, "
+        self.momentum = check_momentum(momentum)
+        if isinstance(reset_every, bool) or not isinstance(reset_every, (int, float)) \
+                or int(reset_every) != reset_every or reset_every < 1:
+            raise ValueError(f"reset_every (r) must be a positive integer number of steps, "
                              f"got {reset_every!r}")
         self.reset_every = int(reset_every)
         self.ema_buffers = bool(ema_buffers)

@@ -93,6 +93,13 @@ PROTOCOLS: dict[str, Protocol] = {p.name: p for p in (
                                       "dataset_kwargs": {"num_samples": 2000}, "probe_points": 100}},
              seed_field="seed", method_field="method",
              doc="Dohare et al. 2024: classes added in steps vs. a network retrained from scratch"),
+    Protocol("noisy_warm_start", specs.NoisyWarmStartConfig,
+             "plasticity_sim.protocols.noisy_warm_start:run", specs.noisy_warm_start_summary,
+             specs.NOISY_WARM_START_PRESETS, specs.NOISY_WARM_START_COST, resumable=True,
+             doc="Hare & Tortoise §3: phase 1 on a noisy-label subset (ratio x noise grid), phase 2 on all clean data"),
+    Protocol("growing_data", specs.GrowingDataConfig, "plasticity_sim.protocols.growing_data:run",
+             specs.growing_data_summary, specs.GROWING_DATA_PRESETS, {}, resumable=True,
+             doc="Hare & Tortoise §5.2: 10 phases of growing data, label noise 0.5 -> 0, full access or a replay buffer"),
 )}
 
 
@@ -154,6 +161,10 @@ def run_config(config, *, out: str | os.PathLike | None = None,
     """
     entry = protocol_of(config)
     runs.validate_config(config)
+    if entry.method_field is not None:
+        chosen = getattr(config, entry.method_field)
+        for name in (chosen if isinstance(chosen, tuple) else (chosen,)):
+            methods.check_runs_in(name, entry.name)
     if resume and checkpoint_dir is None:
         raise ValueError("resume=True needs a checkpoint_dir")
     if (checkpoint_dir is not None or stop_after is not None) and not entry.resumable:

@@ -43,6 +43,7 @@ def _diagnostics(model, x, y, initial_state, max_points: int) -> dict:
 def _prepare(config: ChunkedConfig):
     """Validate everything about ``config`` that can fail: returns (data, intervention, (name, params))."""
     runs.validate_config(config)
+    methods.check_runs_in(config.method, "chunked")
     name, params = methods.intervention_spec(config.method, config.method_params)
     intervention = methods.build(config.method, config.method_params)  # bad params fail before any work
     device = resolve_device(config.device)

@@ -264,6 +264,7 @@ def check(config: PretrainSweepConfig) -> None:
     the split and the model size. Loads (and caches) the data."""
     validate_config(config)
     for method in config.methods:
+        methods.check_runs_in(method, "two_phase")
         methods.build(method, config.method_params.get(method))
     data = _load(config)
     split_pretrain(data.num_train, config.pretrain_fraction, torch.Generator())

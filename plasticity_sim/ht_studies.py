@@ -1,0 +1,217 @@
+"""Numbers for the Hare & Tortoise part: shipped studies loaded, paired, summarised; small live runs.
+
+The shipped studies (``results/hare_tortoise/<study>/``) are written by one CLI command each
+(:data:`STUDIES`); :func:`load_study` reads every results file of a study (with its provenance) and
+returns plain records. Claims are paired differences per seed with a 95 % Student-t interval
+(:func:`paired_ci`). The App. C metrics' Pearson correlations with final test accuracy come from
+:func:`metric_correlations`. Torch is imported only by the live helpers.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+from scipy import stats
+
+from plasticity_sim import protocols
+from plasticity_sim.diagnostics import HT_METRICS, pearson
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "results" / "hare_tortoise"
+
+# Each shipped study: the one command that regenerates it (run from the repository root).
+STUDIES = {
+    "grid": "python -m plasticity_sim sweep noisy_warm_start --preset grid --methods warm "
+            "--seeds 0,1,2,3,4 --workers 2 --out-dir results/hare_tortoise/grid",
+    "compare": "python -m plasticity_sim sweep noisy_warm_start --preset compare "
+               "--methods cold,warm,sp_init,head_reset,ema,self_distill,hare_tortoise "
+               "--seeds 0,1,2,3,4 --workers 2 --out-dir results/hare_tortoise/compare",
+    "table7": "python -m plasticity_sim sweep noisy_warm_start --preset compare "
+              "--methods l2,augmentation,spectral,l2_init_kumar,redo,crelu,dash "
+              "--seeds 0,1,2,3,4 --workers 2 --out-dir results/hare_tortoise/table7",
+}
+
+
+def load_study(study: str | Path) -> dict:
+    """Every results file of a study folder (a name of :data:`STUDIES` or a path): ``records``
+    (all files' records; the fresh baseline kept once per seed), ``files`` (count), ``wall_time_s``
+    (summed protocol time), ``config`` (the first file's), ``provenance`` (the first file's).
+
+    Explained in: book/hare_tortoise/01_warm_starting_noisy_labels.ipynb
+    """
+    folder = RESULTS / study if isinstance(study, str) and study in STUDIES else Path(study)
+    files = sorted(folder.glob("*.json"))
+    if not files:
+        raise ValueError(f"no results files in {str(folder)!r}; regenerate with: {STUDIES.get(str(study), '?')}")
+    records, seen, wall, first = [], set(), 0.0, None
+    for f in files:
+        data = protocols.load_results(f)
+        first = first or data
+        wall += float(data["provenance"].get("wall_time_s") or 0.0)
+        for r in data["records"]:
+            key = (r["seed"], r["method"], r["ratio"], r["noise"])
+            if key in seen:
+                continue
+            seen.add(key)
+            records.append(r)
+    return {"records": records, "files": len(files), "wall_time_s": wall, "config": first["config"],
+            "provenance": first["provenance"]}
+
+
+def paired_ci(diffs, level: float = 0.95) -> dict:
+    """Mean of paired differences with its two-sided Student-t interval: ``mean, lo, hi, n, sd``
+    and ``excludes_zero``. Needs n >= 2.
+
+    Explained in: book/hare_tortoise/01_warm_starting_noisy_labels.ipynb
+    """
+    d = np.asarray(diffs, dtype=float)
+    if d.ndim != 1 or len(d) < 2 or not np.all(np.isfinite(d)):
+        raise ValueError(f"paired_ci needs at least 2 finite differences, got {d!r}")
+    if not 0 < level < 1:
+        raise ValueError(f"level must be in (0, 1), got {level!r}")
+    m, sd = float(d.mean()), float(d.std(ddof=1))
+    half = float(stats.t.ppf(0.5 + level / 2, len(d) - 1)) * sd / math.sqrt(len(d))
+    return {"mean": m, "lo": m - half, "hi": m + half, "n": int(len(d)), "sd": sd,
+            "excludes_zero": bool(m - half > 0 or m + half < 0)}
+
+
+def _by_seed(records, method, ratio=None, noise=None, key="test_acc") -> dict:
+    return {r["seed"]: r[key] for r in records if r["method"] == method
+            and (method == "cold" or (r["ratio"] == ratio and r["noise"] == noise))}
+
+
+def paired_difference(records, method: str, baseline: str, *, ratio=None, noise=None,
+                      key: str = "test_acc") -> dict:
+    """Paired (per seed) ``method - baseline`` in percentage points of ``key`` at one grid cell
+    (``cold``, the fresh network, has no cell): :func:`paired_ci` plus both means (in %).
+
+    Explained in: book/hare_tortoise/01_warm_starting_noisy_labels.ipynb
+    """
+    a, b = _by_seed(records, method, ratio, noise, key), _by_seed(records, baseline, ratio, noise, key)
+    seeds = sorted(set(a) & set(b))
+    if len(seeds) < 2:
+        raise ValueError(f"fewer than 2 seeds with both {method!r} and {baseline!r} at ratio={ratio}, noise={noise}")
+    out = paired_ci([100 * (a[s] - b[s]) for s in seeds])
+    out.update(method=method, baseline=baseline, seeds=seeds,
+               method_mean=100 * float(np.mean([a[s] for s in seeds])),
+               baseline_mean=100 * float(np.mean([b[s] for s in seeds])))
+    return out
+
+
+def grid_table(records) -> list[dict]:
+    """Per (ratio, noise) of the warm runs: warm test / train accuracy (%), the fresh network's,
+    and the paired warm - fresh test difference with its 95 % interval.
+
+    Explained in: book/hare_tortoise/01_warm_starting_noisy_labels.ipynb
+    """
+    cells = sorted({(r["ratio"], r["noise"]) for r in records if r["method"] == "warm"})
+    rows = []
+    for ratio, noise in cells:
+        d = paired_difference(records, "warm", "cold", ratio=ratio, noise=noise)
+        tr = _by_seed(records, "warm", ratio, noise, "train_acc")
+        p1 = _by_seed(records, "warm", ratio, noise, "phase1_train_acc")
+        rows.append({"ratio": ratio, "noise": noise, "warm_test": d["method_mean"], "fresh_test": d["baseline_mean"],
+                     "diff": d["mean"], "lo": d["lo"], "hi": d["hi"], "n": d["n"],
+                     "warm_train": 100 * float(np.mean(list(tr.values()))),
+                     "phase1_fit": 100 * float(np.mean(list(p1.values())))})
+    return rows
+
+
+def comparison_table(records, methods_order=None, *, ratio=0.5, noise=0.5) -> list[dict]:
+    """Per method at one cell: mean test / train accuracy (%), and paired differences (pts, 95 %
+    interval) against the warm start and against the fresh network (``cold``).
+
+    Explained in: book/hare_tortoise/02_hare_and_tortoise.ipynb
+    """
+    names = methods_order or list(dict.fromkeys(r["method"] for r in records))
+    rows = []
+    for m in names:
+        test = _by_seed(records, m, ratio, noise)
+        train = _by_seed(records, m, ratio, noise, "train_acc")
+        row = {"method": m, "test": 100 * float(np.mean(list(test.values()))),
+               "train": 100 * float(np.mean(list(train.values()))), "n": len(test)}
+        for base in ("warm", "cold"):
+            if m != base:
+                d = paired_difference(records, m, base, ratio=ratio, noise=noise)
+                row[f"vs_{base}"] = (d["mean"], d["lo"], d["hi"])
+        rows.append(row)
+    return rows
+
+
+def metric_correlations(records, *, method_filter=None) -> dict[str, float]:
+    """Pearson r between each App. C metric (end of phase 1) and the final test accuracy, over the
+    records that have metrics (optionally only ``method_filter``'s methods).
+    """
+    rs = [r for r in records if r.get("phase1_metrics") and (method_filter is None or r["method"] in method_filter)]
+    if len(rs) < 3:
+        raise ValueError(f"need at least 3 records with phase-1 metrics, got {len(rs)}")
+    acc = [r["test_acc"] for r in rs]
+    return {k: pearson([r["phase1_metrics"][k] for r in rs], acc) for k in HT_METRICS}
+
+
+def live_config(**overrides):
+    """The chapters' live setting: the ``compare`` preset on 3,200 MNIST-1D training points (4,000
+    generated), 50 epochs, five seeds (seconds per run), as a validated config."""
+    values = {"dataset_kwargs": {"num_samples": 4000}, "epochs": 50, "seeds": (0, 1, 2, 3, 4)}
+    values.update(overrides)
+    return protocols.preset_config("compare", protocol="noisy_warm_start", **values)
+
+
+def run_live(config) -> list[dict]:
+    """Run ``config`` in the kernel (imports torch); the records."""
+    from plasticity_sim.protocols.noisy_warm_start import run
+
+    return run(config).records
+
+
+STUDIES.update({
+    "continual_full": "python -m plasticity_sim sweep growing_data --preset small --methods cold,warm,sp_init,hare_tortoise "
+                      "--seeds 0,1,2,3,4 --workers 2 --out-dir results/hare_tortoise/continual_full",
+    "continual_buffer": "python -m plasticity_sim sweep growing_data --preset small --set access=buffer "
+                        "--methods cold,warm,sp_init,hare_tortoise --seeds 0,1,2,3,4 --workers 2 "
+                        "--out-dir results/hare_tortoise/continual_buffer",
+})
+
+
+def load_continual(study: str | Path) -> dict:
+    """Every results file of a ``growing_data`` study folder: ``records`` (one per seed, method and
+    phase), ``files``, ``wall_time_s``, ``config``.
+
+    Explained in: book/hare_tortoise/02_hare_and_tortoise.ipynb
+    """
+    folder = RESULTS / study if isinstance(study, str) and study in STUDIES else Path(study)
+    files = sorted(folder.glob("*.json"))
+    if not files:
+        raise ValueError(f"no results files in {str(folder)!r}; regenerate with: {STUDIES.get(str(study), '?')}")
+    datas = [protocols.load_results(f) for f in files]
+    return {"records": [r for d in datas for r in d["records"]], "files": len(files),
+            "wall_time_s": sum(float(d["provenance"].get("wall_time_s") or 0.0) for d in datas),
+            "config": datas[0]["config"]}
+
+
+def continual_table(records, methods_order) -> list[dict]:
+    """Per method: mean test accuracy (%) at the last phase and averaged over phases, and the paired
+    last-phase difference to ``warm`` and to ``cold`` (pts, 95 % interval).
+
+    Explained in: book/hare_tortoise/02_hare_and_tortoise.ipynb
+    """
+    last = max(r["phase"] for r in records)
+
+    def per_seed(m, key="test_acc", phase=last):
+        return {r["seed"]: r[key] for r in records if r["method"] == m and r["phase"] == phase}
+
+    rows = []
+    for m in methods_order:
+        final = per_seed(m)
+        avg = {s: np.mean([r["test_acc"] for r in records if r["method"] == m and r["seed"] == s]) for s in final}
+        row = {"method": m, "last": 100 * float(np.mean(list(final.values()))),
+               "avg": 100 * float(np.mean(list(avg.values()))), "n": len(final)}
+        for base in ("warm", "cold"):
+            if m != base:
+                b = per_seed(base)
+                seeds = sorted(set(final) & set(b))
+                d = paired_ci([100 * (final[s] - b[s]) for s in seeds])
+                row[f"vs_{base}"] = (d["mean"], d["lo"], d["hi"])
+        rows.append(row)
+    return rows
