@@ -1,5 +1,8 @@
 """Plasticity diagnostics: dormant units, representation rank, weight statistics, DASH cosines.
 
+Why one module just over 400 lines: every diagnostic the parts share (the DASH part's, Hare &
+Tortoise's App. C metrics, the continual part's), so that they are computed one way everywhere.
+
 The published definitions disagree, so each disagreement is a named option of one function:
 
 * dormant units (:func:`dormant_fraction`, :func:`dormant_mask`, :func:`unit_scores`):

@@ -1,8 +1,10 @@
 """Networks for the real-training chapters: MLP, a small CPU-sized CNN, CIFAR ResNet-18 and VGG-16-BN,
 and the two-layer patch CNN of the DASH-rule chapter's ground-truth probe.
 
-Why one module over 400 lines: it is the one home of every architecture (five networks, their
-initialisation and head resets, and the size check run before training), as the layout promises.
+Why one module over 400 lines: it is the one home of every architecture (MLP and its layer-norm and
+CReLU variants, the CNNs, ResNet-18, VGG-16-BN, ViT-Tiny, the probe's patch CNN), their initialisation
+and head resets, and the size check run before training, as the layout promises. Splitting it into a
+package per family is the next step once another part adds models.
 
 Every model is a `PlasticityModel`: it names its classifier *head* (for head resets), lists its
 post-activation modules (the "units" the diagnostics look at), and re-initialises itself in place
