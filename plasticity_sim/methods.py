@@ -153,9 +153,10 @@ def resolve(name: str) -> Method:
 
 def check_runs_in(name: str, protocol: str) -> None:
     """A ``ValueError`` if method ``name`` cannot run in ``protocol`` (e.g. an architecture change
-    that only some protocols build), instead of silently running as something else."""
-    method = get_method(name)
-    if method.only_in and protocol not in method.only_in:
+    that only some protocols build), instead of silently running as something else. Names outside
+    the table (a protocol's own, e.g. the vectorised regression's ``bp``) are the protocol's to check."""
+    method = METHODS.get(name)
+    if method is not None and method.only_in and protocol not in method.only_in:
         raise ValueError(f"method {name!r} runs only in protocol(s) {', '.join(method.only_in)}, "
                          f"not in {protocol!r}")
 
