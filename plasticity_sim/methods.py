@@ -169,6 +169,13 @@ def intervention_spec(name: str, method_params: dict | None = None) -> tuple[str
     return method.intervention, {**method.params, **(method_params or {})}
 
 
+def params_record(names, method_params: dict | None = None) -> dict:
+    """What a multi-method results file records: the methods and each one's parameters as built
+    (defaults filled in). ``method_params`` maps a method name to its overrides."""
+    method_params = method_params or {}
+    return {"methods": list(names), "params": {m: build(m, method_params.get(m)).params for m in names}}
+
+
 def build(name: str, method_params: dict | None = None):
     """Build the intervention of method ``name`` (imports torch)."""
     from plasticity_sim.interventions import get_intervention

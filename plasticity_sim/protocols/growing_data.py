@@ -167,5 +167,4 @@ def run(config: GrowingDataConfig, *, resume_state=None, on_checkpoint=None, sto
         records=records, complete=complete, device="cpu", elapsed=elapsed0 + time.perf_counter() - t0,
         dataset_meta=dict(data.meta),
         seeds={"seeds": list(config.seeds), "streams": {s: runs.seed_streams(s, STREAMS) for s in config.seeds}},
-        intervention={"methods": list(config.methods), "params": {
-            m: methods.build(m, config.method_params.get(m)).params for m in config.methods}})
+        intervention=methods.params_record(config.methods, config.method_params))

@@ -280,5 +280,4 @@ def run(config: PretrainSweepConfig) -> runs.RunOutcome:
     return runs.RunOutcome(
         records=cold + res.records, device="cpu", elapsed=res.wall_time, dataset_meta=res.dataset_meta,
         seeds={"seeds": list(config.seeds), "streams": {s: seed_streams(s) for s in config.seeds}},
-        intervention={"methods": list(config.methods), "params": {
-            m: methods.build(m, config.method_params.get(m)).params for m in config.methods}})
+        intervention=methods.params_record(config.methods, config.method_params))
