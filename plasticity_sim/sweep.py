@@ -154,7 +154,10 @@ def run_jobs_local(jobs: list[dict], *, workers: int = 2, on_done=None, target=r
             running[proc.sentinel] = (proc, parent, job)
         for sentinel in wait(list(running)):
             proc, parent, job = running.pop(sentinel)
-            message = parent.recv() if parent.poll() else None
+            try:  # a dead child leaves the pipe at EOF (poll() is then True, recv() raises)
+                message = parent.recv() if parent.poll() else None
+            except (EOFError, OSError):
+                message = None
             proc.join()
             if message and message[0] == "ok":
                 if on_done:
