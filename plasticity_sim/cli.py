@@ -81,6 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="print one self-contained command per job (xargs, GNU parallel, SLURM) and exit")
 
     sub.add_parser("list", help="protocols, presets, methods and measured costs")
+    study = sub.add_parser("study", add_help=False,
+                           help="a named study of the book (main, controls, all): see `study --help`")
+    study.add_argument("rest", nargs=argparse.REMAINDER)
     return ap
 
 
@@ -187,6 +190,15 @@ def _cmd_sweep(args) -> int:
     return 1 if failures else 0
 
 
+def _cmd_study(args) -> int:
+    from plasticity_sim import warm_start_study
+
+    try:
+        return warm_start_study.main(args.rest)
+    except SystemExit as exit_:  # its argparse already printed the message
+        return int(exit_.code or 0)
+
+
 def _cmd_list(args) -> int:
     for name, entry in protocols.PROTOCOLS.items():
         print(f"protocol {name}: {entry.doc}")
@@ -212,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exit_:  # argparse already printed its message
         return int(exit_.code or 0)
     try:
-        return {"run": _cmd_run, "sweep": _cmd_sweep, "list": _cmd_list}[args.command](args)
+        return {"run": _cmd_run, "sweep": _cmd_sweep, "list": _cmd_list, "study": _cmd_study}[args.command](args)
     except FloatingPointError as err:  # divergence: a run failure, not a usage error
         print(f"run failed: {err}", file=sys.stderr)
         return 1

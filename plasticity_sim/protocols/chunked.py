@@ -20,16 +20,28 @@ import torch
 from tqdm.auto import tqdm
 
 from plasticity_sim import methods, runs
-from plasticity_sim.data import load_dataset, random_chunks
+from plasticity_sim.data import augment_batch, load_dataset, random_chunks
 from plasticity_sim.interventions import InterventionContext
 from plasticity_sim.models import build_model, check_model_size
 from plasticity_sim.protocols.specs import ChunkedConfig
 from plasticity_sim.train import evaluate, make_optimizer, resolve_device, train_until
 
 
+STREAMS = ("init", "chunks", "train", "intervention", "augment")
+
+
 def _generators(seed: int) -> dict[str, torch.Generator]:
     # CPU generators: weights, chunks and noise then depend only on the seed, not on the device.
-    return {name: torch.Generator().manual_seed(s) for name, s in runs.seed_streams(seed).items()}
+    # "augment" is its own (last) stream, so switching augmentation on changes neither the batches
+    # nor the other streams (SeedSequence children are fixed by their index).
+    return {name: torch.Generator().manual_seed(s) for name, s in runs.seed_streams(seed, STREAMS).items()}
+
+
+def _augmenter(config: ChunkedConfig, generator: torch.Generator):
+    """The data-augmentation control as ``train_until``'s ``augment`` callable, or None when off."""
+    if not (config.augment_pad or config.augment_flip):
+        return None
+    return lambda xb, _g: augment_batch(xb, generator, flip=config.augment_flip, pad=config.augment_pad)
 
 
 def _diagnostics(model, x, y, initial_state, max_points: int) -> dict:
@@ -113,13 +125,15 @@ def run_chunked(config: ChunkedConfig, *, resume_state: dict | None = None,
         optimizer.load_state_dict(resume_state["optimizer"])
         initial_state = {k: v.to(device) for k, v in resume_state["initial_state"].items()}
         for key, g in gens.items():
-            g.set_state(resume_state["generators"][key])
+            if key in resume_state["generators"]:  # checkpoints from before the "augment" stream lack it
+                g.set_state(resume_state["generators"][key])
         records = runs.json_loads(resume_state["records_json"])
         elapsed_before = float(resume_state["elapsed"])
     start = len(records) + 1
 
     # what the method evaluates: the model itself, or e.g. Hare & Tortoise's Tortoise
     evaluation_model = getattr(intervention, "evaluation_model", lambda m: m)
+    augment = _augmenter(config, gens["augment"])
     t_start = time.perf_counter()
     bar = tqdm(range(start, J + 1), desc=f"{config.method} seed {config.seed}", unit="exp",
                disable=not progress, initial=start - 1, total=J)
@@ -142,7 +156,7 @@ def run_chunked(config: ChunkedConfig, *, resume_state: dict | None = None,
             max_epochs=config.max_epochs, batch_size=config.batch_size, generator=gens["train"],
             regularizer=getattr(intervention, "regularizer", None),
             step_hooks=tuple(getattr(intervention, "step_hooks", ()) or ()),
-            progress=False, context=f"experiment {j}")
+            augment=augment, progress=False, context=f"experiment {j}")
         record = {
             "experiment": j, "n_train": int(len(y)),
             "test_acc": float(evaluate(evaluation_model(model), data.x_test, data.y_test)),
@@ -170,7 +184,8 @@ def run_chunked(config: ChunkedConfig, *, resume_state: dict | None = None,
     return runs.RunOutcome(
         records=records, complete=len(records) == J, device=str(device),
         device_name=torch.cuda.get_device_name(device) if device.type == "cuda" else None,
-        seeds={"seed": config.seed, "data_seed": config.data_seed, "streams": runs.seed_streams(config.seed)},
+        seeds={"seed": config.seed, "data_seed": config.data_seed,
+               "streams": runs.seed_streams(config.seed, STREAMS)},
         dataset_meta=dict(data.meta),
         # the intervention's own record of its parameters includes the defaults it filled in
         intervention={"name": config.method, "intervention": name,
