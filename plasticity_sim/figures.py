@@ -157,7 +157,7 @@ def plot_experiment_curves(sources, *, methods=None, seed=None, fig=None, title=
     summary = sources if isinstance(sources, ResultsSummary) else summarize_results(sources)
     methods = _check_methods(methods) if methods is not None else list(summary.methods)
     if fig is None:
-        fig, axes = new_figure(2, figsize=(8.0, 3.2))
+        fig, axes = new_figure(2, figsize=(7.0, 3.0))
     else:
         axes = fig.subplots(1, 2)
     for m in methods:
@@ -180,6 +180,41 @@ def plot_experiment_curves(sources, *, methods=None, seed=None, fig=None, title=
                 title="steps to reach the target", yscale="log")
     axes[0].legend(loc="lower right")
     fig.suptitle(title or f"{summary.config.get('dataset')}, {summary.config.get('model')}: {which}", fontsize=10)
+    return fig
+
+
+def plot_paired_intervals(tables: dict, *, baseline: str = "cold", fig=None, title=None):
+    """Paired differences from ``baseline`` in final test accuracy (points), one panel per setting.
+
+    ``tables`` maps a setting's name to its rows from
+    :func:`plasticity_sim.warm_start_study.arm_table`: per method a dot per seed, the mean (bar end)
+    and the 95 % t-interval over seeds (black line). A method whose interval crosses the zero line
+    shows no measurable difference from the baseline. A row's ``label`` key, when present, names it
+    instead of its method (to compare one method across settings).
+
+    Explained in: book/dash/02_warm_starting_real_networks.ipynb
+    """
+    names = list(tables)
+    rows_of = {n: [r for r in tables[n] if r["diff"] is not None] for n in names}
+    height = 0.9 + 0.3 * max(len(r) for r in rows_of.values())
+    if fig is None:
+        fig, axes = new_figure(len(names), figsize=(7.0, height), sharey=False)
+    else:
+        axes = fig.subplots(1, len(names))
+    axes = np.atleast_1d(axes)
+    for ax, name in zip(axes, names):
+        rows = rows_of[name][::-1]                      # first method on top
+        for y, r in enumerate(rows):
+            color, d = method_color(r["method"]), r["diff"]
+            ax.barh(y, d.mean, 0.6, color=color, alpha=0.35)
+            ax.plot([d.low, d.high], [y, y], color="black", linewidth=1.5)
+            seeds = np.array(list(r["diff_by_seed"].values()))
+            ax.plot(seeds, np.full(len(seeds), y), "o", color=color, markersize=3.5)
+        ax.axvline(0.0, color="black", linewidth=0.8)
+        ax.set_yticks(range(len(rows)), [r.get("label") or label(r["method"]) for r in rows], fontsize=9)
+        ax.set_xlabel(f"final test acc. minus {label(baseline)} (pts)")
+        ax.set_title(name, fontsize=10)
+    fig.suptitle(title or "paired by seed: dots = seeds, bar = mean, line = 95 % interval", fontsize=10)
     return fig
 
 

@@ -1,7 +1,7 @@
 """The DASH part's CPU study: every method of the paper's Table 1, five seeds, an MLP and a 1-D CNN.
 
     python -m plasticity_sim study main        # 9 methods x 5 seeds x {MLP, CNN}: 90 runs
-    python -m plasticity_sim study controls    # optimizer ablation + augmentation control: 40 runs
+    python -m plasticity_sim study controls    # optimizer ablations, augmentation, easy tasks: 90 runs
     python -m plasticity_sim study main --list # one `run` command per job, for a cluster
 
 A study is a list of *arms*; an arm is one sweep (protocol preset, methods, seeds, ``--set``
@@ -52,6 +52,14 @@ class Arm:
 
 
 _ADAMW = ("optimizer=adamw", "lr=0.01", "weight_decay=0.0001")
+# Two easy tasks as negative controls (the theory predicts no penalty when every feature is frequent
+# or the task is nearly solved): scikit-learn's digits with the MLP, and feature/noise images whose
+# 10 features per class each sit in 30 % of the points, with a small 2-D CNN.
+_DIGITS = ("dataset=digits", 'dataset_kwargs={"test_fraction": 0.21}', "num_chunks=10")
+_FEATURE_NOISE = ("dataset=feature_noise", "model=cnn", "model_kwargs={}",
+                  'dataset_kwargs={"n_train": 2000, "n_test": 2000, "image_size": 16, "features_per_class": 10, '
+                  '"frequencies": "uniform", "frequency_params": {"p": 0.3}, "noise_std": 0.5}')
+_FOUR = ("cold", "warm", "sp", "dash")
 _AUGMENT = ("augment_pad=4",)
 ARMS: dict[str, Arm] = {
     "mlp": Arm("tiny", METHODS, doc="MLP 40-256-256-10, SGD lr 1e-2, momentum 0.9"),
@@ -60,10 +68,15 @@ ARMS: dict[str, Arm] = {
     "cnn_adamw": Arm("tiny_cnn", ("cold", "warm"), _ADAMW, doc="1-D CNN, AdamW lr 1e-2, weight decay 1e-4"),
     "mlp_aug": Arm("tiny", ("cold", "warm"), _AUGMENT, doc="MLP, SGD, random shifts of up to 4 positions"),
     "cnn_aug": Arm("tiny_cnn", ("cold", "warm"), _AUGMENT, doc="1-D CNN, SGD, random shifts of up to 4 positions"),
+    # the paper's learning rate: cold runs then stop on the epoch cap, not the target, in early experiments
+    "mlp_lr1e-3": Arm("tiny", ("cold", "warm"), ("lr=0.001",), doc="MLP, SGD at the paper's lr 1e-3"),
+    "digits_mlp": Arm("tiny", _FOUR, _DIGITS, doc="digits (8x8), MLP, SGD, J = 10: an easy task"),
+    "feature_noise_cnn": Arm("tiny", _FOUR, _FEATURE_NOISE,
+                             doc="feature/noise images (16x16, every feature frequent), 2-D CNN, SGD"),
 }
 STUDIES: dict[str, tuple[str, ...]] = {
     "main": ("mlp", "cnn"),
-    "controls": ("mlp_adamw", "cnn_adamw", "mlp_aug", "cnn_aug"),
+    "controls": ("mlp_adamw", "cnn_adamw", "mlp_lr1e-3", "mlp_aug", "cnn_aug", "digits_mlp", "feature_noise_cnn"),
 }
 
 
@@ -109,7 +122,8 @@ def arm_table(arm: str, results_dir: str | Path = RESULTS, *, baseline: str = "c
               level: float = 0.95) -> list[dict]:
     """One row per method of the arm: mean and std over seeds of :data:`COLUMNS` (accuracies in %),
     and ``diff`` - the paired difference ``method - baseline`` in final test accuracy (points) with
-    its t-interval over the seeds both ran (``stats.PairedCI``; None for the baseline itself) - plus
+    its t-interval over the seeds both ran (``stats.PairedCI``; None for the baseline itself) and
+    ``diff_by_seed`` (the differences themselves) - plus
     ``worse`` (seeds on which the method ended below the baseline) and ``steps_ratio`` (the method's
     total steps over the baseline's, mean over seeds)."""
     runs = load_arm(arm, results_dir)
@@ -128,6 +142,7 @@ def arm_table(arm: str, results_dir: str | Path = RESULTS, *, baseline: str = "c
         acc = {s: 100 * by_seed[s]["summary"]["test_acc_last"] for s in paired}
         acc0 = {s: 100 * base[s]["summary"]["test_acc_last"] for s in paired}
         row["diff"] = None if method == baseline else stats.paired_ci(acc, acc0, level=level)
+        row["diff_by_seed"] = {s: acc[s] - acc0[s] for s in paired}
         row["worse"] = sum(acc[s] < acc0[s] for s in paired)
         row["steps_ratio"] = float(np.mean([by_seed[s]["summary"]["total_steps"] / base[s]["summary"]["total_steps"]
                                             for s in paired]))

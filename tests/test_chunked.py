@@ -42,7 +42,9 @@ def test_records_follow_the_protocol():
         assert 0.0 <= r["test_acc"] <= 1.0 and 0.0 <= r["train_acc"] <= 1.0
         assert r["reached_target"] == (r["train_acc"] >= 0.999)
     assert table1_summary(result.records) == table1_summary(result.records)
-    assert result.seeds["streams"] == runs.seed_streams(0)
+    assert result.seeds["streams"] == runs.seed_streams(0, chunked.STREAMS)
+    # adding the augmentation stream left the other streams (and so every earlier result) unchanged
+    assert {k: v for k, v in result.seeds["streams"].items() if k != "augment"} == runs.seed_streams(0)
 
 
 def test_same_seed_same_numbers_and_other_seed_differs():
@@ -155,3 +157,28 @@ def test_resume_refuses_a_checkpoint_of_another_config(tmp_path):
     protocols.run_config(tiny(method="warm"), checkpoint_dir=tmp_path, stop_after=1)
     with pytest.raises(ValueError, match=r"different config \(fields \['method'\]\)"):
         protocols.run_config(tiny(method="cold"), checkpoint_dir=tmp_path, resume=True)
+
+
+def test_augmentation_control_changes_inputs_not_batches(monkeypatch):
+    """augment_pad shifts every training batch with its own generator stream: the batch order and
+    initial model stay those of the run without augmentation, and a shift of 0 is no augmentation."""
+    seen = {}
+    real = chunked.train_until
+
+    def spy(model, x, y, **kw):
+        seen.setdefault(kw["augment"] is not None, []).append(kw["generator"].get_state().clone())
+        return real(model, x, y, **kw)
+
+    monkeypatch.setattr(chunked, "train_until", spy)
+    plain = chunked.run_chunked(tiny(method="warm", num_chunks=2)).records
+    shifted = chunked.run_chunked(tiny(method="warm", num_chunks=2, augment_pad=3)).records
+    # same batch-order generator state entering each experiment's training...
+    assert [torch.equal(a, b) for a, b in zip(seen[False], seen[True])] == [True, True]
+    # ...but the model saw shifted inputs, so the numbers differ
+    assert [(r["test_acc"], r["steps"]) for r in plain] != [(r["test_acc"], r["steps"]) for r in shifted]
+    assert chunked._augmenter(tiny(), torch.Generator()) is None
+    batch = torch.arange(12.0).reshape(2, 1, 6)
+    out = chunked._augmenter(tiny(augment_pad=2), torch.Generator().manual_seed(0))(batch, None)
+    assert out.shape == batch.shape and not torch.equal(out, batch)
+    with pytest.raises(ValueError, match="augment_pad"):
+        chunked.check(tiny(augment_pad=-1))

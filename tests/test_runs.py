@@ -16,7 +16,7 @@ from plasticity_sim.protocols.specs import ChunkedConfig
 
 
 def test_presets_exist_and_validate():
-    assert set(specs.CHUNKED_PRESETS) == {"tiny", "small", "paper"}
+    assert set(specs.CHUNKED_PRESETS) == {"tiny", "tiny_cnn", "small", "paper"}
     for name in specs.CHUNKED_PRESETS:
         config = protocols.preset_config(name)
         runs.validate_config(config)
@@ -48,7 +48,7 @@ def test_preset_copies_are_independent():
 
 
 def test_unknown_preset_names_the_allowed_ones():
-    with pytest.raises(ValueError, match=r"unknown preset 'huge'.*tiny, small, paper"):
+    with pytest.raises(ValueError, match=r"unknown preset 'huge'.*tiny, tiny_cnn, small, paper"):
         protocols.preset_config("huge")
 
 
