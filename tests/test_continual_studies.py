@@ -106,23 +106,23 @@ def test_keeping_study_runs_writes_and_loads(tmp_path):
 
 
 def test_paired_table_interval_and_verdicts_by_hand():
-    # 3 seeds x 5 tasks; the last fifth is the last task. Differences arm - bp: clear (+0.1, +0.2,
-    # +0.3: mean 0.2, sd 0.1, t(0.975, 2) = 4.303) and straddling (-0.1, 0, +0.1).
+    # 3 seeds x 5 tasks; the last fifth is the last task. Differences arm - bp: clear (+0.2, +0.3,
+    # +0.4: mean 0.3, sd 0.1, t(0.975, 2) = 4.303, half-width 0.248) and straddling (+0.1, +0.2, +0.3).
     bp = np.zeros((3, 5))
     up = bp.copy()
-    up[:, -1] = [0.1, 0.2, 0.3]
+    up[:, -1] = [0.2, 0.3, 0.4]
     mixed = bp.copy()
-    mixed[:, -1] = [-0.1, 0.0, 0.1]
+    mixed[:, -1] = [0.1, 0.2, 0.3]
     down = -up
     rows = {r["arm"]: r for r in ks.paired_table(_fake({"bp": bp, "up": up, "mixed": mixed, "down": down}),
                                                  "online_acc", "last")}
     half = 4.303 * 0.1 / np.sqrt(3)
-    assert rows["up"]["diff"] == pytest.approx(0.2) and rows["up"]["hi"] - 0.2 == pytest.approx(half, rel=1e-3)
+    assert rows["up"]["diff"] == pytest.approx(0.3) and rows["up"]["hi"] - 0.3 == pytest.approx(half, rel=1e-3)
     assert rows["up"]["verdict"] == "higher" and rows["down"]["verdict"] == "lower"
     assert rows["mixed"]["verdict"] == "no measurable difference"
-    assert ks.fmt(rows["up"], 100) == f"+20.0 [{20 - 100 * half:+.1f}, {20 + 100 * half:+.1f}]"
+    assert ks.fmt(rows["up"], 100) == f"+30.0 [{30 - 100 * half:+.1f}, {30 + 100 * half:+.1f}]"
     r = ks.rise(_fake({"bp": up}), "bp", "online_acc")
-    assert r["first"] == 0 and r["diff"] == pytest.approx(0.2)
+    assert r["first"] == 0 and r["diff"] == pytest.approx(0.3)
     with pytest.raises(ValueError, match="part"):
         ks.window(bp, "middle")
     with pytest.raises(ValueError, match="arm"):
