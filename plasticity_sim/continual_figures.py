@@ -76,3 +76,101 @@ def plot_frame(data: dict, activation: str, lr: float):
     ax.legend(loc="upper left", fontsize=8)
     pass  # the book style lays the figure out
     return fig
+
+
+# ----------------------------------------------------------------------------- keeping plasticity (chapter 3)
+ARM_COLORS = {"bp": method_color("warm"), "warm": method_color("warm"), "l2": method_color("l2_every_step"),
+              "sp": method_color("sp_continual"), "cbp": method_color("cbp"), "redo": method_color("redo"),
+              "clip": method_color("weight_clipping"), "parseval": method_color("parseval"),
+              "ln_wd": "#6b6ecf", "fire": method_color("fire"), "adam_default": "#1f77b4", "adam_equal": "#e6550d",
+              "adam_equal_short": "#31a354"}
+YLABELS = {"online_acc": "online accuracy", "test_acc": "test accuracy", "relative_acc": "continual − scratch accuracy",
+           "dormant_redo": "dormant units (ReDo, τ = 0.1)", "dormant_lop": "dormant units (< 1 % active)",
+           "effective_rank": "effective rank (last layer)", "stable_rank": "stable rank (last layer)",
+           "weight_magnitude": "mean |weight|"}
+
+
+def _label(arm):
+    from plasticity_sim.continual_remedies_study import LABELS
+
+    return LABELS.get(arm, arm)
+
+
+def plot_remedy_curves(data: dict, column: str, arms=None, *, title: str | None = None, band: bool = False):
+    """Mean over seeds of one recorded column per task (step, experiment), one line per arm, from a
+    ``continual_remedies_study`` results file (or :func:`~plasticity_sim.continual_remedies_study.live_run`);
+    ``band`` adds the 95 % t band over seeds. The legend sits right of the axes, off the data.
+
+    Explained in: book/continual/03_keeping_plasticity.ipynb
+    """
+    from plasticity_sim.continual_remedies_study import matrix
+    from plasticity_sim.plotting import book_style
+
+    arms = list(arms or data["arms"])
+    with book_style():
+        fig, ax = new_figure(figsize=(7.0, 3.4))
+        for arm in arms:
+            m = matrix(data, arm, column)
+            x = np.arange(1, m.shape[1] + 1)
+            label = f"{_label(arm)}"
+            if band and len(m) > 1:
+                _band(ax, x, m, ARM_COLORS.get(arm), label)
+            else:
+                ax.plot(x, m.mean(0), color=ARM_COLORS.get(arm), label=label, lw=1.6)
+        ax.set_xlabel(data.get("index", "task"))
+        ax.set_ylabel(YLABELS.get(column, column))
+        if title:
+            ax.set_title(title)
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=9, frameon=False)
+    return fig
+
+
+def plot_paired(rows: list[dict], *, xlabel: str, title: str | None = None, scale: float = 1.0):
+    """Forest plot of paired differences against the baseline (rows of
+    ``continual_remedies_study.paired_table``): mean and 95 % t interval per arm, a line at 0; an
+    interval that crosses the line is drawn hollow ("no measurable difference").
+
+    Explained in: book/continual/03_keeping_plasticity.ipynb
+    """
+    from plasticity_sim.plotting import book_style
+
+    rows = [r for r in rows if "diff" in r]
+    with book_style():
+        fig, ax = new_figure(figsize=(6.4, 0.42 * len(rows) + 1.3))
+        for i, r in enumerate(rows[::-1]):
+            d, lo, hi = (scale * r[k] for k in ("diff", "lo", "hi"))
+            clear = lo > 0 or hi < 0
+            color = ARM_COLORS.get(r["arm"], "#333333")
+            ax.plot([lo, hi], [i, i], color=color, lw=2)
+            ax.plot([d], [i], "o", color=color, mfc=color if clear else "white", ms=7)
+        ax.axvline(0, color="#555555", lw=1, ls="--")
+        ax.set_yticks(range(len(rows)))
+        ax.set_yticklabels([r["label"] for r in rows[::-1]], fontsize=10)
+        ax.set_ylim(-0.7, len(rows) - 0.3)
+        ax.set_xlabel(xlabel)
+        if title:
+            ax.set_title(title)
+    return fig
+
+
+def plot_diagnostics(data: dict, arms, columns=("online_acc", "dormant_redo", "effective_rank", "weight_magnitude")):
+    """Two-by-two panels of diagnostics over tasks (mean over seeds), one line per arm; the legend
+    below the panels.
+
+    Explained in: book/continual/03_keeping_plasticity.ipynb
+    """
+    from plasticity_sim.continual_remedies_study import matrix
+    from plasticity_sim.plotting import book_style
+
+    with book_style():
+        fig, axes = new_figure(2, 2, figsize=(7.0, 5.4), sharex=True)
+        for ax, col in zip(axes.flat, columns):
+            for arm in arms:
+                m = matrix(data, arm, col)
+                ax.plot(np.arange(1, m.shape[1] + 1), m.mean(0), color=ARM_COLORS.get(arm), lw=1.5, label=_label(arm))
+            ax.set_ylabel(YLABELS.get(col, col), fontsize=9)
+        for ax in axes[1]:
+            ax.set_xlabel(data.get("index", "task"))
+        handles, labels = axes.flat[0].get_legend_handles_labels()
+        fig.legend(handles, labels, loc="outside lower center", ncol=min(5, len(arms)), fontsize=9, frameon=False)
+    return fig

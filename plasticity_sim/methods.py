@@ -96,13 +96,14 @@ _TABLE = (
            "continual S&P (Dohare et al. 2024): after every step θ ← (1 − lr·wd)θ + σ·N(0, 1), wd = 1e-4, σ = 1e-5",
            "S&P (every step)", "#f0a030", acts="during", resumable=False),
     Method("weight_clipping", "weight_clipping", {},
-           "weight clipping (Elsayed et al. 2024): clip to ±κ·(init bound), κ = 2", "weight clipping",
+           "weight clipping (Elsayed et al. 2024): clip to ±κ·(init bound), κ = 2 (their grid: 1 ... 5)", "weight clipping",
            "#637939", acts="during"),
     Method("parseval", "parseval", {},
            "Parseval regularisation (Chung et al. 2024): λ Σ||WWᵀ − I||², λ = 1e-3", "Parseval",
            "#843c39", acts="during"),
     Method("fire", "fire", {},
-           "FIRE (Han et al. 2026): polar factor of each weight matrix by 10 Newton–Schulz steps at task boundaries",
+           "FIRE (Han et al. 2026, authors' code): polar factor of each weight matrix by 10 Newton–Schulz steps, "
+           "times √(out/in), at task boundaries",
            "FIRE", "#ad494a"),
     # Hare & Tortoise part (Lee et al. 2024, §3.4, §5.1, App. A.4): the method comparison.
     Method("ema", "ema", {"momentum": 0.999},

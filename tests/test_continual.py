@@ -165,7 +165,7 @@ def test_weight_clipping_bounds():
 @pytest.mark.parametrize("shape", [(8, 6), (6, 8), (5, 5)])
 def test_newton_schulz_and_fire_orthogonal_to_tolerance(shape):
     w = torch.randn(shape, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
-    q = newton_schulz_orthogonalize(w, steps=30)
+    q = newton_schulz_orthogonalize(w, steps=30, start="spectral")
     gram = q @ q.T if shape[0] <= shape[1] else q.T @ q
     assert torch.allclose(gram, torch.eye(min(shape), dtype=torch.float64), atol=1e-6)
     u, _, vh = torch.linalg.svd(w, full_matrices=False)
@@ -187,9 +187,32 @@ def test_fire_acts_at_task_boundaries_only():
     assert torch.equal(net[0].weight, before)
     fire(net, None, ctx(2))
     w = net[0].weight
-    assert torch.allclose(w.T @ w, torch.eye(6), atol=1e-3)  # (8, 6): orthonormal columns
+    # (8, 6): orthogonal columns, scaled by sqrt(out / in) as in the authors' code
+    assert torch.allclose(w.T @ w, (8 / 6) * torch.eye(6), atol=1e-3)
+    w2 = net[4].weight                                        # (3, 8): rows, scaled by sqrt(3 / 8)
+    assert torch.allclose(w2 @ w2.T, (3 / 8) * torch.eye(3), atol=1e-3)
     with pytest.raises(ValueError, match="steps"):
         Fire(steps=0)
+    with pytest.raises(ValueError, match="scale"):
+        Fire(scale="kernel")
+
+
+def test_fire_defaults_match_the_authors_code():
+    """FIRE's published defaults (github.com/isaac7778/FIRE): 10 iterations from W / ||W||_F, then
+    sqrt(d_out / d_in); scale="none" is the plain (approximate) polar factor."""
+    fire = Fire()
+    assert fire.params == {"steps": 10, "gain": 1.0, "scale": "sqrt_out_in", "start": "frobenius"}
+    w = torch.randn(16, 4, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    x = w / w.norm()                                          # the authors' loop, written out
+    x = x.T
+    for _ in range(10):
+        x = 1.5 * x - 0.5 * (x @ x.T) @ x
+    assert torch.allclose(newton_schulz_orthogonalize(w), x.T, atol=1e-12)
+    net = nn.Sequential(nn.Linear(4, 16))
+    with torch.no_grad():
+        net[0].weight.copy_(w.float())
+    Fire(scale="none").apply_(net)
+    assert torch.allclose(net[0].weight.double(), x.T, atol=1e-6)
 
 
 def test_parseval_regularizer_value_by_hand():

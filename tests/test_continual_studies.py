@@ -73,3 +73,100 @@ def test_headline_pairs_only_matching_seeds(tmp_path):
     (tmp_path / "regression_cbp.json").write_text(json.dumps(data))
     with pytest.raises(ValueError):
         cs.regression_headline(tmp_path)
+
+
+# ----------------------------------------------------------------------------- keeping plasticity (chapter 3)
+from plasticity_sim import continual_remedies_study as ks  # noqa: E402
+
+
+def _fake(values: dict, seeds=(0, 1, 2), column="online_acc"):
+    """A results dict in the study's shape: arm -> (seeds, tasks) values of one column."""
+    return {"format": ks.FORMAT, "study": "permuted", "seeds": list(seeds), "index": "task",
+            "arms": {a: {"runs": {str(s): {"columns": {column: list(map(float, row))}} for s, row in zip(seeds, v)}}
+                     for a, v in values.items()}}
+
+
+def test_keeping_study_runs_writes_and_loads(tmp_path):
+    path = ks.run_study("permuted", tmp_path, seeds=(0, 1), arms=["bp", "clip"], num_tasks=2,
+                        samples_per_task=40, probe_points=10)
+    data = ks.load_study("permuted", tmp_path)
+    assert path.name == "keeping_permuted.json" and data["seeds"] == [0, 1]
+    assert data["provenance"]["wall_time_s"] > 0 and "git_commit" in data["provenance"]
+    m = ks.matrix(data, "clip", "online_acc")
+    assert m.shape == (2, 2) and np.all((0 <= m) & (m <= 1))
+    assert data["arms"]["clip"]["runs"]["0"]["config"]["method"] == "weight_clipping"
+    rows = ks.paired_table(data, "online_acc")
+    assert [r["arm"] for r in rows] == ["bp", "clip"] and "diff" in rows[1] and "diff" not in rows[0]
+    # a run with a different seed set cannot be paired
+    raw = json.loads(path.read_text())
+    raw["arms"]["clip"]["runs"]["7"] = raw["arms"]["clip"]["runs"].pop("1")
+    path.write_text(json.dumps(raw))
+    with pytest.raises(ValueError, match="seeds"):
+        ks.load_study("permuted", tmp_path)
+
+
+def test_paired_table_interval_and_verdicts_by_hand():
+    # 3 seeds x 5 tasks; the last fifth is the last task. Differences arm - bp: clear (+0.2, +0.3,
+    # +0.4: mean 0.3, sd 0.1, t(0.975, 2) = 4.303, half-width 0.248) and straddling (+0.1, +0.2, +0.3).
+    bp = np.zeros((3, 5))
+    up = bp.copy()
+    up[:, -1] = [0.2, 0.3, 0.4]
+    mixed = bp.copy()
+    mixed[:, -1] = [0.1, 0.2, 0.3]
+    down = -up
+    rows = {r["arm"]: r for r in ks.paired_table(_fake({"bp": bp, "up": up, "mixed": mixed, "down": down}),
+                                                 "online_acc", "last")}
+    half = 4.303 * 0.1 / np.sqrt(3)
+    assert rows["up"]["diff"] == pytest.approx(0.3) and rows["up"]["hi"] - 0.3 == pytest.approx(half, rel=1e-3)
+    assert rows["up"]["verdict"] == "higher" and rows["down"]["verdict"] == "lower"
+    assert rows["mixed"]["verdict"] == "no measurable difference"
+    assert ks.fmt(rows["up"], 100) == f"+30.0 [{30 - 100 * half:+.1f}, {30 + 100 * half:+.1f}]"
+    r = ks.rise(_fake({"bp": up}), "bp", "online_acc")
+    assert r["first"] == 0 and r["diff"] == pytest.approx(0.3)
+    with pytest.raises(ValueError, match="part"):
+        ks.window(bp, "middle")
+    with pytest.raises(ValueError, match="arm"):
+        ks.matrix(_fake({"bp": bp}), "cbp", "online_acc")
+
+
+def test_chunked_arms_pass_the_dash_settings_explicitly_and_may_run_there():
+    from plasticity_sim import methods
+
+    cfg = ks.arm_config("chunked", "cbp", 3)
+    assert (cfg.optimizer, cfg.lr, cfg.momentum, cfg.weight_decay, cfg.max_epochs, cfg.num_chunks) == \
+        ("sgd", 0.01, 0.9, 0.0, 300, 5)
+    assert cfg.dataset_kwargs == {"num_samples": 10000, "train_split": 0.4} and cfg.seed == 3
+    for method, _ in ks.CHUNKED_ARMS.values():
+        methods.check_runs_in(method, "chunked")          # raises if the table forbids it there
+    assert ks.arm_config("permuted", "ln_wd", 0).model == "mlp_ln"
+    assert (ks.arm_config("adam", "adam_equal", 0).beta1, ks.arm_config("adam", "adam_equal", 0).beta2) == (0.99, 0.99)
+    with pytest.raises(ValueError, match="arm"):
+        ks.arm_config("chunked", "parseval", 0)
+    with pytest.raises(ValueError, match="study"):
+        ks.arm_config("rl", "bp", 0)
+
+
+def test_keeping_figures_natural_size_and_fonts_of_at_least_9pt():
+    from matplotlib.text import Text
+
+    from plasticity_sim import continual_figures as F
+
+    rng = np.random.default_rng(0)
+    cols = ("online_acc", "dormant_redo", "effective_rank", "weight_magnitude")
+    data = {"seeds": [0, 1, 2], "index": "task",
+            "arms": {a: {"runs": {str(s): {"columns": {c: list(rng.random(6)) for c in cols}} for s in range(3)}}
+                     for a in ("bp", "clip", "fire")}}
+    figs = [F.plot_remedy_curves(data, "online_acc", band=True), F.plot_diagnostics(data, ["bp", "fire"]),
+            F.plot_paired(ks.paired_table(data, "online_acc"), xlabel="difference")]
+    for fig in figs:
+        fig.canvas.draw()
+        assert fig.get_size_inches()[0] <= 7.05
+        small = [t.get_text() for t in fig.findobj(Text) if t.get_visible() and t.get_text().strip()
+                 and t.get_fontsize() < 9]
+        assert not small, small
+
+
+def test_shipped_keeping_results_load_with_five_seeds():
+    for study in ks.STUDIES:
+        data = ks.load_study(study)
+        assert len(data["seeds"]) >= 5 and set(data["arms"]) == set(ks.STUDIES[study]["arms"])
