@@ -117,8 +117,8 @@ def plot_probe_scatter(per_seed: list[dict], lam: float = 0.3):
     if not per_seed:
         raise ValueError("per_seed is empty: run the probe for at least one seed")
     fig, axes = _dash_figure(2, figsize=(7.0, 3.2), sharey=True)
-    panels = (("feature_share", "feature_share_init", "feature share (energy in feature span)"),
-              ("noise_alignment", "noise_alignment_init", "max |cos| with a memorised noise patch"))
+    panels = (("feature_share", "feature_share_init", "feature share of the filter"),
+              ("noise_alignment", "noise_alignment_init", "max |cos| with a noise patch"))
     for ax, (key, init_key, xlabel) in zip(axes, panels):
         for i, s in enumerate(per_seed):
             ax.scatter(s[key], s["cos_row"], s=10, alpha=0.7, label=f"seed {s['seed']}")
