@@ -11,16 +11,31 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from plasticity_sim.plotting import mean_std_band, method_color, method_label, new_figure
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from plasticity_sim.plotting import book_style, mean_std_band, method_color, method_label, new_figure
 from plasticity_sim.report import ResultsSummary, _check_methods, label, summarize_results
 from plasticity_sim.checks import check_range
 from plasticity_sim.studies import shrink_2d, shrink_factor
+from plasticity_sim.discrete.figures import FIG_DPI, MIN_FONT_PT
 
 if TYPE_CHECKING:  # annotations only: importing the protocols would import torch
     from plasticity_sim.protocols.subsets import SubsetCosineResult
     from plasticity_sim.protocols.two_phase import PretrainSweepResult
 
 DEFAULT_ANGLES = (0.0, 35.0, 65.0, 100.0, 150.0)
+# The DASH chapters' own pictures follow the theory part's page rule (tests/test_figures.py): at most
+# 7 in wide at 96 dpi, so they show at natural size in the ~690 px text column, where a point is a CSS
+# point and no text is below MIN_FONT_PT; legends sit outside the axes, never over data.
+DASH_WIDE = (7.0, 3.0)
+
+
+def _dash_figure(ncols: int = 1, *, figsize=DASH_WIDE, **kw):
+    """A book-style figure (:func:`plasticity_sim.plotting.new_figure`) at the theory part's 96 dpi."""
+    fig, axes = new_figure(ncols, figsize=figsize, **kw)
+    fig.set_dpi(FIG_DPI)
+    return fig, axes
 
 
 # ---------------------------------------------------------------------------------------------
@@ -35,44 +50,59 @@ def plot_shrink_geometry(lam: float = 0.3, angles=DEFAULT_ANGLES):
     theta = np.deg2rad(np.asarray(angles, dtype=float))
     w = np.stack([np.cos(theta), np.sin(theta)], axis=1)
     shrunk, f = shrink_2d(w, np.array([1.0, 0.0]), lam)
-    fig, (ax, bx) = new_figure(2, figsize=(8.0, 3.4))
+    with book_style():
+        fig = Figure(figsize=DASH_WIDE, dpi=FIG_DPI, facecolor="white")
+        FigureCanvasAgg(fig)
+        ax, bx = fig.subplots(1, 2, width_ratios=(1.5, 1.0))   # the picture needs the width
     kept = np.arccos(lam)  # beyond this angle the factor sits at the floor lam
-    arc = np.linspace(-kept, kept, 60)
+    # The weights all lie in the upper half-plane, so the picture is the upper half of the plane:
+    # half-circles of radius 1 and lam, and the sector (up to arccos lam) where a weight keeps cos.
+    arc = np.linspace(0.0, kept, 60)
     ax.fill(np.r_[0, np.cos(arc)], np.r_[0, np.sin(arc)], color=method_color("cold"), alpha=0.12, lw=0)
-    ax.add_patch(_circle(1.0, ls=":", color="0.6"))
-    ax.add_patch(_circle(lam, ls="--", color="0.6"))
-    ax.annotate("", xy=(1.25, 0), xytext=(0, 0), arrowprops=dict(arrowstyle="-|>", color="black", lw=2))
-    ax.text(1.27, -0.12, r"$-\nabla L$", fontsize=11)
+    ax.add_patch(_half_circle(1.0, ls=":", color="0.6"))
+    ax.add_patch(_half_circle(lam, ls="--", color="0.6"))
+    ax.plot([-1.05, 1.05], [0, 0], color="0.8", lw=0.8)
+    ax.annotate("", xy=(1.3, 0), xytext=(0, 0), arrowprops=dict(arrowstyle="-|>", color="black", lw=2))
+    ax.text(1.3, -0.08, r"$-\nabla L$", fontsize=11, ha="center", va="top")
     color = method_color("dash")
     for (x0, y0), (x1, y1), fi, deg in zip(w, shrunk, f, angles):
         ax.plot([0, x0], [0, y0], color=color, alpha=0.3, lw=1.2, ls="--")
         ax.annotate("", xy=(x1, y1), xytext=(0, 0), arrowprops=dict(arrowstyle="-|>", color=color, lw=1.8))
-        lx, ly = (0.75, 0.09) if abs(y0) < 0.2 and x0 > 0 else (1.12 * x0, 1.12 * y0)  # clear of -grad
-        ax.text(lx, ly, f"{deg:.0f}°: ×{fi:.2f}", fontsize=8, ha="center", va="center")
-    ax.set_aspect("equal")
-    ax.set_xlim(-1.3, 1.6)
-    ax.set_ylim(-0.35, 1.3)
+        if abs(y0) < 0.2 and x0 > 0:            # along -grad: above the arrow
+            lx, ly, ha = 0.7, 0.1, "center"
+        else:                                   # beyond the tip, away from the vertical
+            lx, ly, ha = 1.08 * x0, 1.08 * y0, ("left" if x0 > 0.05 else "right")
+        ax.text(lx, ly, f"{deg:.0f}°: ×{fi:.2f}", fontsize=MIN_FONT_PT, ha=ha, va="center")
+    ax.set_aspect("equal")   # a circle stays a circle; the axes box shrinks to fit
+    ax.set_xlim(-1.75, 1.75)
+    ax.set_ylim(-0.25, 1.2)
     ax.set_xticks([])
     ax.set_yticks([])
     ax.grid(False)
+    for side in ("left", "bottom"):
+        ax.spines[side].set_visible(False)
     ax.set_title(f"before (dashed) and after DASH, λ = {lam:g}", fontsize=10)
     grid = np.linspace(0, 180, 361)
-    bx.plot(grid, np.cos(np.deg2rad(grid)), color="0.6", ls=":", label="cos θ")
-    bx.plot(grid, shrink_factor(np.cos(np.deg2rad(grid)), lam), color=color, label="factor max(λ, cos θ)")
+    bx.plot(grid, np.cos(np.deg2rad(grid)), color="0.6", ls=":")
+    bx.plot(grid, shrink_factor(np.cos(np.deg2rad(grid)), lam), color=color)
     bx.scatter(angles, f, color=color, zorder=3, s=18)
     bx.axvline(np.rad2deg(kept), color="0.5", lw=0.8)
-    bx.set_xlabel("angle θ between weight and −∇L (degrees)")
+    bx.set_xlabel("angle θ between weight and −∇L (°)")
     bx.set_ylabel("shrink factor")
     bx.set_xticks([0, 45, 90, 135, 180])
     bx.set_ylim(-1.05, 1.05)
-    bx.legend(loc="lower left")
+    # labels on the curves instead of a legend (at lam = 0 no corner of the panel is free)
+    bx.text(128, np.cos(np.deg2rad(128)) - 0.08, "cos θ", color="0.4", ha="left", va="top",
+            fontsize=MIN_FONT_PT)
+    bx.text(178, lam + 0.05, "floor λ", color=color, ha="right", va="bottom", fontsize=MIN_FONT_PT)
+    bx.set_title("factor = max(λ, cos θ)", fontsize=10)
     return fig
 
 
-def _circle(r, **kw):
-    from matplotlib.patches import Circle
+def _half_circle(r, **kw):
+    from matplotlib.patches import Arc
 
-    return Circle((0, 0), r, fill=False, lw=0.8, **kw)
+    return Arc((0, 0), 2 * r, 2 * r, theta1=0.0, theta2=180.0, lw=0.8, **kw)
 
 
 def plot_probe_scatter(per_seed: list[dict], lam: float = 0.3):
@@ -86,21 +116,23 @@ def plot_probe_scatter(per_seed: list[dict], lam: float = 0.3):
     lam = check_range("lam", lam, 0.0, 1.0)
     if not per_seed:
         raise ValueError("per_seed is empty: run the probe for at least one seed")
-    fig, axes = new_figure(2, figsize=(8.0, 3.4), sharey=True)
-    panels = (("feature_share", "feature_share_init", "feature share of the filter (energy in feature span)"),
-              ("noise_alignment", "noise_alignment_init", "max |cos| with a memorised noise patch"))
+    fig, axes = _dash_figure(2, figsize=(7.0, 3.2), sharey=True)
+    panels = (("feature_share", "feature_share_init", "feature share of the filter"),
+              ("noise_alignment", "noise_alignment_init", "max |cos| with a noise patch"))
     for ax, (key, init_key, xlabel) in zip(axes, panels):
         for i, s in enumerate(per_seed):
             ax.scatter(s[key], s["cos_row"], s=10, alpha=0.7, label=f"seed {s['seed']}")
         chance = float(np.mean(np.concatenate([np.asarray(s[init_key]) for s in per_seed])))
         ax.axvline(chance, color="0.4", ls="--", lw=1)
-        ax.text(chance, 0.98, " at init", transform=ax.get_xaxis_transform(), fontsize=8, va="top")
+        ax.text(chance, 0.98, " at init", transform=ax.get_xaxis_transform(), fontsize=MIN_FONT_PT, va="top")
         ax.axhline(lam, color=method_color("dash"), lw=1)
         ax.set_xlabel(xlabel)
     axes[0].set_ylabel("DASH cosine (per filter)")
     axes[0].text(0.99, lam, f"λ = {lam:g}", color=method_color("dash"), ha="right", va="bottom",
-                 transform=axes[0].get_yaxis_transform(), fontsize=8)
-    axes[1].legend(loc="lower right", fontsize=7, markerscale=1.5)
+                 transform=axes[0].get_yaxis_transform(), fontsize=MIN_FONT_PT)
+    handles, labels = axes[1].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside right center", fontsize=MIN_FONT_PT, markerscale=1.5,
+               handletextpad=0.2)   # outside the axes: the filters fill both panels
     return fig
 
 
@@ -116,20 +148,24 @@ def plot_factor_histograms(factors: dict, lam: float = 0.3, bins: int = 20):
     lam = check_range("lam", lam, 0.0, 1.0)
     if not factors:
         raise ValueError("factors is empty")
-    fig, axes = new_figure(len(factors), figsize=(8.0, 3.0), sharey=True)
+    fig, axes = _dash_figure(len(factors), figsize=(7.0, 3.2), sharey=True)
     axes = np.atleast_1d(axes)
     edges = np.linspace(lam, 1.0, bins + 1)
+    names = {"kernel": "kernel slices (official)", "row": "rows"}
     for ax, (title, by_gran) in zip(axes, factors.items()):
+        sizes = {}
         for gran, color in (("kernel", method_color("dash")), ("row", method_color("shrink_perturb"))):
             v = np.asarray(by_gran[gran], dtype=float).ravel()
+            sizes[gran] = v.size
             ax.hist(np.clip(v, lam, 1.0), bins=edges, weights=np.full(v.size, 1.0 / v.size), alpha=0.55,
-                    color=color, label=f"{gran} ({v.size} groups)")
-        ax.set_title(title, fontsize=9)
+                    color=color, label=names[gran])
+        ax.set_title(f"{title}\n{sizes['kernel']} slices, {sizes['row']} rows", fontsize=MIN_FONT_PT)
         ax.set_yscale("log")  # the floor bar dominates; a log axis keeps the spread above it visible
         ax.set_ylim(1e-3, 1.5)
         ax.set_xlabel("factor")
-        ax.legend(fontsize=7)
-    axes[0].set_ylabel("share of groups (log scale)")
+    axes[0].set_ylabel("share of groups (log)")
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncols=2, fontsize=MIN_FONT_PT)
     return fig
 
 
@@ -255,7 +291,7 @@ def plot_pretrain_sweep(result: PretrainSweepResult):
 
     Explained in: book/dash/03_noise_memorisation.ipynb
     """
-    fig, ax = new_figure(figsize=(6.4, 3.6))
+    fig, ax = _dash_figure(figsize=(7.0, 3.6))
     cold = np.array([r["test_acc"] for r in result.cold]) * 100
     ax.axhline(cold.mean(), color=method_color("cold"), ls="--", lw=1.2,
                label=f"cold start ({cold.mean():.1f} %)")
@@ -279,7 +315,8 @@ def plot_pretrain_sweep(result: PretrainSweepResult):
     bx.spines["right"].set_visible(True)
     h1, l1 = ax.get_legend_handles_labels()
     h2, l2 = bx.get_legend_handles_labels()
-    ax.legend(h1 + h2, l1 + l2, loc="upper left", fontsize=8)
+    # below the axes, never over the curves (issue #15)
+    fig.legend(h1 + h2, l1 + l2, loc="outside lower center", ncols=2, fontsize=MIN_FONT_PT)
     return fig
 
 
@@ -295,7 +332,7 @@ def plot_cosine_histogram(result: SubsetCosineResult, size: int):
     rows = [r for r in result.records if r["size"] == size]
     if not rows:
         raise ValueError(f"no records for size {size!r}; sizes: {sorted({r['size'] for r in result.records})}")
-    fig, ax = new_figure(figsize=(6.4, 3.6))
+    fig, ax = _dash_figure(figsize=(7.0, 3.2))
     bins = np.linspace(-1, 1, 41)
     layers = list(rows[0]["cosines"])
     values = [np.concatenate([np.asarray(r["cosines"][name]) for r in rows]) for name in layers]
@@ -307,7 +344,7 @@ def plot_cosine_histogram(result: SubsetCosineResult, size: int):
     ax.set_title(f"{size} training points: test accuracy {acc:.1f} %", fontsize=10)
     ax.set_xlabel("cos(weight, −∇ test loss) per unit")
     ax.set_ylabel("units (seeds pooled)")
-    ax.legend(fontsize=8, loc="upper left")
+    fig.legend(*ax.get_legend_handles_labels(), loc="outside right center", fontsize=MIN_FONT_PT)
     return fig
 
 
@@ -318,7 +355,7 @@ def plot_subset_cosines(result: SubsetCosineResult):
     Explained in: book/dash/04_cosine_generalisation.ipynb
     """
     sizes = sorted({r["size"] for r in result.records})
-    fig, ax = new_figure(figsize=(6.4, 3.6))
+    fig, ax = _dash_figure(figsize=(7.0, 3.2))
     pos = np.arange(len(sizes))
     ax.boxplot([result.pooled(s) for s in sizes], positions=pos, widths=0.5, showfliers=False,
                patch_artist=True, boxprops={"facecolor": "#d9cbe8", "edgecolor": method_color("dash")},
@@ -333,5 +370,4 @@ def plot_subset_cosines(result: SubsetCosineResult):
     bx.set_ylabel("test accuracy (%)", color=method_color("cold"))
     bx.grid(False)
     bx.spines["right"].set_visible(True)
-    bx.legend(loc="lower right", fontsize=8)
-    return fig
+    return fig   # no legend: the right axis is labelled, in the line's colour

@@ -5,7 +5,8 @@ prints or checks: DASH's shrink factor, ground-truth measures of what a filter l
 correlations, gaps to the cold start. ``figures`` draws them; ``report`` summarises results files.
 The theory part's counterpart is :mod:`plasticity_sim.discrete.studies`.
 
-Importing this module does not import torch (only :func:`dash_factors_after_pretraining` does).
+Importing this module does not import torch (only :func:`dash_factors_after_pretraining` and
+:func:`whole_network_test_cosine` do, when called).
 """
 from __future__ import annotations
 
@@ -17,13 +18,13 @@ import numpy as np
 from plasticity_sim.checks import check_range
 
 if TYPE_CHECKING:  # annotations only: importing the protocols would import torch
-    from plasticity_sim.protocols.subsets import SubsetCosineResult
+    from plasticity_sim.protocols.subsets import SubsetCosineConfig, SubsetCosineResult
     from plasticity_sim.protocols.two_phase import PretrainSweepConfig, PretrainSweepResult
     from plasticity_sim.report import ResultsSummary
 
 __all__ = ["shrink_factor", "shrink_2d", "feature_share", "max_abs_cosine", "noise_patch_vectors",
            "dash_factors_after_pretraining", "gap_to_cold", "first_fitted_epoch", "spearman",
-           "cosine_accuracy_correlation", "relative_to_cold"]
+           "cosine_accuracy_correlation", "whole_network_test_cosine", "relative_to_cold"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -214,6 +215,63 @@ def cosine_accuracy_correlation(result: SubsetCosineResult) -> dict:
         raise ValueError("median cosines or test accuracies are all equal: correlation undefined")
     pearson = float(np.corrcoef(cos, acc)[0, 1])
     return {"n_models": len(cos), "pearson": pearson, "spearman": spearman(cos, acc)}
+
+
+def whole_network_test_cosine(config: SubsetCosineConfig, seed: int, size: int, *, shrink: float = 0.05,
+                            data=None) -> dict:
+    """Retrain the (``seed``, ``size``) model of :func:`plasticity_sim.protocols.subsets.run_subset_cosines`
+    (same subset, initial weights and batch order) and measure how the *whole* network lines up with
+    the negative gradient of the mean test cross-entropy.
+
+    Returns ``cos_all`` (all Linear/Conv parameters as one vector), ``cos_body`` (the same without the
+    classifier head), ``test_loss`` and ``test_loss_shrunk`` (every parameter scaled by ``1 - shrink``),
+    ``test_acc``. ``cos_all < 0`` means that shrinking all weights a little lowers the test loss: the
+    derivative of ``L((1 - e) w)`` at ``e = 0`` is ``|w| |grad| cos_all``.
+
+    Explained in: book/dash/04_cosine_generalisation.ipynb
+    """
+    import torch
+    import torch.nn.functional as F
+
+    from plasticity_sim.data import load_dataset
+    from plasticity_sim.models import build_model
+    from plasticity_sim.protocols.subsets import seed_streams, validate_config
+    from plasticity_sim.train import evaluate, loss_and_grads, make_optimizer, preserved_modes, train_until
+
+    shrink = check_range("shrink", shrink, 0.0, 1.0)
+    validate_config(config)
+    data = data if data is not None else load_dataset(config.dataset, seed=config.data_seed, **config.dataset_kwargs)
+    if isinstance(size, bool) or not isinstance(size, int) or not 0 < size <= data.num_train:
+        raise ValueError(f"size={size!r} must be an int in 1..{data.num_train}")
+    streams = seed_streams(seed)
+    perm = torch.randperm(data.num_train, generator=torch.Generator().manual_seed(streams["subset"]))
+    idx = perm[:size].to(data.device)
+    model = build_model(config.model, data.input_shape, data.num_classes,
+                        generator=torch.Generator().manual_seed(streams["init"]), **config.model_kwargs).to(data.device)
+    opt = make_optimizer(config.optimizer, model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    train_until(model, data.x_train[idx], data.y_train[idx], optimizer=opt, target_train_acc=config.target_train_acc,
+                max_epochs=config.max_epochs, batch_size=config.batch_size,
+                generator=torch.Generator().manual_seed(streams["train"]), context=f"subset {size} seed {seed}")
+    with preserved_modes(model):
+        model.eval()
+        grads = loss_and_grads(model, data.x_test, data.y_test, batch_size=1024)
+        with torch.no_grad():
+            loss = float(F.cross_entropy(model(data.x_test), data.y_test))
+            params = dict(model.named_parameters())
+            head = list(grads)[-2:]   # the last layer's weight and bias
+            w = torch.cat([params[n].detach().ravel() for n in grads])
+            g = -torch.cat([grads[n].ravel() for n in grads])
+            body = [n for n in grads if n not in head]
+            wb = torch.cat([params[n].detach().ravel() for n in body])
+            gb = -torch.cat([grads[n].ravel() for n in body])
+            for p in model.parameters():
+                p.mul_(1.0 - shrink)
+            loss_shrunk = float(F.cross_entropy(model(data.x_test), data.y_test))
+            for p in model.parameters():
+                p.div_(1.0 - shrink)
+    return {"seed": seed, "size": size, "test_acc": evaluate(model, data.x_test, data.y_test),
+            "cos_all": float(F.cosine_similarity(w, g, dim=0)), "cos_body": float(F.cosine_similarity(wb, gb, dim=0)),
+            "test_loss": loss, "test_loss_shrunk": loss_shrunk, "shrink": shrink}
 
 
 # ---------------------------------------------------------------------------------------------

@@ -52,3 +52,21 @@ def test_relative_to_cold_published_by_hand():
     assert rel["dash"]["steps_avg"] == pytest.approx(4439 / 17503)
     with pytest.raises(ValueError, match="exactly one"):
         relative_to_cold()
+
+
+def test_whole_network_test_cosine_retrains_the_subset_model():
+    # the same (seed, size) model as run_subset_cosines; cos_all < 0 exactly when a small uniform shrink
+    # lowers the test loss (first order: dL/de at e = 0 is |w| |grad| cos_all)
+    from plasticity_sim.data import load_dataset
+    from plasticity_sim.protocols.subsets import SubsetCosineConfig, run_subset_cosines
+    from plasticity_sim.studies import whole_network_test_cosine
+
+    data = load_dataset("mnist1d", num_samples=250)
+    config = SubsetCosineConfig(sizes=(40, 80), seeds=(0,), max_epochs=5)
+    ref = run_subset_cosines(config, data=data).records[1]
+    out = whole_network_test_cosine(config, 0, 80, shrink=1e-3, data=data)
+    assert out["test_acc"] == ref["test_acc"] and out["size"] == 80
+    assert -1 <= out["cos_all"] <= 1 and -1 <= out["cos_body"] <= 1
+    assert (out["test_loss_shrunk"] < out["test_loss"]) == (out["cos_all"] < 0)
+    with pytest.raises(ValueError, match="size"):
+        whole_network_test_cosine(config, 0, 10**6, data=data)
