@@ -203,7 +203,7 @@ def test_results_rows_fill_in_or_say_not_run_yet(results_dir, tmp_path):
     rows = paper_scale.results_rows(results_dir, expected=[("SVHN", "SAM")])
     assert [r["status"] for r in rows[:4]] == ["not run yet"] * 4
     found = {r["method"]: r for r in rows[4:]}
-    assert found["cold"]["setting"] == "MNIST-1D" and found["cold"]["optimizer"] == "ADAMW"
+    assert found["cold"]["setting"] == "MNIST-1D" and found["cold"]["optimizer"] == "SGD"  # the tiny preset
     assert found["cold"]["acc_last"] == pytest.approx(72.0) and found["cold"]["seeds"] == 3
     assert found["sp"]["status"] == "not run yet"
     text = paper_scale.format_rows(rows)
