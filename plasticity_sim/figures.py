@@ -254,34 +254,6 @@ def plot_paired_intervals(tables: dict, *, baseline: str = "cold", fig=None, tit
     return fig
 
 
-def plot_differences(summaries: dict, *, methods=("warm", "sp", "dash"), baseline: str = "cold",
-                     fig=None, title=None):
-    """Per-seed paired differences from ``baseline`` in final test accuracy (points), one dot per seed
-    and a bar for the mean, for several settings side by side (``{name: ResultsSummary}``).
-
-    Explained in: book/dash/02_warm_starting_real_networks.ipynb
-    """
-    methods = _check_methods(methods)
-    if fig is None:
-        fig, ax = new_figure(1, figsize=(8.0, 3.2))
-    else:
-        ax = fig.subplots(1, 1)
-    width = 0.8 / len(methods)
-    for i, summary in enumerate(summaries.values()):
-        for k, m in enumerate(methods):
-            d = np.array(list(summary.differences(m, baseline).values()))
-            x = i + (k - (len(methods) - 1) / 2) * width
-            color = method_color(m)
-            ax.bar(x, d.mean(), width * 0.9, color=color, alpha=0.35, label=label(m) if i == 0 else None)
-            ax.plot(np.full(len(d), x), d, "o", color=color, markersize=4)
-    ax.axhline(0.0, color="black", linewidth=0.8)
-    ax.set_xticks(range(len(summaries)), list(summaries), fontsize=9)
-    ax.set_ylabel(f"final test acc. minus {label(baseline)} (pts)")
-    ax.set_title(title or "paired by seed: each dot one seed, bars the mean", fontsize=10)
-    ax.legend(loc="best")
-    return fig
-
-
 # ---------------------------------------------------------------------------------------------
 # Pre-training, then all data (book/dash/03)
 def plot_pretrain_sweep(result: PretrainSweepResult):

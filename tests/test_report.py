@@ -210,16 +210,6 @@ def test_results_rows_fill_in_or_say_not_run_yet(results_dir, tmp_path):
     assert "72.00 (1.63)" in text and text.count("not run yet") == 5
 
 
-def test_differences_figure_by_hand(results_dir):
-    s = report.summarize_results(results_dir)
-    fig = figures.plot_differences({"fake": s}, methods=["warm", "dash"])
-    ax = fig.axes[0]
-    heights = [p.get_height() for p in ax.patches]
-    assert heights == pytest.approx([-8 / 3, 1.0])                     # means of -3,-2,-3 and 1,1
-    dots = [list(line.get_ydata()) for line in ax.get_lines() if line.get_marker() == "o"]
-    assert dots[0] == pytest.approx([-3.0, -2.0, -3.0]) and dots[1] == pytest.approx([1.0, 1.0])
-
-
 # ----------------------------------------------------------------------------- the one Table-1 formatter
 # The texts the three Table-1 formatters printed for the committed results/small before they became
 # one (cli.format_summary_table, ResultsSummary.format, paper_scale.format_rows): chapters print them

@@ -64,12 +64,12 @@ class Dataset:
 
     @property
     def num_train(self) -> int:
-        """Number of training examples. Explained in: book/dash/02_warm_starting_real_networks.ipynb"""
+        """Number of training examples."""
         return int(self.x_train.shape[0])
 
     @property
     def num_test(self) -> int:
-        """Number of test examples. Explained in: book/dash/02_warm_starting_real_networks.ipynb"""
+        """Number of test examples."""
         return int(self.x_test.shape[0])
 
     @property

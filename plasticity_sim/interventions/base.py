@@ -103,8 +103,6 @@ class Cold(BaseIntervention):
     Source: official DASH code, ``post_training_actions`` (``train_type == 'cold'``). The DASH code
     continues the global PyTorch RNG; here freshness comes from whatever generator
     ``make_fresh_model`` was built with.
-
-    Explained in: book/dash/02_warm_starting_real_networks.ipynb
     """
 
     name = "cold"
