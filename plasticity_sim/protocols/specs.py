@@ -122,11 +122,13 @@ CHUNKED_PRESETS: dict[str, dict] = {
                   num_chunks=50, target_train_acc=0.999, max_epochs=10000),
 }
 # Seconds per run (one method, one seed, one torch thread) on the project's 2-core x86 CPU while
-# other jobs shared it: tiny with benchmarks/chunked_tiny.py (10 methods, 103 s on 2 workers),
+# other jobs shared it: tiny/tiny_cnn with benchmarks/warm_start_study.py (18 runs, 351 s on 2 workers),
 # small with `sweep --methods cold,warm,sp,dash` (4 min on 2 workers). None = not measured there.
 CHUNKED_COST: dict[str, dict] = {
-    "tiny": {"cpu_2core_s": 15.0, "note": "mean over the study's 9 methods; cold is the slowest"},
-    "tiny_cnn": {"cpu_2core_s": 25.0, "note": "mean over the study's 9 methods; cold is the slowest"},
+    "tiny": {"cpu_2core_s": 25.0, "note": "mean over the study's 9 methods (benchmarks/warm_start_study.py); "
+                                          "l2_init, capped at 300 epochs, is the slowest"},
+    "tiny_cnn": {"cpu_2core_s": 31.0, "note": "mean over the study's 9 methods (benchmarks/warm_start_study.py); "
+                                              "l2_init, capped at 300 epochs, is the slowest"},
     "small": {"cpu_2core_s": 98.0, "note": "mean over cold, warm, sp, dash; cold is the slowest"},
     "paper": {"cpu_2core_s": None, "note": "GPU only, not measured here: about 146k SGD steps of "
                                            "ResNet-18 per cold run (Table 1 CIFAR-10: 2916 x 50)"},
