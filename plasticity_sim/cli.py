@@ -32,7 +32,8 @@ def _csv(text: str) -> list[str]:
     return [item.strip() for item in text.split(",") if item.strip()]
 
 
-def _seeds(text: str) -> list[int]:
+def parse_seeds(text: str) -> list[int]:
+    """``--seeds 0,1,2`` as a list of non-negative ints (a ``UsageError`` names the bad text)."""
     try:
         seeds = [int(s) for s in _csv(text)]
     except ValueError:
@@ -147,7 +148,7 @@ def _cmd_sweep(args) -> int:
     entry = protocols.get(args.protocol)
     names = _csv(args.methods) if args.methods is not None else \
         (["cold", "warm", "sp", "dash"] if entry.method_field else [])
-    jobs = sweep.make_jobs(args.protocol, args.preset, names, _seeds(args.seeds), args.overrides,
+    jobs = sweep.make_jobs(args.protocol, args.preset, names, parse_seeds(args.seeds), args.overrides,
                            out_dir=args.out_dir, checkpoint_dir=args.checkpoint_dir, resume=args.resume,
                            overwrite=args.overwrite)
     if args.list:
@@ -157,12 +158,7 @@ def _cmd_sweep(args) -> int:
     todo, done = sweep.pending(jobs, overwrite=args.overwrite)
     if todo and args.backend == "ray":
         sweep._import_ray()  # a missing backend is a usage error, found before any work
-    check, seen = protocols.get_check(args.protocol), set()
-    for job in todo:  # every job checked before any starts; the data are loaded once, here
-        key = runs.json_dumps({k: v for k, v in job["config"].items() if k not in (entry.seed_field,)})
-        if key not in seen:
-            seen.add(key)
-            check(runs.config_from_dict(entry.config, job["config"]))
+    sweep.check_jobs(todo)
     if not args.quiet:
         for job in done:
             print(f"[plasticity_sim] skip (already done): {job['out']}")

@@ -109,6 +109,19 @@ def pending(jobs: list[dict], *, overwrite: bool) -> tuple[list[dict], list[dict
     return todo, done
 
 
+def check_jobs(jobs: list[dict]) -> None:
+    """Check every job before any starts (config, data, model size, ...): raises ``ValueError`` naming
+    the first problem. Jobs that differ only in their seed share one check, so the data load once."""
+    seen = set()
+    for job in jobs:
+        entry = protocols.get(job["protocol"])
+        key = runs.json_dumps({"protocol": job["protocol"],
+                               **{k: v for k, v in job["config"].items() if k != entry.seed_field}})
+        if key not in seen:
+            seen.add(key)
+            protocols.get_check(job["protocol"])(runs.config_from_dict(entry.config, job["config"]))
+
+
 def _child(job: dict, conn, target) -> None:
     import torch
 

@@ -170,6 +170,7 @@ def format_arm(rows: list[dict]) -> str:
 def main(argv: list[str] | None = None) -> int:
     """``python -m plasticity_sim study {main,controls,all}``: run (or list) a study, then print its tables."""
     from plasticity_sim import sweep
+    from plasticity_sim.cli import parse_seeds
 
     ap = argparse.ArgumentParser(prog="python -m plasticity_sim study", description=__doc__.splitlines()[0])
     ap.add_argument("study", choices=(*STUDIES, "all"))
@@ -182,15 +183,12 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.workers < 1:
         raise ValueError(f"--workers {args.workers} must be >= 1")
-    try:
-        seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
-    except ValueError:
-        raise ValueError(f"--seeds {args.seeds!r} must be comma-separated integers") from None
-    all_jobs = jobs(args.study, args.out_dir, seeds=seeds, overwrite=args.overwrite)
+    all_jobs = jobs(args.study, args.out_dir, seeds=parse_seeds(args.seeds), overwrite=args.overwrite)
     if args.list:
         print("\n".join(sweep.job_command(job) for job in all_jobs))
         return 0
     todo, done = sweep.pending(all_jobs, overwrite=args.overwrite)
+    sweep.check_jobs(todo)   # every job checked before any starts, as `sweep` does
     # Longest first: the cold and CNN runs would otherwise be left for the end on one worker.
     todo.sort(key=lambda j: (j["preset"] != "tiny_cnn", j["method"] != "cold"))
     if not args.quiet:
