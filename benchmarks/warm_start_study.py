@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from plasticity_sim import protocols, sweep
-from plasticity_sim import warm_start_study as study
+from plasticity_sim.dash import cpu_study as study
 
 
 def _run(jobs: list[dict], workers: int) -> tuple[float, list[dict]]:

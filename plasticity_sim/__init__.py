@@ -2,7 +2,7 @@
 
 Two engines share one vocabulary:
 
-* :mod:`plasticity_sim.discrete` (numpy only) - the DASH paper's feature/noise data model and its
+* :mod:`plasticity_sim.theory` (numpy only) - the DASH paper's feature/noise data model and its
   discrete learning process (cold / warm / ideal), explained in ``book/theory/``.
 * the torch training engine (:mod:`plasticity_sim.data`, :mod:`plasticity_sim.models`,
   :mod:`plasticity_sim.train`, :mod:`plasticity_sim.interventions`,

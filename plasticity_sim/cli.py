@@ -175,7 +175,7 @@ def _cmd_sweep(args) -> int:
         print(f"error: job {job['out']} failed: {reason}", file=sys.stderr)
     finished = [job["out"] for job in jobs if Path(job["out"]).is_file()]
     if not args.quiet and finished and entry.name == "chunked":
-        from plasticity_sim.report import format_table1, method_rows
+        from plasticity_sim.dash.report import format_table1, method_rows
 
         print(format_table1(method_rows([protocols.load_results(path) for path in finished]),
                             lead=(("method", "method", "<15"), ("seeds", "seeds", ">5")), width=16, sep=" ",
@@ -187,7 +187,7 @@ def _cmd_sweep(args) -> int:
 
 
 def _cmd_study(args) -> int:
-    from plasticity_sim import warm_start_study
+    from plasticity_sim.dash import cpu_study as warm_start_study
 
     try:
         return warm_start_study.main(args.rest)

@@ -39,6 +39,13 @@ from plasticity_sim.atomic import atomic_path, write_bytes
 RESULTS_FORMAT = "plasticity_sim.results/1"
 CHECKPOINT_FORMAT = "plasticity_sim.checkpoint/1"
 CHECKPOINT_NAME = "checkpoint.pt"
+# The shipped results live in the checkout's results/ folder; this is the one place that says so.
+RESULTS_ROOT = Path(__file__).resolve().parent.parent / "results"
+
+
+def results_dir(*parts: str) -> Path:
+    """``results/<parts...>`` of the checkout (the shipped studies' folders), an absolute path."""
+    return RESULTS_ROOT.joinpath(*parts)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -43,10 +43,10 @@ from plasticity_sim.data.download import (ChecksumError, CorruptArchiveError, Do
                                           Source, fetch)
 from plasticity_sim.data.offline import load_mnist1d, make_feature_noise
 from plasticity_sim.data.transforms import iterate_minibatches, random_chunks
-from plasticity_sim.discrete import theory
-from plasticity_sim.discrete.experiment import Fig3Config
-from plasticity_sim.discrete.model import sample_points
-from plasticity_sim.discrete.process import (expected_test_accuracy, simulate,
+from plasticity_sim.theory import bounds
+from plasticity_sim.theory.experiment import Fig3Config
+from plasticity_sim.theory.model import sample_points
+from plasticity_sim.theory.process import (expected_test_accuracy, simulate,
                                              trace_training_run)
 from plasticity_sim.published import load_table
 from plasticity_sim.published.__main__ import main as published_main
@@ -357,7 +357,7 @@ BAD: list[Bad] = [
         lambda p, d: expected_test_accuracy(np.ones((2, 10), bool), d, tau=11), ValueError,
         r"tau must satisfy 1 <= tau <= K=10, got 11", setup=lambda p: _points()),
     Bad("explain-probability-tau-above-K",
-        lambda p, _: theory.explain_probability(np.full((2, 10), 0.3), np.ones((2, 10), bool), 11),
+        lambda p, _: bounds.explain_probability(np.full((2, 10), 0.3), np.ones((2, 10), bool), 11),
         ValueError, r"tau must satisfy 1 <= tau <= K=10, got 11"),
     Bad("simulate-gamma-1e30",
         lambda p, d: simulate(d, n_per_exp=20, n_exp=2, gamma=10 ** 30, tau=1), ValueError,
@@ -365,7 +365,7 @@ BAD: list[Bad] = [
     Bad("simulate-methods-none",
         lambda p, d: simulate(d, n_per_exp=20, n_exp=2, gamma=3, tau=1, methods=None), ValueError,
         r"methods must be a method or a list of them .* got None", setup=lambda p: _points()),
-    Bad("binomial-tail-n-1e30", lambda p, _: theory.binomial_tail(10 ** 30, 0.1, 3), ValueError,
+    Bad("binomial-tail-n-1e30", lambda p, _: bounds.binomial_tail(10 ** 30, 0.1, 3), ValueError,
         r"n must be an integer in \[0, 2\*\*53\], got 10{30}"),
     Bad("sample-points-trillion",
         lambda p, _: sample_points(np.full((2, 10), 0.1), 10 ** 12, np.random.default_rng(0)),
@@ -596,7 +596,7 @@ def _good_discrete(p: Path):
     r = simulate(d, n_per_exp=20, n_exp=2, gamma=3, tau=10, methods=["cold", "warm"])
     acc = expected_test_accuracy(r["warm"].features, d, tau=10)
     assert acc.shape == (2,) and ((0.5 <= acc) & (acc <= 1)).all()
-    assert theory.binomial_tail(10, 0.5, 0) == 1.0
+    assert bounds.binomial_tail(10, 0.5, 0) == 1.0
 
 
 def _good_published(p: Path):

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from plasticity_sim import continual_studies as cs
+from plasticity_sim.continual import studies as cs
 from plasticity_sim import protocols
 
 
@@ -76,7 +76,7 @@ def test_headline_pairs_only_matching_seeds(tmp_path):
 
 
 # ----------------------------------------------------------------------------- keeping plasticity (chapter 3)
-from plasticity_sim import continual_remedies_study as ks  # noqa: E402
+from plasticity_sim.continual import remedies as ks  # noqa: E402
 
 
 def _fake(values: dict, seeds=(0, 1, 2), column="online_acc"):
@@ -149,7 +149,7 @@ def test_chunked_arms_pass_the_dash_settings_explicitly_and_may_run_there():
 def test_keeping_figures_natural_size_and_fonts_of_at_least_9pt():
     from matplotlib.text import Text
 
-    from plasticity_sim import continual_figures as F
+    from plasticity_sim.continual import figures as F
 
     rng = np.random.default_rng(0)
     cols = ("online_acc", "dormant_redo", "effective_rank", "weight_magnitude")

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from plasticity_sim.figures import plot_factor_histograms, plot_probe_scatter
+from plasticity_sim.dash.figures import plot_factor_histograms, plot_probe_scatter
 from plasticity_sim.protocols.feature_probe import FeatureProbeConfig, probe_seed, run_feature_probe
 
 

@@ -15,9 +15,9 @@ import pytest
 from matplotlib.legend import Legend
 from matplotlib.text import Text
 
-from plasticity_sim.discrete import Fig3Config, fig3_data, run_fig3, sample_seed, simulate, trace_training_run
-from plasticity_sim.discrete import figures as F
-from plasticity_sim.discrete.studies import (SMALL_INSTANCE, chunk_counts, second_experiment, small_instance,
+from plasticity_sim.theory import Fig3Config, fig3_data, run_fig3, sample_seed, simulate, trace_training_run
+from plasticity_sim.theory import figures as F
+from plasticity_sim.theory.studies import (SMALL_INSTANCE, chunk_counts, second_experiment, small_instance,
                                              sp_sweep, warm_learn_rates)
 
 SMALL = Fig3Config(n_seeds=2, n_exp=12)

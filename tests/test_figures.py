@@ -1,4 +1,4 @@
-"""Figures of the DASH chapters (plasticity_sim.figures) that need no training run.
+"""Figures of the DASH chapters (plasticity_sim.dash.figures) that need no training run.
 
 Figures of chunked results are tested with the fake results of test_report.py; those of a protocol's
 result beside the protocol (test_two_phase.py, test_subsets.py, test_feature_probe.py).
@@ -6,8 +6,8 @@ result beside the protocol (test_two_phase.py, test_subsets.py, test_feature_pro
 import numpy as np
 import pytest
 
-from plasticity_sim.figures import plot_factor_histograms, plot_shrink_geometry
-from plasticity_sim.report import label
+from plasticity_sim.dash.figures import plot_factor_histograms, plot_shrink_geometry
+from plasticity_sim.dash.report import label
 
 
 def test_geometry_figure_builds():
@@ -38,7 +38,7 @@ def test_method_names_for_the_figures():
 # at most 7 in wide at 96 dpi, no text below 9 pt, no legend over data. Inputs are small fakes of the
 # protocols' results (no training).
 def _dash_figures():
-    from plasticity_sim.figures import (plot_cosine_histogram, plot_pretrain_sweep, plot_probe_scatter,
+    from plasticity_sim.dash.figures import (plot_cosine_histogram, plot_pretrain_sweep, plot_probe_scatter,
                                         plot_subset_cosines)
     from plasticity_sim.protocols.subsets import SubsetCosineConfig, SubsetCosineResult
     from plasticity_sim.protocols.two_phase import PretrainSweepConfig, PretrainSweepResult

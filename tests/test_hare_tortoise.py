@@ -193,8 +193,8 @@ def test_vit_tiny_and_crelu_mlp():
 
 
 # ------------------------------------------------------------------ studies and figures (numpy only)
-from plasticity_sim import ht_studies  # noqa: E402
-from plasticity_sim.ht_figures import plot_toy, toy_run  # noqa: E402
+from plasticity_sim.hare_tortoise import studies as ht_studies  # noqa: E402
+from plasticity_sim.hare_tortoise.figures import plot_toy, toy_run  # noqa: E402
 
 
 def test_paired_ci_by_hand():

@@ -81,7 +81,7 @@ def test_plot_with_ours():
 
 
 def test_fig3_rerun_is_package_data_with_its_citation():
-    from plasticity_sim.discrete.studies import FIG3_REFERENCE, SENSITIVITY_VARIANTS
+    from plasticity_sim.theory.studies import FIG3_REFERENCE, SENSITIVITY_VARIANTS
 
     t = load_table("dash_fig3_rerun")
     assert "Shin" in t.citation and "Discrete_Feature_Learning.ipynb" in t.citation

@@ -1,5 +1,5 @@
-"""Reports on chunked results (plasticity_sim.report), their figures (plasticity_sim.figures), the one
-Table-1 formatter, and the paper-scale page (plasticity_sim.paper_scale).
+"""Reports on chunked results (plasticity_sim.dash.report), their figures (plasticity_sim.dash.figures), the one
+Table-1 formatter, and the paper-scale page (plasticity_sim.dash.paper_scale).
 
 Fake results are built in the exact results-file format (checked by runs.load_results) with numbers
 chosen so every expectation below can be computed by hand.
@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from plasticity_sim import figures, methods, paper_scale, protocols, report, runs
+from plasticity_sim import methods, protocols, runs
+from plasticity_sim.dash import figures, paper_scale, report
 from plasticity_sim.protocols.specs import table1_summary
 
 SMALL = Path(__file__).resolve().parent.parent / "results" / "small"
@@ -153,8 +154,8 @@ def test_provenance_box_is_collapsed_escaped_and_deterministic(results_dir):
 
 
 def test_report_studies_and_figures_do_not_import_torch():
-    code = ("import sys, plasticity_sim.report, plasticity_sim.paper_scale, plasticity_sim.studies, "
-            "plasticity_sim.figures; print('torch' in sys.modules)")
+    code = ("import sys, plasticity_sim.dash.report, plasticity_sim.dash.paper_scale, plasticity_sim.dash.studies, "
+            "plasticity_sim.dash.figures; print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 

@@ -1,4 +1,4 @@
-"""Numbers of the DASH chapters (plasticity_sim.studies) that need no training run, checked by hand.
+"""Numbers of the DASH chapters (plasticity_sim.dash.studies) that need no training run, checked by hand.
 
 Those computed from a protocol's result are tested beside the protocol (test_two_phase.py,
 test_subsets.py, test_feature_probe.py), where a tiny run is at hand.
@@ -6,7 +6,7 @@ test_subsets.py, test_feature_probe.py), where a tiny run is at hand.
 import numpy as np
 import pytest
 
-from plasticity_sim.studies import (feature_share, max_abs_cosine, relative_to_cold, shrink_2d, shrink_factor,
+from plasticity_sim.dash.studies import (feature_share, max_abs_cosine, relative_to_cold, shrink_2d, shrink_factor,
                                     spearman)
 
 
@@ -59,7 +59,7 @@ def test_whole_network_test_cosine_retrains_the_subset_model():
     # lowers the test loss (first order: dL/de at e = 0 is |w| |grad| cos_all)
     from plasticity_sim.data import load_dataset
     from plasticity_sim.protocols.subsets import SubsetCosineConfig, run_subset_cosines
-    from plasticity_sim.studies import whole_network_test_cosine
+    from plasticity_sim.dash.studies import whole_network_test_cosine
 
     data = load_dataset("mnist1d", num_samples=250)
     config = SubsetCosineConfig(sizes=(40, 80), seeds=(0,), max_epochs=5)

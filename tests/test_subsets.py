@@ -5,10 +5,10 @@ import torch
 from torch import nn
 
 from plasticity_sim.data import load_dataset
-from plasticity_sim.figures import plot_cosine_histogram, plot_subset_cosines
+from plasticity_sim.dash.figures import plot_cosine_histogram, plot_subset_cosines
 from plasticity_sim.protocols.subsets import (SubsetCosineConfig, cosines_to_test_gradient, run_subset_cosines,
                                               seed_streams, validate_config)
-from plasticity_sim.studies import cosine_accuracy_correlation
+from plasticity_sim.dash.studies import cosine_accuracy_correlation
 
 
 @pytest.fixture(scope="module")

@@ -10,12 +10,12 @@ from types import SimpleNamespace
 import torch
 
 from plasticity_sim.data import load_dataset
-from plasticity_sim.figures import plot_pretrain_sweep
+from plasticity_sim.dash.figures import plot_pretrain_sweep
 from plasticity_sim import methods
 from plasticity_sim.protocols.two_phase import (PretrainSweepConfig, between_phases, run_cold,
                                                 run_pretrain_sweep, seed_streams, split_pretrain,
                                                 validate_config)
-from plasticity_sim.studies import dash_factors_after_pretraining, first_fitted_epoch, gap_to_cold
+from plasticity_sim.dash.studies import dash_factors_after_pretraining, first_fitted_epoch, gap_to_cold
 
 
 @pytest.fixture(scope="module")

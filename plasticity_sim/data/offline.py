@@ -188,7 +188,7 @@ def make_feature_noise(*, seed: int = 0, num_classes: int = 2, features_per_clas
     `patch_size` x `patch_size` pattern (per channel, Gaussian, scaled to unit root-mean-square).
     A point of class c holds feature k with probability p[c, k] (independently; points only hold
     their own class's features). `frequencies` is a law of
-    :func:`plasticity_sim.discrete.model.sample_frequencies` ("paper" = the DASH notebook's: per
+    :func:`plasticity_sim.theory.model.sample_frequencies` ("paper" = the DASH notebook's: per
     class K draws of Uniform(0, 0.2) sorted descending; "uniform", "power_law", "two_level"; a
     callable), with `frequency_params` passed to the law (e.g. {"p_max": 0.1}), or an explicit
     (C, K) array - so the images share their frequencies with the discrete model's chapters.
@@ -247,7 +247,7 @@ def make_feature_noise(*, seed: int = 0, num_classes: int = 2, features_per_clas
     freq_rng, pattern_rng, train_rng, test_rng = (
         np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(4))
     # The discrete model's laws, so theory chapters and images draw frequencies the same way.
-    from plasticity_sim.discrete.model import check_frequencies, sample_frequencies
+    from plasticity_sim.theory.model import check_frequencies, sample_frequencies
 
     if isinstance(frequencies, str) or callable(frequencies):
         freqs = sample_frequencies(num_classes, features_per_class, freq_rng, law=frequencies,

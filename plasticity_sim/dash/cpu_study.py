@@ -31,14 +31,14 @@ from pathlib import Path
 
 import numpy as np
 
-from plasticity_sim import protocols, stats
+from plasticity_sim import protocols, runs, stats
 
 SEEDS = (0, 1, 2, 3, 4)
 # The paper's Table-1 rows that exist at CPU scale (Warm ReM = warm_reset_opt), both DASH
 # granularities and both published L2-init strengths.
 METHODS = ("cold", "warm", "warm_reset_opt", "sp", "dash", "dash_row", "l2_init", "l2_init_port",
            "head_reset")
-RESULTS = Path("results") / "dash_cpu"
+RESULTS = runs.results_dir("dash_cpu")
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 Each function turns a protocol's result (or a model, or plain arrays) into the statistic a chapter
 prints or checks: DASH's shrink factor, ground-truth measures of what a filter learned, rank
 correlations, gaps to the cold start. ``figures`` draws them; ``report`` summarises results files.
-The theory part's counterpart is :mod:`plasticity_sim.discrete.studies`.
+The theory part's counterpart is :mod:`plasticity_sim.theory.studies`.
 
 Importing this module does not import torch (only :func:`dash_factors_after_pretraining` and
 :func:`whole_network_test_cosine` do, when called).
@@ -20,7 +20,7 @@ from plasticity_sim.checks import check_range
 if TYPE_CHECKING:  # annotations only: importing the protocols would import torch
     from plasticity_sim.protocols.subsets import SubsetCosineConfig, SubsetCosineResult
     from plasticity_sim.protocols.two_phase import PretrainSweepConfig, PretrainSweepResult
-    from plasticity_sim.report import ResultsSummary
+    from plasticity_sim.dash.report import ResultsSummary
 
 __all__ = ["shrink_factor", "shrink_2d", "feature_share", "max_abs_cosine", "noise_patch_vectors",
            "dash_factors_after_pretraining", "gap_to_cold", "first_fitted_epoch", "spearman",

@@ -14,11 +14,10 @@ from pathlib import Path
 import numpy as np
 from scipy import stats
 
-from plasticity_sim import protocols
+from plasticity_sim import protocols, runs
 from plasticity_sim.diagnostics import HT_METRICS, pearson
 
-ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "results" / "hare_tortoise"
+RESULTS = runs.results_dir("hare_tortoise")
 
 # Each shipped study: the one command that regenerates it (run from the repository root).
 STUDIES = {

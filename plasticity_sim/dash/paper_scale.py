@@ -223,7 +223,7 @@ def results_rows(root: str | Path, *, expected=None, methods=PAPER_METHODS) -> l
     """Rows of the reproduction table from the results files under ``root`` (searched recursively).
 
     Files are grouped by (dataset, optimizer) and summarised over seeds with
-    :func:`plasticity_sim.report.summarize_results`. ``expected`` lists (paper dataset label,
+    :func:`plasticity_sim.dash.report.summarize_results`. ``expected`` lists (paper dataset label,
     optimizer label) pairs that must appear (e.g. the 8 cells of Table 1); a missing one, or a method
     with no file, gives a row with ``status="not run yet"`` and no numbers. A missing ``root`` means
     nothing has been run. Each row: setting, optimizer, method, status, seeds, acc_last/acc_avg (%),
@@ -231,7 +231,7 @@ def results_rows(root: str | Path, *, expected=None, methods=PAPER_METHODS) -> l
 
     Explained in: book/dash/05_paper_scale.ipynb
     """
-    from plasticity_sim import report
+    from plasticity_sim.dash import report
 
     groups = results_groups(root)
     keys = list(expected or [])
@@ -267,7 +267,7 @@ def format_rows(rows: list[dict], *, published: bool = True) -> str:
 
     Explained in: book/dash/05_paper_scale.ipynb
     """
-    from plasticity_sim.report import format_table1, label
+    from plasticity_sim.dash.report import format_table1, label
 
     lead = (("setting", "setting", "<15"), ("optimizer", "opt.", "<6"), ("method", "method", "<8"),
             ("seeds", "seeds", ">6"))

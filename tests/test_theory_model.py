@@ -1,11 +1,11 @@
-"""The feature/noise data model: frequency laws, point sampling, validation (plasticity_sim.discrete.model)."""
+"""The feature/noise data model: frequency laws, point sampling, validation (plasticity_sim.theory.model)."""
 import subprocess
 import sys
 
 import numpy as np
 import pytest
 
-from plasticity_sim.discrete import (FREQUENCY_LAWS, check_frequencies, sample_frequencies,
+from plasticity_sim.theory import (FREQUENCY_LAWS, check_frequencies, sample_frequencies,
                                      sample_points, sample_test_points)
 
 
@@ -132,7 +132,7 @@ def test_sample_test_points_balanced():
 
 
 def test_import_is_numpy_only():
-    code = ("import sys, plasticity_sim.discrete; "
+    code = ("import sys, plasticity_sim.theory; "
             "bad = [m for m in ('torch', 'scipy') if m in sys.modules]; "
             "assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True)

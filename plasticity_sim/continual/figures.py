@@ -58,7 +58,7 @@ def plot_frame(data: dict, activation: str, lr: float):
 
     Explained in: book/continual/01_loss_of_plasticity.ipynb
     """
-    from plasticity_sim.continual_studies import frame
+    from plasticity_sim.continual.studies import frame
 
     fig, ax = new_figure()
     bin_size = data["run"]["bin_size"]
@@ -91,19 +91,19 @@ YLABELS = {"online_acc": "online accuracy", "test_acc": "test accuracy", "relati
 
 
 def _label(arm):
-    from plasticity_sim.continual_remedies_study import LABELS
+    from plasticity_sim.continual.remedies import LABELS
 
     return LABELS.get(arm, arm)
 
 
 def plot_remedy_curves(data: dict, column: str, arms=None, *, title: str | None = None, band: bool = False):
     """Mean over seeds of one recorded column per task (step, experiment), one line per arm, from a
-    ``continual_remedies_study`` results file (or :func:`~plasticity_sim.continual_remedies_study.live_run`);
+    ``continual_remedies_study`` results file (or :func:`~plasticity_sim.continual.remedies.live_run`);
     ``band`` adds the 95 % t band over seeds. The legend sits right of the axes, off the data.
 
     Explained in: book/continual/03_keeping_plasticity.ipynb
     """
-    from plasticity_sim.continual_remedies_study import matrix
+    from plasticity_sim.continual.remedies import matrix
     from plasticity_sim.plotting import book_style
 
     arms = list(arms or data["arms"])
@@ -159,7 +159,7 @@ def plot_diagnostics(data: dict, arms, columns=("online_acc", "dormant_redo", "e
 
     Explained in: book/continual/03_keeping_plasticity.ipynb
     """
-    from plasticity_sim.continual_remedies_study import matrix
+    from plasticity_sim.continual.remedies import matrix
     from plasticity_sim.plotting import book_style
 
     with book_style():

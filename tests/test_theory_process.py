@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from plasticity_sim.discrete import (Fig3Config, Method, expected_test_accuracy, run_fig3,
+from plasticity_sim.theory import (Fig3Config, Method, expected_test_accuracy, run_fig3,
                                      sample_frequencies, sample_points, simulate,
                                      trace_training_run, training_run)
 
@@ -198,7 +198,7 @@ def test_matches_oracle_with_more_than_255_features():
 
 
 def test_engine_thresholds_per_lane_match_separate_runs():
-    from plasticity_sim.discrete.process import run_methods
+    from plasticity_sim.theory.process import run_methods
     rng = np.random.default_rng(8)
     data = sample_points(sample_frequencies(2, 25, rng), 1200, rng)
     both = run_methods(np.concatenate([data, data]), n_chunk=200, n_exp=6, gamma=[10, 10, 30, 30],
@@ -250,7 +250,7 @@ def test_determinism_and_global_rng_untouched():
 
 
 def test_run_fig3_seed_equals_simulate_on_that_seed():
-    from plasticity_sim.discrete import sample_seed
+    from plasticity_sim.theory import sample_seed
     cfg = Fig3Config(n_seeds=2, first_seed=4, n_exp=6, n_per_exp=200, n_features=20, gamma=15,
                      methods=("cold", "warm", Method("shrink_perturb", forget_prob=0.5, seed=2)))
     fig = run_fig3(cfg)
@@ -370,7 +370,7 @@ def test_result_accessors_validate():
 
 
 def test_fig3_data_reused_across_thresholds_gives_fresh_run_results():
-    from plasticity_sim.discrete import fig3_data
+    from plasticity_sim.theory import fig3_data
     cfg = Fig3Config(n_seeds=2, first_seed=3, n_exp=6, n_per_exp=200, n_features=20, gamma=15,
                      methods=("cold", "warm", Method("shrink_perturb", forget_prob=0.4)))
     data = fig3_data(cfg)
@@ -386,7 +386,7 @@ def test_fig3_data_reused_across_thresholds_gives_fresh_run_results():
 @pytest.mark.parametrize("field, value", [("n_per_exp", 400), ("n_exp", 5), ("n_seeds", 3), ("first_seed", 0),
                                           ("n_test", 1000), ("law", "uniform"), ("law_params", {"p_max": 0.3})])
 def test_fig3_data_must_match_the_config(field, value):
-    from plasticity_sim.discrete import fig3_data
+    from plasticity_sim.theory import fig3_data
     cfg = Fig3Config(n_seeds=2, first_seed=3, n_exp=6, n_per_exp=200, n_features=20, gamma=15)
     data = fig3_data(cfg)
     other = Fig3Config(**{**cfg.__dict__, field: value})
@@ -397,7 +397,7 @@ def test_fig3_data_must_match_the_config(field, value):
 
 
 def test_engine_rejects_an_index_of_other_data():
-    from plasticity_sim.discrete.engine import Lanes, run_lanes
+    from plasticity_sim.theory.engine import Lanes, run_lanes
     X = sample_points(sample_frequencies(2, 10, np.random.default_rng(0)), 400, np.random.default_rng(1))
     with pytest.raises(ValueError, match="index was built for"):
         run_lanes(X, n_chunk=100, n_exp=4, gamma=5, tau=2, engines={"c": ("cold",)}, index=Lanes(X, 100, 3))

@@ -19,7 +19,7 @@ from matplotlib.ticker import MaxNLocator
 from ..plotting import book_style, mean_std_band, method_color, method_label
 from .model import FREQUENCY_LAWS, sample_frequencies
 from .studies import data_model_example
-from .theory import binomial_tail, chernoff_tail_bound
+from .bounds import binomial_tail, chernoff_tail_bound
 
 __all__ = ["point_matrix", "plot_data_points", "data_model_frame", "plot_frequency_laws",
            "plot_trace_step", "plot_fig3", "plot_chunk_counts", "plot_learn_probability",

@@ -1,6 +1,6 @@
 """A straightforward per-point Python reference of the discrete learning process (for benchmarks only).
 
-Same rules as ``plasticity_sim.discrete.process`` (papers.md Section A.3-A.5), written the way the
+Same rules as ``plasticity_sim.theory.process`` (papers.md Section A.3-A.5), written the way the
 official notebook is: plain Python loops over points, counts recomputed from scratch at every step.
 It exists to check the fast engine and to measure how much faster the engine is; it is slow on
 purpose and never imported by the package.

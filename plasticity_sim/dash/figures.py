@@ -1,9 +1,9 @@
 """Every picture of the DASH (real-network) chapters, and the method names they show.
 
-Each ``plot_*`` function takes a protocol's result (or a :class:`plasticity_sim.report.ResultsSummary`)
+Each ``plot_*`` function takes a protocol's result (or a :class:`plasticity_sim.dash.report.ResultsSummary`)
 and returns a matplotlib Figure off pyplot (show it with ``plasticity_sim.plotting.show``); the
-numbers behind them come from :mod:`plasticity_sim.studies` and :mod:`plasticity_sim.report`. The
-theory part's counterpart is :mod:`plasticity_sim.discrete.figures`. Importing it never imports torch.
+numbers behind them come from :mod:`plasticity_sim.dash.studies` and :mod:`plasticity_sim.dash.report`. The
+theory part's counterpart is :mod:`plasticity_sim.theory.figures`. Importing it never imports torch.
 """
 from __future__ import annotations
 
@@ -15,10 +15,10 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from plasticity_sim.plotting import book_style, mean_std_band, method_color, method_label, new_figure
-from plasticity_sim.report import ResultsSummary, _check_methods, label, summarize_results
+from plasticity_sim.dash.report import ResultsSummary, _check_methods, label, summarize_results
 from plasticity_sim.checks import check_range
-from plasticity_sim.studies import shrink_2d, shrink_factor
-from plasticity_sim.discrete.figures import FIG_DPI, MIN_FONT_PT
+from plasticity_sim.dash.studies import shrink_2d, shrink_factor
+from plasticity_sim.theory.figures import FIG_DPI, MIN_FONT_PT
 
 if TYPE_CHECKING:  # annotations only: importing the protocols would import torch
     from plasticity_sim.protocols.subsets import SubsetCosineResult
@@ -182,7 +182,7 @@ def experiment_curves(sources, method: str, key: str = "test_acc") -> dict[int, 
 def plot_experiment_curves(sources, *, methods=None, seed=None, fig=None, title=None):
     """The DASH paper's Fig. 1 layout: test accuracy (left) and optimizer steps (right) per experiment.
 
-    ``sources``: results (see :func:`plasticity_sim.report.load_all`) or a :class:`ResultsSummary`.
+    ``sources``: results (see :func:`plasticity_sim.dash.report.load_all`) or a :class:`ResultsSummary`.
     With several seeds per method, lines are means over seeds and the band spans the lowest to the
     highest seed (steps are on a log scale, where a ± std band would go negative); ``seed=`` draws
     that seed only. Returns a matplotlib Figure (off pyplot; show it with
@@ -223,7 +223,7 @@ def plot_paired_intervals(tables: dict, *, baseline: str = "cold", fig=None, tit
     """Paired differences from ``baseline`` in final test accuracy (points), one panel per setting.
 
     ``tables`` maps a setting's name to its rows from
-    :func:`plasticity_sim.warm_start_study.arm_table`: per method a dot per seed, the mean (bar end)
+    :func:`plasticity_sim.dash.cpu_study.arm_table`: per method a dot per seed, the mean (bar end)
     and the 95 % t-interval over seeds (black line). A method whose interval crosses the zero line
     shows no measurable difference from the baseline. A row's ``label`` key, when present, names it
     instead of its method (to compare one method across settings).

@@ -3,7 +3,7 @@
 Regenerate the shipped results (into ``results/continual/``, each file with provenance), one
 command, one process, one core (about 10 minutes on a laptop core)::
 
-    python -m plasticity_sim.continual_remedies_study all --out-dir results/continual
+    python -m plasticity_sim.continual.remedies all --out-dir results/continual
 
 Four studies, each an *arm* x *seed* grid through the registered protocols (so every run is the
 same config a reader can start with ``python -m plasticity_sim run``):
@@ -38,7 +38,7 @@ import numpy as np
 from plasticity_sim import runs
 from plasticity_sim.stats import paired_ci
 
-RESULTS = Path(__file__).resolve().parent.parent / "results" / "continual"
+RESULTS = runs.results_dir("continual")
 FORMAT = "plasticity_sim.keeping_plasticity/1"
 SEEDS = (0, 1, 2, 3, 4)
 
@@ -135,7 +135,7 @@ def run_study(study: str, out_dir=RESULTS, *, seeds=SEEDS, arms=None, **override
         "format": FORMAT, "study": study, "protocol": spec["protocol"], "index": spec["index"],
         "seeds": [int(s) for s in seeds], "arms": {a: {"method": spec["arms"][a][0], "overrides": spec["arms"][a][1],
                                                         "runs": out[a]} for a in arms},
-        "command": f"python -m plasticity_sim.continual_remedies_study {study}",
+        "command": f"python -m plasticity_sim.continual.remedies {study}",
         "provenance": dict(runs.provenance("cpu"), wall_time_s=time.perf_counter() - t0, threads=1)})
     return path
 
@@ -229,7 +229,7 @@ def live_run(arms=("bp", "clip"), seeds=(100, 101, 102), num_tasks: int = 20) ->
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m plasticity_sim.continual_remedies_study",
+    ap = argparse.ArgumentParser(prog="python -m plasticity_sim.continual.remedies",
                                  description="regenerate the results of book/continual/03_keeping_plasticity")
     ap.add_argument("study", choices=(*STUDIES, "all"))
     ap.add_argument("--out-dir", default=str(RESULTS))

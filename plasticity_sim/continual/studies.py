@@ -2,8 +2,8 @@
 
 Regenerate the shipped results (into ``results/continual/``, each file with provenance)::
 
-    python -m plasticity_sim.continual_studies regression --out-dir results/continual
-    python -m plasticity_sim.continual_studies frames --out-dir results/continual
+    python -m plasticity_sim.continual.studies regression --out-dir results/continual
+    python -m plasticity_sim.continual.studies frames --out-dir results/continual
 
 ``regression``: the slowly-changing regression, plain backprop vs continual backprop, 30 paired
 runs (same seeds: same targets, bit streams and initial weights) through the registered
@@ -27,7 +27,7 @@ from scipy import stats as _st
 
 from plasticity_sim import runs
 
-RESULTS = Path(__file__).resolve().parent.parent / "results" / "continual"
+RESULTS = runs.results_dir("continual")
 HEADLINE = {"steps": 600_000, "bin_size": 10_000, "lr": 0.01, "activation": "relu",
             "seeds": tuple(range(30))}
 FRAME_GRID = {"activation": ("relu", "tanh", "leaky_relu"), "lr": (0.01, 0.003),
@@ -185,7 +185,7 @@ def regression_predictors(results_dir=RESULTS) -> dict:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m plasticity_sim.continual_studies",
+    ap = argparse.ArgumentParser(prog="python -m plasticity_sim.continual.studies",
                                  description="regenerate the continual-learning results")
     ap.add_argument("study", choices=("regression", "frames"))
     ap.add_argument("--out-dir", default=str(RESULTS))

@@ -1,4 +1,4 @@
-"""The DASH part's CPU study (plasticity_sim.warm_start_study): its jobs, its tables, its CLI."""
+"""The DASH part's CPU study (plasticity_sim.dash.cpu_study): its jobs, its tables, its CLI."""
 
 import json
 import shutil
@@ -6,7 +6,7 @@ import shutil
 import pytest
 
 from plasticity_sim import cli, protocols, stats, sweep
-from plasticity_sim import warm_start_study as study
+from plasticity_sim.dash import cpu_study as study
 from plasticity_sim.protocols.specs import table1_summary
 
 SHRINK = ["dataset_kwargs.num_samples=300", "dataset_kwargs.train_split=0.8", "num_chunks=2",
@@ -92,7 +92,7 @@ def test_cli_study_lists_one_run_command_per_job(capsys):
 def test_paired_interval_figure_draws_every_seed_and_interval(tmp_path):
     from matplotlib.text import Text
 
-    from plasticity_sim.figures import plot_paired_intervals
+    from plasticity_sim.dash.figures import plot_paired_intervals
 
     _run_arm(tmp_path, methods=("cold", "warm", "sp"))
     rows = study.arm_table("mlp", tmp_path)

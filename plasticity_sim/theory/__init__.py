@@ -18,7 +18,7 @@ from .model import (FREQUENCY_LAWS, check_frequencies, sample_frequencies, sampl
                     sample_test_points)
 from .process import (METHODS, Method, MethodResult, SimulationResult, Trace, TraceStep,
                       expected_test_accuracy, simulate, trace_training_run, training_run)
-from .theory import (binomial_tail, chernoff_tail_bound, cold_total_cost, explain_probability,
+from .bounds import (binomial_tail, chernoff_tail_bound, cold_total_cost, explain_probability,
                      population_accuracy, set_agreement, subset_rate, warm_learn_bound)
 
 __all__ = [

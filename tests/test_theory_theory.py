@@ -1,10 +1,10 @@
-"""Bounds of the theorems chapter (plasticity_sim.discrete.theory) against hand values and simulation."""
+"""Bounds of the theorems chapter (plasticity_sim.theory.bounds) against hand values and simulation."""
 import math
 
 import numpy as np
 import pytest
 
-from plasticity_sim.discrete import (binomial_tail, chernoff_tail_bound, cold_total_cost,
+from plasticity_sim.theory import (binomial_tail, chernoff_tail_bound, cold_total_cost,
                                      expected_test_accuracy, explain_probability, population_accuracy,
                                      sample_frequencies, sample_points, set_agreement, simulate,
                                      subset_rate, warm_learn_bound)

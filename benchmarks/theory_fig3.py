@@ -7,14 +7,14 @@ Prints, all measured in this run:
   which changes no data (``fig3_data`` drawn once, each redraw runs every method on it), and a slider
   that changes the data (N, K, J, C or the seeds: everything drawn again);
 * peak memory (tracemalloc, numpy buffers included) and the process's peak resident size;
-* the per-point Python reference (``discrete_reference.py``) on a reduced configuration (fewer
+* the per-point Python reference (``theory_reference.py``) on a reduced configuration (fewer
   experiments J, everything else default): it must give identical arrays, and the ratio
   reference / engine on that same work; then an extrapolation of the reference to the full
   configuration. Cold start retrains on j N points at experiment j and ideal re-activates the points
   memorised so far, so the reference's time per experiment grows linearly in j: we fit a + b j to its
   measured per-experiment times, sum that over j = 1..50 and scale by the number of seeds.
 
-Usage: python benchmarks/discrete_fig3.py [--repeats 3] [--ref-seeds 1] [--ref-exp 16]
+Usage: python benchmarks/theory_fig3.py [--repeats 3] [--ref-seeds 1] [--ref-exp 16]
 """
 from __future__ import annotations
 
@@ -28,9 +28,9 @@ import tracemalloc
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import discrete_reference as ref  # noqa: E402
+import theory_reference as ref  # noqa: E402
 
-from plasticity_sim.discrete import Fig3Config, fig3_data, run_fig3, sample_seed  # noqa: E402
+from plasticity_sim.theory import Fig3Config, fig3_data, run_fig3, sample_seed  # noqa: E402
 
 
 def best_time(fn, repeats):

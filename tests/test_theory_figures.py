@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
-from plasticity_sim.discrete import Fig3Config, run_fig3, sample_seed, trace_training_run
-from plasticity_sim.discrete import figures as F
-from plasticity_sim.discrete import studies as S
+from plasticity_sim.theory import Fig3Config, run_fig3, sample_seed, trace_training_run
+from plasticity_sim.theory import figures as F
+from plasticity_sim.theory import studies as S
 
 TINY = Fig3Config(n_per_exp=100, n_exp=4, n_features=10, n_classes=2, gamma=8, tau=2, n_seeds=2,
                   n_test=200)
@@ -209,6 +209,6 @@ def test_plot_sp_sweep_rejects_unknown_probability():
 
 
 def test_importing_figures_and_studies_does_not_import_torch():
-    code = ("import sys, plasticity_sim.discrete.figures, plasticity_sim.discrete.studies; "
+    code = ("import sys, plasticity_sim.theory.figures, plasticity_sim.theory.studies; "
             "assert 'torch' not in sys.modules, 'torch imported'")
     subprocess.run([sys.executable, "-c", code], check=True)

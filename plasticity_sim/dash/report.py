@@ -6,7 +6,7 @@ or as returned by :func:`plasticity_sim.protocols.run_config` for a live run in 
 a set of them into what the DASH paper reports: test accuracy and steps per experiment (its Fig. 1)
 and the Table-1 columns with mean and std over seeds, plus each seed's paired difference from cold.
 :func:`format_table1` prints every Table-1 text of the package (this summary, the paper-scale page,
-the CLI's sweep summary). Fig. 1 and the other pictures are in :mod:`plasticity_sim.figures`.
+the CLI's sweep summary). Fig. 1 and the other pictures are in :mod:`plasticity_sim.dash.figures`.
 
 Standard deviations are population std over seeds (``ddof=0``): the published Table 1's std values
 fit that convention (papers.md §C.3), so ours are printed the same way.
@@ -25,7 +25,7 @@ import numpy as np
 
 from plasticity_sim import protocols
 from plasticity_sim.methods import METHODS, trainable
-from plasticity_sim.studies import relative_to_cold
+from plasticity_sim.dash.studies import relative_to_cold
 
 # Table-1 columns of a run's ``summary`` (accuracies are fractions; printed as %).
 COLUMNS = ("test_acc_last", "test_acc_avg", "steps_last", "steps_avg", "total_steps")
@@ -225,7 +225,7 @@ def format_table1(rows, *, lead=METHOD_LEAD, width: int = 16, sep: str = "",
     Each row is a dict with the ``lead`` keys and the four Table-1 columns as mean and std in the
     published table's keys and units (``acc_last``, ``acc_last_std``, ..., ``steps_avg_std``;
     accuracy in %), as :meth:`ResultsSummary.as_published`, :func:`method_rows` and
-    :func:`plasticity_sim.paper_scale.results_rows` give them. A row whose ``status`` is not
+    :func:`plasticity_sim.dash.paper_scale.results_rows` give them. A row whose ``status`` is not
     ``"done"`` shows the status in place of the four cells.
 
     ``lead``: (row key, heading, alignment+width such as ``"<10"``) of the columns before the cells.
@@ -307,7 +307,7 @@ def provenance_html(sources, *, title: str = "Provenance of these results") -> s
 
 # ---------------------------------------------------------------------------------------------
 # Beside the published Table 1 (different scales: compare relative to each table's own cold start,
-# plasticity_sim.studies.relative_to_cold)
+# plasticity_sim.dash.studies.relative_to_cold)
 def format_beside_published(summary: ResultsSummary, *, optimizer: str = "SGD",
                             datasets=("CIFAR-10", "CIFAR-100", "SVHN", "Tiny-ImageNet"),
                             ours_name: str = "ours") -> str:

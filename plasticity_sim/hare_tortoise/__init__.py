@@ -1,0 +1,2 @@
+"""The Hare & Tortoise part (``book/hare_tortoise/``): its studies (:mod:`~.studies`) and figures
+(:mod:`~.figures`)."""
