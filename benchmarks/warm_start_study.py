@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from plasticity_sim import protocols, sweep
+from plasticity_sim import study as runner
 from plasticity_sim.dash import cpu_study as study
 
 
@@ -54,7 +55,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"python {platform.python_version()}, {platform.processor() or platform.machine()}, "
           f"{args.workers} worker(s), one torch thread each", flush=True)
 
-    jobs = study.jobs("main", tmp / "new", seeds=[args.seed])
+    main_study = runner.select("dash/main")[0]
+    jobs = runner.jobs(main_study, seeds=[args.seed], out_dir=tmp / "new")
     jobs.sort(key=lambda j: (j["preset"] != "tiny_cnn", j["method"] != "cold"))  # as the study does
     wall, results = _run(jobs, args.workers)
     rows = [_row(r) for r in results]
@@ -69,9 +71,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{model}: {np.mean([r['wall'] for r in sub]):.1f} s per run on average; cold "
               f"{cold:.1f} s = {100 * cold / sum(r['wall'] for r in sub):.0f} % of the model's time; "
               f"{np.mean([r['ms_per_step'] for r in sub]):.2f} ms per step")
-    n_full = len(study.jobs("main", tmp / "x"))
+    n_full = len(runner.jobs(main_study, out_dir=tmp / "x"))
     print(f"\none seed: {len(jobs)} runs in {wall:.1f} s wall ({per_run.sum():.1f} s of run time)")
-    print(f"projected `study main` ({n_full} runs, {len(study.SEEDS)} seeds) on {args.workers} worker(s): "
+    print(f"projected `study dash/main` ({n_full} runs, {len(study.SEEDS)} seeds) on {args.workers} worker(s): "
           f"{wall * n_full / len(jobs) / 60:.1f} min (goal <= 30 min on 2 cores)")
 
     if not args.no_baseline:

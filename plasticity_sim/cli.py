@@ -6,6 +6,7 @@ r"""Command line: ``python -m plasticity_sim run|sweep|list ...`` for every regi
     python -m plasticity_sim run two_phase --preset tiny --seed 0 --set methods=warm,dash
     python -m plasticity_sim sweep chunked --preset tiny --methods cold,warm,sp,dash --seeds 0,1,2 \
         [--workers 2] [--out-dir results/sweep] [--backend process|ray] [--list] [--set ...] [--overwrite]
+    python -m plasticity_sim study [<part>/<study>] [--list] [--workers 2] [--seeds ...] [--overwrite]
     python -m plasticity_sim list                # protocols, presets, methods and measured costs
 
 Every user error (unknown name, bad value, unwritable or existing output, a checkpoint that is not
@@ -28,14 +29,15 @@ class UsageError(ValueError):
     """A bad command line: reported as ``error: ...`` with exit status 2."""
 
 
-def _csv(text: str) -> list[str]:
+def parse_csv(text: str) -> list[str]:
+    """``a, b,c`` as ``["a", "b", "c"]`` (empty items dropped)."""
     return [item.strip() for item in text.split(",") if item.strip()]
 
 
 def parse_seeds(text: str) -> list[int]:
     """``--seeds 0,1,2`` as a list of non-negative ints (a ``UsageError`` names the bad text)."""
     try:
-        seeds = [int(s) for s in _csv(text)]
+        seeds = [int(s) for s in parse_csv(text)]
     except ValueError:
         raise UsageError(f"bad --seeds {text!r}; expected comma-separated integers such as 0,1,2") from None
     bad = [s for s in seeds if s < 0]
@@ -83,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("list", help="protocols, presets, methods and measured costs")
     study = sub.add_parser("study", add_help=False,
-                           help="a named study of the book (main, controls, all): see `study --help`")
+                           help="the book's shipped studies (<part>/<study>); without a name, list them")
     study.add_argument("rest", nargs=argparse.REMAINDER)
     return ap
 
@@ -146,7 +148,7 @@ def _cmd_sweep(args) -> int:
     if args.workers < 1:
         raise UsageError(f"--workers {args.workers} must be >= 1")
     entry = protocols.get(args.protocol)
-    names = _csv(args.methods) if args.methods is not None else \
+    names = parse_csv(args.methods) if args.methods is not None else \
         (["cold", "warm", "sp", "dash"] if entry.method_field else [])
     jobs = sweep.make_jobs(args.protocol, args.preset, names, parse_seeds(args.seeds), args.overrides,
                            out_dir=args.out_dir, checkpoint_dir=args.checkpoint_dir, resume=args.resume,
@@ -187,11 +189,11 @@ def _cmd_sweep(args) -> int:
 
 
 def _cmd_study(args) -> int:
-    from plasticity_sim.dash import cpu_study as warm_start_study
+    from plasticity_sim import study
 
     try:
-        return warm_start_study.main(args.rest)
-    except SystemExit as exit_:  # its argparse already printed the message
+        return study.main(args.rest, parse_seeds)
+    except SystemExit as exit_:  # its argparse already printed the message (or --help its text)
         return int(exit_.code or 0)
 
 
@@ -216,7 +218,10 @@ def main(argv: list[str] | None = None) -> int:
     """
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        args = build_parser().parse_args(argv)
+        if argv[:1] == ["study"]:   # the study runner parses its own options (--help included)
+            args = argparse.Namespace(command="study", rest=argv[1:])
+        else:
+            args = build_parser().parse_args(argv)
     except SystemExit as exit_:  # argparse already printed its message
         return int(exit_.code or 0)
     try:

@@ -8,14 +8,60 @@ handed to :func:`run_job`, a pure ``config -> results file`` function. The same 
 * run as Ray tasks by :func:`run_jobs_ray` (``pip install plasticity_sim[ray]``);
 * printed by :func:`job_command` as one self-contained shell command per job
   (``python -m plasticity_sim sweep ... --list``), for xargs, GNU parallel or a SLURM array.
+
+A job is either a *protocol job* (a config of a registered protocol -> its results file) or a
+*call job* (``kind: "call"``: a part's function that writes one results file, such as the
+continual part's multi-arm files). The book's shipped studies are declared with :class:`Study`,
+:class:`Sweep` and :class:`Call` in each part's subpackage and run by :mod:`plasticity_sim.study`.
 """
 
 from __future__ import annotations
 
+import importlib
 import shlex
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from plasticity_sim import protocols, runs
+
+
+# ---------------------------------------------------------------------------------------------
+# Study declarations (what a part ships; plasticity_sim.study runs them)
+@dataclass(frozen=True)
+class Sweep:
+    """Methods x seeds of one protocol preset (with ``--set`` overrides) into ``<study folder>/<sub>``."""
+
+    protocol: str
+    preset: str
+    methods: tuple[str, ...] = ()
+    overrides: tuple[str, ...] = ()
+    sub: str = ""
+
+
+@dataclass(frozen=True)
+class Call:
+    """One results file written by a part's function ``target`` (``"module:function"``).
+
+    The function is called as ``target(out, seeds=..., overwrite=..., check_only=..., **kwargs)``;
+    with ``check_only`` it validates everything it would run and returns without training.
+    """
+
+    target: str
+    file: str
+    kwargs: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Study:
+    """A shipped study: ``<part>/<name>``, its results folder under ``results/``, its default seeds,
+    its parts (sweeps and calls) and the chapters that load it."""
+
+    name: str
+    folder: str
+    parts: tuple
+    seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
+    chapters: tuple[str, ...] = ()
+    doc: str = ""
 
 
 def make_jobs(protocol: str, preset: str, methods: list[str], seeds: list[int], overrides: list[str], *,
@@ -57,8 +103,21 @@ def make_jobs(protocol: str, preset: str, methods: list[str], seeds: list[int], 
     return jobs
 
 
+def call_job(call: Call, out: str | Path, seeds, *, overwrite: bool, study: str = "", index: int = 0) -> dict:
+    """The job dict of a :class:`Call` (plain data, like a protocol job)."""
+    return {"kind": "call", "target": call.target, "kwargs": dict(call.kwargs), "out": str(out),
+            "seeds": [int(s) for s in seeds], "overwrite": bool(overwrite), "study": study, "index": int(index)}
+
+
+def _call_target(job: dict):
+    module, _, func = job["target"].partition(":")
+    return getattr(importlib.import_module(module), func)
+
+
 def run_job(job: dict) -> str:
-    """One sweep job: plain data in, results file out (any executor can run it)."""
+    """One job: plain data in, results file out (any executor can run it)."""
+    if job.get("kind") == "call":
+        return str(_call_target(job)(job["out"], seeds=job["seeds"], overwrite=job["overwrite"], **job["kwargs"]))
     entry = protocols.get(job["protocol"])
     config = runs.config_from_dict(entry.config, job["config"])
     protocols.run_config(config, out=job["out"], checkpoint_dir=job.get("checkpoint_dir"),
@@ -67,7 +126,12 @@ def run_job(job: dict) -> str:
 
 
 def job_command(job: dict, python: str = "python") -> str:
-    """The job as one self-contained shell command (the ``run`` subcommand with the same config)."""
+    """The job as one self-contained shell command (the ``run`` subcommand with the same config; a
+    call job as ``study <name> --job <index>``)."""
+    if job.get("kind") == "call":
+        argv = [python, "-m", "plasticity_sim", "study", job["study"], "--job", str(job["index"]),
+                "--seeds", ",".join(map(str, job["seeds"])), "--out-dir", str(Path(job["out"]).parent), "--quiet"]
+        return shlex.join(argv + (["--overwrite"] if job.get("overwrite") else []))
     argv = [python, "-m", "plasticity_sim", "run", job["protocol"], "--preset", job["preset"]]
     if job.get("method") is not None:
         argv += ["--method", job["method"]]
@@ -91,6 +155,13 @@ def pending(jobs: list[dict], *, overwrite: bool) -> tuple[list[dict], list[dict
     todo, done = [], []
     for job in jobs:
         out = Path(job["out"])
+        if job.get("kind") == "call":   # the part's function checks its own file (see Call)
+            if out.is_file() and not overwrite:
+                done.append(job)
+            else:
+                runs.check_output(out, overwrite=overwrite, what="results file")
+                todo.append(job)
+            continue
         entry = protocols.get(job["protocol"])
         if out.is_file() and not overwrite:
             try:
@@ -114,6 +185,10 @@ def check_jobs(jobs: list[dict]) -> None:
     the first problem. Jobs that differ only in their seed share one check, so the data load once."""
     seen = set()
     for job in jobs:
+        if job.get("kind") == "call":
+            _call_target(job)(job["out"], seeds=job["seeds"], overwrite=job["overwrite"], check_only=True,
+                              **job["kwargs"])
+            continue
         entry = protocols.get(job["protocol"])
         key = runs.json_dumps({"protocol": job["protocol"],
                                **{k: v for k, v in job["config"].items() if k != entry.seed_field}})

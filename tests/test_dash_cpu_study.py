@@ -6,6 +6,7 @@ import shutil
 import pytest
 
 from plasticity_sim import cli, protocols, stats, sweep
+from plasticity_sim import study as runner
 from plasticity_sim.dash import cpu_study as study
 from plasticity_sim.protocols.specs import table1_summary
 
@@ -14,7 +15,7 @@ SHRINK = ["dataset_kwargs.num_samples=300", "dataset_kwargs.train_split=0.8", "n
 
 
 def test_the_study_declares_every_method_on_both_models_with_five_seeds():
-    jobs = study.jobs("main", "out")
+    jobs = runner.jobs(runner.select("dash/main")[0], out_dir="out")
     assert len(jobs) == 2 * len(study.METHODS) * 5
     assert {j["preset"] for j in jobs} == {"tiny", "tiny_cnn"}
     assert {j["seed"] for j in jobs} == {0, 1, 2, 3, 4}
@@ -22,7 +23,7 @@ def test_the_study_declares_every_method_on_both_models_with_five_seeds():
     assert {"cold", "warm", "warm_reset_opt", "sp", "dash", "dash_row", "l2_init", "l2_init_port",
             "head_reset"} == set(study.METHODS)
     assert {j["out"].split("/")[1] for j in jobs} == {"mlp", "cnn"}
-    controls = study.jobs("controls", "out")
+    controls = runner.jobs(runner.select("dash/controls")[0], out_dir="out")
     assert len(controls) == (5 * 2 + 2 * 4) * 5
     assert {j["config"]["lr"] for j in controls if "/mlp_lr1e-3/" in j["out"]} == {1e-3}
     assert {j["method"] for j in controls} == {"cold", "warm", "sp", "dash"}
@@ -34,7 +35,7 @@ def test_the_study_declares_every_method_on_both_models_with_five_seeds():
     assert {(j["config"]["optimizer"], j["config"]["momentum"], j["config"]["weight_decay"]) for j in jobs} \
         == {("sgd", 0.9, 0.0)}
     with pytest.raises(ValueError, match="unknown study 'nope'"):
-        study.jobs("nope")
+        runner.select("nope")
 
 
 def _run_arm(tmp_path, arm="mlp", methods=("cold", "warm"), seeds=(0, 1, 2)):
@@ -78,13 +79,16 @@ def test_arm_table_needs_results_and_a_baseline(tmp_path):
         study.arm_table("mlp", tmp_path)
 
 
-def test_cli_study_lists_one_run_command_per_job(capsys):
-    assert cli.main(["study", "all", "--list"]) == 0
+def test_cli_study_lists_one_run_command_per_job(capsys, tmp_path):
+    n = 0
+    for name in ("dash/main", "dash/controls"):
+        assert cli.main(["study", name, "--list", "--out-dir", str(tmp_path / name)]) == 0
+        n += len(runner.jobs(runner.select(name)[0], out_dir=tmp_path / name))
     lines = capsys.readouterr().out.splitlines()
-    assert len(lines) == len(study.jobs("all"))
+    assert len(lines) == n == 180
     assert all(l.startswith("python -m plasticity_sim run chunked --preset tiny") for l in lines)
     assert any("--set augment_pad=4" in l for l in lines) and any("--set optimizer=adamw" in l for l in lines)
-    assert cli.main(["study", "main", "--seeds", "0,x"]) == 2
+    assert cli.main(["study", "dash/main", "--seeds", "0,x"]) == 2
     assert "--seeds '0,x'" in capsys.readouterr().err
     assert cli.main(["study", "nope"]) == 2
 

@@ -28,8 +28,6 @@ Explained in: book/continual/03_keeping_plasticity.ipynb
 
 from __future__ import annotations
 
-import argparse
-import sys
 import time
 from pathlib import Path
 
@@ -37,6 +35,7 @@ import numpy as np
 
 from plasticity_sim import runs
 from plasticity_sim.stats import paired_ci
+from plasticity_sim.sweep import Call, Study
 
 RESULTS = runs.results_dir("continual")
 FORMAT = "plasticity_sim.keeping_plasticity/1"
@@ -70,7 +69,7 @@ CHUNKED = {"model": "mlp", "model_kwargs": {"depth": 3, "width": 256}, "optimize
 CHUNKED_ARMS = {"warm": ("warm", {}), "cbp": ("cbp", {}), "redo": ("redo", {}), "clip": ("weight_clipping", {}),
                 "fire": ("fire", {})}
 
-STUDIES = {
+SETTINGS = {
     "permuted": {"protocol": "permuted", "base": PERMUTED, "arms": ARMS, "index": "task",
                  "columns": ("online_acc", "dormant_redo", "dormant_lop", "effective_rank", "stable_rank",
                              "weight_magnitude")},
@@ -86,9 +85,9 @@ STUDIES = {
 
 
 def _study(name: str) -> dict:
-    if name not in STUDIES:
-        raise ValueError(f"unknown study {name!r}; allowed: {', '.join(STUDIES)}")
-    return STUDIES[name]
+    if name not in SETTINGS:
+        raise ValueError(f"unknown study {name!r}; allowed: {', '.join(SETTINGS)}")
+    return SETTINGS[name]
 
 
 def arm_config(study: str, arm: str, seed: int, **overrides):
@@ -135,7 +134,7 @@ def run_study(study: str, out_dir=RESULTS, *, seeds=SEEDS, arms=None, **override
         "format": FORMAT, "study": study, "protocol": spec["protocol"], "index": spec["index"],
         "seeds": [int(s) for s in seeds], "arms": {a: {"method": spec["arms"][a][0], "overrides": spec["arms"][a][1],
                                                         "runs": out[a]} for a in arms},
-        "command": f"python -m plasticity_sim.continual.remedies {study}",
+        "command": f"python -m plasticity_sim study continual/{study}",
         "provenance": dict(runs.provenance("cpu"), wall_time_s=time.perf_counter() - t0, threads=1)})
     return path
 
@@ -215,7 +214,7 @@ def fmt(row: dict, scale: float = 1.0, digits: int = 1) -> str:
 
 def wall_times(results_dir=RESULTS) -> dict:
     """Each shipped study's recorded wall time in seconds (its provenance), for the chapter's cost note."""
-    return {s: float(load_study(s, results_dir)["provenance"]["wall_time_s"]) for s in STUDIES}
+    return {s: float(load_study(s, results_dir)["provenance"]["wall_time_s"]) for s in SETTINGS}
 
 
 def live_run(arms=("bp", "clip"), seeds=(100, 101, 102), num_tasks: int = 20) -> dict:
@@ -228,20 +227,28 @@ def live_run(arms=("bp", "clip"), seeds=(100, 101, 102), num_tasks: int = 20) ->
             "arms": {a: {"runs": {str(s): run_arm("permuted", a, s, num_tasks=num_tasks) for s in seeds}} for a in arms}}
 
 
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m plasticity_sim.continual.remedies",
-                                 description="regenerate the results of book/continual/03_keeping_plasticity")
-    ap.add_argument("study", choices=(*STUDIES, "all"))
-    ap.add_argument("--out-dir", default=str(RESULTS))
-    ap.add_argument("--seeds", default=",".join(map(str, SEEDS)), help="comma-separated run seeds")
-    args = ap.parse_args(argv)
-    seeds = tuple(int(s) for s in args.seeds.split(","))
-    for study in (STUDIES if args.study == "all" else (args.study,)):
-        t0 = time.perf_counter()
-        path = run_study(study, args.out_dir, seeds=seeds)
-        print(f"wrote {path} in {time.perf_counter() - t0:.0f} s", flush=True)
-    return 0
+def study_file(out, *, study: str, seeds, overwrite: bool = False, check_only: bool = False) -> str:
+    """The study runner's job for one ``keeping_<study>.json``: every config checked (and the file's
+    location) before anything trains; with ``check_only``, nothing more."""
+    out = Path(out)
+    if out.name != f"keeping_{study}.json":
+        raise ValueError(f"the {study!r} study writes keeping_{study}.json, not {out.name!r}")
+    runs.check_output(out, overwrite=overwrite, what="results file")
+    for arm in _study(study)["arms"]:
+        for seed in seeds:
+            arm_config(study, arm, seed)
+    if check_only:
+        return str(out)
+    return str(run_study(study, out.parent, seeds=tuple(seeds)))
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+# The part's shipped multi-arm studies, run by `python -m plasticity_sim study continual/<name>`:
+# one job (one process) per results file.
+STUDIES = tuple(
+    Study(f"continual/{name}", "continual", (Call("plasticity_sim.continual.remedies:study_file",
+                                                  f"keeping_{name}.json", {"study": name}),),
+          chapters=("continual/03",), doc=doc)
+    for name, doc in (("permuted", "online permuted digits: backprop and every remedy, 50 tasks"),
+                      ("class_incremental", "classes added in steps, each step also trained from scratch"),
+                      ("adam", "permuted digits under Adam with default and equal moment decays"),
+                      ("chunked", "the DASH part's stationary warm start with the continual remedies")))

@@ -2,8 +2,8 @@
 
 Regenerate the shipped results (into ``results/continual/``, each file with provenance)::
 
-    python -m plasticity_sim.continual.studies regression --out-dir results/continual
-    python -m plasticity_sim.continual.studies frames --out-dir results/continual
+    python -m plasticity_sim study continual/regression
+    python -m plasticity_sim study continual/frames
 
 ``regression``: the slowly-changing regression, plain backprop vs continual backprop, 30 paired
 runs (same seeds: same targets, bit streams and initial weights) through the registered
@@ -17,8 +17,6 @@ Statistics: paired differences over seeds with a two-sided 95 % Student-t interv
 
 from __future__ import annotations
 
-import argparse
-import sys
 import time
 from pathlib import Path
 
@@ -26,6 +24,7 @@ import numpy as np
 from scipy import stats as _st
 
 from plasticity_sim import runs
+from plasticity_sim.sweep import Call, Study
 
 RESULTS = runs.results_dir("continual")
 HEADLINE = {"steps": 600_000, "bin_size": 10_000, "lr": 0.01, "activation": "relu",
@@ -184,32 +183,40 @@ def regression_predictors(results_dir=RESULTS) -> dict:
             "dead_last": float(dead.mean()), "n": int(len(rise))}
 
 
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m plasticity_sim.continual.studies",
-                                 description="regenerate the continual-learning results")
-    ap.add_argument("study", choices=("regression", "frames"))
-    ap.add_argument("--out-dir", default=str(RESULTS))
-    ap.add_argument("--steps", type=int, default=None)
-    ap.add_argument("--runs", type=int, default=None, help="number of seeds (0..runs-1)")
-    args = ap.parse_args(argv)
-    t0 = time.perf_counter()
-    if args.study == "regression":
-        over = {}
-        if args.steps:
-            over["steps"] = args.steps
-        if args.runs:
-            over["seeds"] = tuple(range(args.runs))
-        paths = run_regression_study(args.out_dir, **over)
-    else:
-        run = dict(FRAME_RUN)
-        if args.steps:
-            run["steps"] = args.steps
-        if args.runs:
-            run["seeds"] = tuple(range(args.runs))
-        paths = [run_frames(args.out_dir, run=run)]
-    print(f"wrote {', '.join(map(str, paths))} in {time.perf_counter() - t0:.0f} s")
-    return 0
+def regression_file(out, *, method: str, seeds, overwrite: bool = False, check_only: bool = False) -> str:
+    """The study runner's job for ``regression_<method>.json`` (all seeds in one config)."""
+    from plasticity_sim import protocols
+
+    out = Path(out)
+    config = regression_config(method, seeds=tuple(int(s) for s in seeds))
+    runs.check_output(out, overwrite=overwrite, what="results file")
+    if check_only:
+        protocols.get_check("slow_regression")(config)
+        return str(out)
+    protocols.run_config(config, out=out, overwrite=overwrite)
+    return str(out)
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+def frames_file(out, *, seeds, overwrite: bool = False, check_only: bool = False) -> str:
+    """The study runner's job for ``regression_frames.json`` (the slider grid)."""
+    out = Path(out)
+    if out.name != "regression_frames.json":
+        raise ValueError(f"the frames study writes regression_frames.json, not {out.name!r}")
+    runs.check_output(out, overwrite=overwrite, what="results file")
+    if check_only:
+        return str(out)
+    return str(run_frames(out.parent, run={**FRAME_RUN, "seeds": tuple(int(s) for s in seeds)}))
+
+
+# The part's regression studies, run by `python -m plasticity_sim study continual/<name>`.
+STUDIES = (
+    Study("continual/regression", "continual",
+          tuple(Call("plasticity_sim.continual.studies:regression_file", f"regression_{m}.json", {"method": m})
+                for m in ("bp", "cbp")),
+          seeds=HEADLINE["seeds"], chapters=("continual/01", "continual/02"),
+          doc="slowly-changing regression, backprop and CBP, 30 seeds"),
+    Study("continual/frames", "continual", (Call("plasticity_sim.continual.studies:frames_file",
+                                                 "regression_frames.json"),),
+          seeds=FRAME_RUN["seeds"], chapters=("continual/01",),
+          doc="the slider grid: activation x step size x replacement rate, 10 seeds"),
+)

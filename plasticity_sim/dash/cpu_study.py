@@ -1,8 +1,8 @@
 """The DASH part's CPU study: every method of the paper's Table 1, five seeds, an MLP and a 1-D CNN.
 
-    python -m plasticity_sim study main        # 9 methods x 5 seeds x {MLP, CNN}: 90 runs
-    python -m plasticity_sim study controls    # optimizer ablations, augmentation, easy tasks: 90 runs
-    python -m plasticity_sim study main --list # one `run` command per job, for a cluster
+    python -m plasticity_sim study dash/main        # 9 methods x 5 seeds x {MLP, CNN}: 90 runs
+    python -m plasticity_sim study dash/controls    # optimizer ablations, augmentation, easy tasks: 90 runs
+    python -m plasticity_sim study dash/main --list # one `run` command per job, for a cluster
 
 A study is a list of *arms*; an arm is one sweep (protocol preset, methods, seeds, ``--set``
 overrides) whose results land in ``<out-dir>/<arm>/``. The runs are ordinary ``chunked`` runs
@@ -24,14 +24,13 @@ Explained in: book/dash/02_warm_starting_real_networks.ipynb
 """
 from __future__ import annotations
 
-import argparse
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from plasticity_sim import protocols, runs, stats
+from plasticity_sim.sweep import Study, Sweep
 
 SEEDS = (0, 1, 2, 3, 4)
 # The paper's Table-1 rows that exist at CPU scale (Warm ReM = warm_reset_opt), both DASH
@@ -74,30 +73,23 @@ ARMS: dict[str, Arm] = {
     "feature_noise_cnn": Arm("tiny", _FOUR, _FEATURE_NOISE,
                              doc="feature/noise images (16x16, every feature frequent), 2-D CNN, SGD"),
 }
-STUDIES: dict[str, tuple[str, ...]] = {
-    "main": ("mlp", "cnn"),
-    "controls": ("mlp_adamw", "cnn_adamw", "mlp_lr1e-3", "mlp_aug", "cnn_aug", "digits_mlp", "feature_noise_cnn"),
-}
+MAIN = ("mlp", "cnn")
+CONTROLS = ("mlp_adamw", "cnn_adamw", "mlp_lr1e-3", "mlp_aug", "cnn_aug", "digits_mlp", "feature_noise_cnn")
 
 
-def _arms_of(study: str) -> tuple[str, ...]:
-    if study == "all":
-        return tuple(a for arms in STUDIES.values() for a in arms)
-    if study not in STUDIES:
-        raise ValueError(f"unknown study {study!r}; known: {', '.join(STUDIES)}, all")
-    return STUDIES[study]
+def _sweeps(arms) -> tuple[Sweep, ...]:
+    return tuple(Sweep("chunked", ARMS[a].preset, ARMS[a].methods, ARMS[a].overrides, sub=a) for a in arms)
 
 
-def jobs(study: str, out_dir: str | Path = RESULTS, *, seeds=SEEDS, overwrite: bool = False) -> list[dict]:
-    """Every job of ``study`` (``main``, ``controls`` or ``all``), validated, results in ``out_dir/<arm>/``."""
-    from plasticity_sim import sweep
-
-    out = []
-    for name in _arms_of(study):
-        arm = ARMS[name]
-        out += sweep.make_jobs("chunked", arm.preset, list(arm.methods), list(seeds), list(arm.overrides),
-                               out_dir=str(Path(out_dir) / name), overwrite=overwrite)
-    return out
+# The DASH part's shipped studies, run by `python -m plasticity_sim study dash/<name>`.
+STUDIES = (
+    Study("dash/main", "dash_cpu", _sweeps(MAIN), chapters=("dash/02",),
+          doc="Table 1 at CPU scale: 9 methods x 5 seeds, MLP and 1-D CNN, SGD"),
+    Study("dash/controls", "dash_cpu", _sweeps(CONTROLS), chapters=("dash/02b",),
+          doc="AdamW, the paper's lr, shifts, and two easy tasks (cold and warm, or four methods)"),
+    Study("dash/small", "small", (Sweep("chunked", "small", ("cold", "warm", "sp", "dash")),), seeds=(0, 1, 2),
+          chapters=("dash/05",), doc="the earlier AdamW setting (8,000 points, J = 10), 3 seeds"),
+)
 
 
 def load_arm(arm: str, results_dir: str | Path = RESULTS) -> dict[str, dict[int, dict]]:
@@ -165,40 +157,3 @@ def format_arm(rows: list[dict]) -> str:
                      f"{r['steps_avg'][0]:8.0f} ({r['steps_avg'][1]:5.0f}) {diff:>30s} "
                      f"{r['worse'] if d is not None else '-':>3}/{len(r['seeds'])}")
     return "\n".join(lines)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m plasticity_sim study {main,controls,all}``: run (or list) a study, then print its tables."""
-    from plasticity_sim import sweep
-    from plasticity_sim.cli import parse_seeds
-
-    ap = argparse.ArgumentParser(prog="python -m plasticity_sim study", description=__doc__.splitlines()[0])
-    ap.add_argument("study", choices=(*STUDIES, "all"))
-    ap.add_argument("--out-dir", default=str(RESULTS))
-    ap.add_argument("--seeds", default=",".join(map(str, SEEDS)), help="comma-separated (default 0-4)")
-    ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--overwrite", action="store_true", help="re-run jobs whose results files exist")
-    ap.add_argument("--list", action="store_true", help="print one `run` command per job and exit")
-    ap.add_argument("--quiet", action="store_true")
-    args = ap.parse_args(argv)
-    if args.workers < 1:
-        raise ValueError(f"--workers {args.workers} must be >= 1")
-    all_jobs = jobs(args.study, args.out_dir, seeds=parse_seeds(args.seeds), overwrite=args.overwrite)
-    if args.list:
-        print("\n".join(sweep.job_command(job) for job in all_jobs))
-        return 0
-    todo, done = sweep.pending(all_jobs, overwrite=args.overwrite)
-    sweep.check_jobs(todo)   # every job checked before any starts, as `sweep` does
-    # Longest first: the cold and CNN runs would otherwise be left for the end on one worker.
-    todo.sort(key=lambda j: (j["preset"] != "tiny_cnn", j["method"] != "cold"))
-    if not args.quiet:
-        print(f"[plasticity_sim] study {args.study}: {len(all_jobs)} runs, {len(done)} already done, "
-              f"{len(todo)} to run on {args.workers} worker(s)", flush=True)
-    report = None if args.quiet else (lambda path: print(f"[plasticity_sim] wrote {path}", flush=True))
-    failures = sweep.run_jobs_local(todo, workers=args.workers, on_done=report)
-    for job, reason in failures:
-        print(f"error: job {job['out']} failed: {reason}", file=sys.stderr)
-    if not args.quiet:
-        for arm in _arms_of(args.study):
-            print(f"\n{arm}: {ARMS[arm].doc}\n{format_arm(arm_table(arm, args.out_dir))}")
-    return 1 if failures else 0

@@ -131,7 +131,7 @@ def check_command(argv: list[str]) -> list:
         raise ValueError(f"the CLI rejects the arguments {argv!r}") from None
     if args.command == "sweep":
         entry = protocols.get(args.protocol)
-        jobs = sweep.make_jobs(args.protocol, args.preset, cli._csv(args.methods or ""), cli.parse_seeds(args.seeds),
+        jobs = sweep.make_jobs(args.protocol, args.preset, cli.parse_csv(args.methods or ""), cli.parse_seeds(args.seeds),
                                args.overrides, out_dir=args.out_dir)
         return [runs.config_from_dict(entry.config, job["config"]) for job in jobs]
     if args.command == "run":

@@ -16,20 +16,39 @@ from scipy import stats
 
 from plasticity_sim import protocols, runs
 from plasticity_sim.diagnostics import HT_METRICS, pearson
+from plasticity_sim.sweep import Study, Sweep
 
-RESULTS = runs.results_dir("hare_tortoise")
 
-# Each shipped study: the one command that regenerates it (run from the repository root).
-STUDIES = {
-    "grid": "python -m plasticity_sim sweep noisy_warm_start --preset grid --methods warm "
-            "--seeds 0,1,2,3,4 --workers 2 --out-dir results/hare_tortoise/grid",
-    "compare": "python -m plasticity_sim sweep noisy_warm_start --preset compare "
-               "--methods cold,warm,sp_init,head_reset,ema,self_distill,hare_tortoise "
-               "--seeds 0,1,2,3,4 --workers 2 --out-dir results/hare_tortoise/compare",
-    "table7": "python -m plasticity_sim sweep noisy_warm_start --preset compare "
-              "--methods l2,augmentation,spectral,l2_init_kumar,redo,crelu,dash "
-              "--seeds 0,1,2,3,4 --workers 2 --out-dir results/hare_tortoise/table7",
-}
+_NOISY = "noisy_warm_start"
+_GROWING = ("cold", "warm", "sp_init", "hare_tortoise")
+# The part's shipped studies, run by `python -m plasticity_sim study hare_tortoise/<name>`; each
+# lands in results/hare_tortoise/<name>/.
+STUDIES = (
+    Study("hare_tortoise/grid", "hare_tortoise/grid", (Sweep(_NOISY, "grid", ("warm",)),),
+          chapters=("hare_tortoise/01", "hare_tortoise/03"), doc="warm vs fresh over subset ratio x label noise"),
+    Study("hare_tortoise/compare", "hare_tortoise/compare",
+          (Sweep(_NOISY, "compare", ("cold", "warm", "sp_init", "head_reset", "ema", "self_distill",
+                                     "hare_tortoise")),),
+          chapters=("hare_tortoise/02", "hare_tortoise/03"), doc="H&T and its ablations on the noisy warm start"),
+    Study("hare_tortoise/table7", "hare_tortoise/table7",
+          (Sweep(_NOISY, "compare", ("l2", "augmentation", "spectral", "l2_init_kumar", "redo", "crelu", "dash")),),
+          chapters=("hare_tortoise/03",), doc="trainability vs generalisation methods (Table 7's idea)"),
+    Study("hare_tortoise/continual_full", "hare_tortoise/continual_full", (Sweep("growing_data", "small", _GROWING),),
+          chapters=("hare_tortoise/02",), doc="growing data, full access to earlier phases"),
+    Study("hare_tortoise/continual_buffer", "hare_tortoise/continual_buffer",
+          (Sweep("growing_data", "small", _GROWING, ("access=buffer",)),),
+          chapters=("hare_tortoise/02",), doc="growing data, a replay buffer of earlier phases"),
+)
+_BY_NAME = {s.name.split("/", 1)[1]: s for s in STUDIES}
+
+
+def _study_folder(study: str | Path) -> Path:
+    return runs.results_dir(_BY_NAME[study].folder) if isinstance(study, str) and study in _BY_NAME else Path(study)
+
+
+def _regenerate(study) -> str:
+    return f"python -m plasticity_sim study hare_tortoise/{study}" if str(study) in _BY_NAME else \
+        "python -m plasticity_sim study (see its listing)"
 
 
 def load_study(study: str | Path) -> dict:
@@ -39,10 +58,10 @@ def load_study(study: str | Path) -> dict:
 
     Explained in: book/hare_tortoise/01_warm_starting_noisy_labels.ipynb
     """
-    folder = RESULTS / study if isinstance(study, str) and study in STUDIES else Path(study)
+    folder = _study_folder(study)
     files = sorted(folder.glob("*.json"))
     if not files:
-        raise ValueError(f"no results files in {str(folder)!r}; regenerate with: {STUDIES.get(str(study), '?')}")
+        raise ValueError(f"no results files in {str(folder)!r}; regenerate with: {_regenerate(study)}")
     records, seen, wall, first = [], set(), 0.0, None
     for f in files:
         data = protocols.load_results(f)
@@ -164,25 +183,16 @@ def run_live(config) -> list[dict]:
     return run(config).records
 
 
-STUDIES.update({
-    "continual_full": "python -m plasticity_sim sweep growing_data --preset small --methods cold,warm,sp_init,hare_tortoise "
-                      "--seeds 0,1,2,3,4 --workers 2 --out-dir results/hare_tortoise/continual_full",
-    "continual_buffer": "python -m plasticity_sim sweep growing_data --preset small --set access=buffer "
-                        "--methods cold,warm,sp_init,hare_tortoise --seeds 0,1,2,3,4 --workers 2 "
-                        "--out-dir results/hare_tortoise/continual_buffer",
-})
-
-
 def load_continual(study: str | Path) -> dict:
     """Every results file of a ``growing_data`` study folder: ``records`` (one per seed, method and
     phase), ``files``, ``wall_time_s``, ``config``.
 
     Explained in: book/hare_tortoise/02_hare_and_tortoise.ipynb
     """
-    folder = RESULTS / study if isinstance(study, str) and study in STUDIES else Path(study)
+    folder = _study_folder(study)
     files = sorted(folder.glob("*.json"))
     if not files:
-        raise ValueError(f"no results files in {str(folder)!r}; regenerate with: {STUDIES.get(str(study), '?')}")
+        raise ValueError(f"no results files in {str(folder)!r}; regenerate with: {_regenerate(study)}")
     datas = [protocols.load_results(f) for f in files]
     return {"records": [r for d in datas for r in d["records"]], "files": len(files),
             "wall_time_s": sum(float(d["provenance"].get("wall_time_s") or 0.0) for d in datas),
