@@ -70,6 +70,9 @@ _TABLE = (
            "official DASH code: per (out, in) kernel slice, λ = 0.3, α = 0.3", "DASH", "#9467bd"),
     Method("dash_row", "dash", {"granularity": "row"},
            "per-output-row variant (lucidrains' port)", "DASH (row)", "#c5b0d5"),
+    Method("dash_row_vbias", "dash", {"granularity": "row", "bias": "vector"},
+           "row weights with the official whole-vector bias cosine: on Linear layers identical to `dash`, so "
+           "`dash_row` - `dash` on an MLP is the bias rule alone", "DASH (row, vector bias)", "#7b6ba8"),
     Method("l2_init", "l2_init", {"form": "dash"},
            "DASH code `l2_init`: λ(Σ_layers ||W − W_init||_F)², λ = 1e-2", "L2 init", "#8c564b",
            acts="during"),

@@ -251,3 +251,37 @@ def test_bad_grad_dicts_and_chunk_size():
     with pytest.raises(ValueError, match="granularity"):
         dash_shrink_(net, g, 0.3, "neuron")
     assert isinstance(get_intervention("dash"), Dash)
+
+
+def test_on_linear_layers_kernel_and_row_differ_only_in_the_bias_rule():
+    """On nn.Linear both granularities give one cosine per output row; only the bias differs, so
+    row weights + whole-vector bias ('dash_row_vbias') is the official kernel rule exactly."""
+    import torch
+    from torch import nn
+
+    from plasticity_sim.interventions.dash import dash_cosines
+
+    g = torch.Generator().manual_seed(3)
+    net = nn.Sequential(nn.Linear(6, 5), nn.ReLU(), nn.Linear(5, 3))
+    with torch.no_grad():
+        for p in net.parameters():
+            p.copy_(torch.randn(p.shape, generator=g))
+    ema = {n: torch.randn(p.shape, generator=g) for n, p in net.named_parameters()}
+    kernel = dash_cosines(net, ema, "kernel")
+    row = dash_cosines(net, ema, "row")
+    row_vbias = dash_cosines(net, ema, "row", bias="vector")
+    kernel_ebias = dash_cosines(net, ema, "kernel", bias="element")
+    for name in kernel:
+        if name.endswith("weight"):
+            assert torch.equal(kernel[name], row[name])
+        else:   # one cosine for the vector vs one per element: not the same numbers
+            assert kernel[name].ndim == 0 and row[name].shape == (ema[name].numel(),)
+        assert torch.equal(kernel[name], row_vbias[name])
+        assert torch.equal(row[name], kernel_ebias[name])
+
+
+def test_dash_bias_rule_is_checked():
+    from plasticity_sim.interventions import get_intervention
+
+    with pytest.raises(ValueError, match="bias"):
+        get_intervention("dash", granularity="row", bias="rows")

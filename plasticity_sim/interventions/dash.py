@@ -28,6 +28,11 @@ The rule in two steps, run before any training on T_1..T_j:
    keeps its EMA inside AdamW during training; we keep the official layers and gradient pass, so
    only the grouping differs between the two options.)
 
+   On a ``nn.Linear`` layer the two granularities group the *weights* identically (one cosine per
+   output row); they differ only in the bias: one cosine for the whole vector ("kernel") against
+   one per element ("row"). ``bias="vector"`` / ``bias="element"`` choose the bias rule on its own,
+   so that the two effects can be measured apart (``dash_row_vbias``: rows, whole-vector bias).
+
 ``torch.nn.functional.cosine_similarity`` is used exactly as in the official code: it returns 0
 when one vector is (numerically) zero (eps = 1e-8), so an all-zero gradient gives factor ``lam``.
 The optimizer is NOT recreated (SGD momentum from the previous experiment persists).
@@ -47,6 +52,7 @@ from plasticity_sim.checks import check_choice, check_range
 from .base import BaseIntervention, shrinkable_modules
 
 GRANULARITIES = ("kernel", "row")
+BIAS_RULES = ("vector", "element")   # one cosine for the whole bias vector / one per element
 
 
 def _named_shrinkable_params(model: nn.Module):
@@ -96,18 +102,24 @@ def dash_gradient_ema(model: nn.Module, x: torch.Tensor, y: torch.Tensor, chunk_
 
 
 def group_cosines(param: torch.Tensor, direction: torch.Tensor, granularity: str = "kernel",
-                  *, is_bias: bool = False) -> torch.Tensor:
+                  *, is_bias: bool = False, bias: str | None = None) -> torch.Tensor:
     """Cosine between ``param`` and ``direction`` per DASH group (see the module docstring).
 
     Shapes returned: Linear weight ``(out,)``; Conv weight ``(out, in)`` for "kernel", ``(out,)``
     for "row"; bias: a 0-dim tensor for "kernel" (one cosine for the whole vector), ``(out,)``
     for "row" (element-wise, i.e. sign agreement). ``direction`` is the DASH statistic, i.e.
-    already the *negative* gradient.
+    already the *negative* gradient. ``bias`` ("vector" or "element") overrides the granularity's
+    own bias rule.
     """
     check_choice("granularity", granularity, GRANULARITIES)
     if param.shape != direction.shape:
         raise ValueError(f"shape mismatch: parameter {tuple(param.shape)} vs direction "
                          f"{tuple(direction.shape)}")
+    if bias is not None and (is_bias or param.ndim == 1):
+        check_choice("bias", bias, BIAS_RULES)
+        if bias == "element":
+            return F.cosine_similarity(direction.reshape(-1, 1), param.reshape(-1, 1), dim=-1)
+        return F.cosine_similarity(direction.reshape(1, -1), param.reshape(1, -1)).reshape(())
     if granularity == "row":
         # lucidrains: pack as (out, rest); for a 1-D bias 'rest' is empty -> (out, 1).
         return F.cosine_similarity(direction.reshape(param.shape[0], -1),
@@ -123,7 +135,7 @@ def group_cosines(param: torch.Tensor, direction: torch.Tensor, granularity: str
 
 
 def dash_cosines(model: nn.Module, grad_ema: dict[str, torch.Tensor],
-                 granularity: str = "kernel") -> dict[str, torch.Tensor]:
+                 granularity: str = "kernel", bias: str | None = None) -> dict[str, torch.Tensor]:
     """The raw DASH cosines (before the clamp) for every Linear/Conv parameter in ``grad_ema``.
 
     Keys are parameter names; values as in :func:`group_cosines`. Raises ValueError for a key of
@@ -131,6 +143,8 @@ def dash_cosines(model: nn.Module, grad_ema: dict[str, torch.Tensor],
     parameter missing from ``grad_ema``.
     """
     check_choice("granularity", granularity, GRANULARITIES)
+    if bias is not None:
+        check_choice("bias", bias, BIAS_RULES)
     known = {n: p for n, _, p in _named_shrinkable_params(model)}
     unknown = sorted(set(grad_ema) - set(known))
     if unknown:
@@ -141,12 +155,12 @@ def dash_cosines(model: nn.Module, grad_ema: dict[str, torch.Tensor],
         raise ValueError(f"grad_ema is missing trainable parameters: {missing}")
     with torch.no_grad():
         return {n: group_cosines(p, grad_ema[n].to(p.device, p.dtype), granularity,
-                                 is_bias=n.endswith("bias"))
+                                 is_bias=n.endswith("bias"), bias=bias)
                 for n, p in known.items() if n in grad_ema}
 
 
 def shrink_factors(model: nn.Module, grad_ema: dict[str, torch.Tensor], lam: float = 0.3,
-                   granularity: str = "kernel") -> dict[str, torch.Tensor]:
+                   granularity: str = "kernel", bias: str | None = None) -> dict[str, torch.Tensor]:
     """Per-group DASH factors ``clamp(cos, min=lam, max=1)`` (= ``max(lam, cos)`` since cos <= 1).
 
     Nothing is modified. Useful to plot which units / kernels DASH keeps (factor 1) or shrinks
@@ -154,11 +168,11 @@ def shrink_factors(model: nn.Module, grad_ema: dict[str, torch.Tensor], lam: flo
     """
     lam = check_range("lam", lam, 0.0, 1.0)
     return {n: torch.clamp(c, min=lam, max=1) for n, c in
-            dash_cosines(model, grad_ema, granularity).items()}
+            dash_cosines(model, grad_ema, granularity, bias).items()}
 
 
 def dash_shrink_(model: nn.Module, grad_ema: dict[str, torch.Tensor], lam: float = 0.3,
-                 granularity: str = "kernel") -> dict[str, torch.Tensor]:
+                 granularity: str = "kernel", bias: str | None = None) -> dict[str, torch.Tensor]:
     """DASH step 2, in place: multiply every group by its factor; return the factors used.
 
     Only Linear/Conv weights and biases change; BatchNorm/LayerNorm parameters and buffers are
@@ -166,7 +180,7 @@ def dash_shrink_(model: nn.Module, grad_ema: dict[str, torch.Tensor], lam: float
 
     Explained in: book/dash/01_dash_rule.ipynb
     """
-    factors = shrink_factors(model, grad_ema, lam, granularity)
+    factors = shrink_factors(model, grad_ema, lam, granularity, bias)
     params = {n: p for n, _, p in _named_shrinkable_params(model)}
     with torch.no_grad():
         for n, f in factors.items():
@@ -188,9 +202,13 @@ class Dash(BaseIntervention):
 
     name = "dash"
 
-    def __init__(self, granularity: str = "kernel", lam: float = 0.3, alpha: float = 0.3):
+    def __init__(self, granularity: str = "kernel", lam: float = 0.3, alpha: float = 0.3,
+                 bias: str | None = None):
         check_choice("granularity", granularity, GRANULARITIES)
+        if bias is not None:
+            check_choice("bias", bias, BIAS_RULES)
         self.granularity = granularity
+        self.bias = bias
         self.lam = check_range("lam", lam, 0.0, 1.0)
         self.alpha = check_range("alpha", alpha, 0.0, 1.0)
         if self.alpha == 0.0:
@@ -199,12 +217,13 @@ class Dash(BaseIntervention):
 
     @property
     def params(self) -> dict:
-        return {"granularity": self.granularity, "lam": self.lam, "alpha": self.alpha}
+        out = {"granularity": self.granularity, "lam": self.lam, "alpha": self.alpha}
+        return out if self.bias is None else {**out, "bias": self.bias}
 
     def __call__(self, model, optimizer, ctx):
         if ctx.experiment < 2:
             return model, optimizer
         ema = dash_gradient_ema(model, ctx.x_seen, ctx.y_seen, ctx.chunk_size, self.alpha)
-        factors = dash_shrink_(model, ema, self.lam, self.granularity)
+        factors = dash_shrink_(model, ema, self.lam, self.granularity, self.bias)
         self.last_factors = {n: f.detach().cpu() for n, f in factors.items()}
         return model, optimizer
