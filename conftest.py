@@ -2,8 +2,8 @@
 
 Loaded by every ``pytest`` run in this checkout, including a reader's plain ``pytest --nbval book/``:
 nbval starts each chapter's kernel from this process's environment, so the settings made here reach the
-chapters before they import torch. See ``plasticity_sim.arithmetic`` and book/intro.md ("Running the
-book yourself") for what is pinned and why.
+chapters before they import torch. See ``plasticity_sim.arithmetic`` and book/appendix_arithmetic.md for
+what is pinned and why.
 """
 from __future__ import annotations
 

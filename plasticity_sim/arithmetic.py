@@ -17,7 +17,7 @@ Two things live here:
 
 Importing this module does not import torch.
 
-Explained in: book/intro.md (section "Running the book yourself")
+Explained in: book/appendix_arithmetic.md
 """
 from __future__ import annotations
 

@@ -5,7 +5,7 @@ A chapter that trains real networks live cannot promise the same last digits on 
 seed-to-seed spread: "S&P beats cold" becomes "the 95 % confidence interval of the paired difference
 S&P - cold, over seeds, lies above 0".
 
-Explained in: book/intro.md (section "Running the book yourself")
+Explained in: book/appendix_arithmetic.md
 """
 from __future__ import annotations
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tools.book import toc_notebooks
+from tools.book import toc_notebooks, toc_pages
 
 ROOT = Path(__file__).resolve().parent.parent
 SHOTS = ROOT / "_build" / "screenshots"
@@ -32,8 +32,7 @@ ALLOWED_PAGE_ERRORS: list[re.Pattern] = []
 ALLOWED_CONSOLE = [
     re.compile(r"Got invalid theme mode"),          # pydata-sphinx-theme, fresh profile
 ]
-PAGES = ["book/intro.html", "book/bibliography.html"] + [
-    str(p.relative_to(ROOT).with_suffix(".html")) for p in toc_notebooks(ROOT)]
+PAGES = [str(p.relative_to(ROOT).with_suffix(".html")) for p in toc_pages(ROOT)]   # every page, in book order
 
 
 def _chromium() -> str | None:

@@ -17,7 +17,7 @@ stores widget state (the static HTML needs it), writes no timing metadata, merge
 and renames the random widget model ids to ids derived from the notebook path, so that re-executing an
 unchanged chapter leaves ``git diff`` empty.
 
-Explained in: book/intro.md (section "Running the book yourself")
+Explained in: book/appendix_arithmetic.md
 """
 from __future__ import annotations
 
@@ -79,8 +79,8 @@ class BookError(Exception):
 
 # --------------------------------------------------------------------------------------------------
 # chapters listed in _toc.yml
-def toc_notebooks(root: Path = ROOT) -> list[Path]:
-    """Every ``.ipynb`` chapter listed in ``_toc.yml``, in book order."""
+def toc_pages(root: Path = ROOT) -> list[Path]:
+    """Every page listed in ``_toc.yml`` (``.md`` or ``.ipynb`` source), in book order."""
     import yaml
 
     toc = yaml.safe_load((root / "_toc.yml").read_text())
@@ -98,11 +98,15 @@ def toc_notebooks(root: Path = ROOT) -> list[Path]:
     out = []
     for f in files:
         p = root / f
-        if p.suffix == "" and (root / (f + ".ipynb")).exists():
-            p = root / (f + ".ipynb")
-        if p.suffix == ".ipynb":
-            out.append(p)
+        if p.suffix == "":
+            p = next((root / (f + ext) for ext in (".ipynb", ".md") if (root / (f + ext)).exists()), p)
+        out.append(p)
     return out
+
+
+def toc_notebooks(root: Path = ROOT) -> list[Path]:
+    """Every ``.ipynb`` chapter listed in ``_toc.yml``, in book order."""
+    return [p for p in toc_pages(root) if p.suffix == ".ipynb"]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -217,7 +221,7 @@ def execute(paths: list[Path], *, timeout: int = 1800, quiet: bool = False) -> l
     seconds or a dead kernel stops the command with a one-line ``BookError`` (exit status 2) naming
     the notebook and cell, and leaves that notebook untouched (earlier notebooks stay written).
 
-    Explained in: book/intro.md
+    Explained in: book/appendix_arithmetic.md
     """
     import nbformat
     from nbclient import NotebookClient
