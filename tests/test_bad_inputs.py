@@ -292,7 +292,7 @@ BAD: list[Bad] = [
         r"cifar-10-binary\.tar\.gz: member 'cifar-10-batches-bin/data_batch_1\.bin' declares "
         r"3200000000 bytes", setup=_tar_declaring_huge_member),
     Bad("cifar-stream-expands-past-bound",
-        lambda p, a: download._read_tar_members(a, ["cifar-10-batches-bin/test_batch.bin"],
+        lambda p, a: download.read_tar_members(a, ["cifar-10-batches-bin/test_batch.bin"],
                                                 max_bytes=1 << 20),
         CorruptArchiveError, r"cifar-10-binary\.tar\.gz expands to more than 1048576 bytes",
         setup=_tar_bomb),

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .base import BaseIntervention, shrinkable_modules
-from .ema import _CapturingIntervention
+from .ema import CapturingIntervention
 
 
 def _check_lam(lam) -> float:
@@ -50,7 +50,7 @@ class L2Penalty(BaseIntervention):
         return model, optimizer
 
 
-class SpectralDecoupling(_CapturingIntervention):
+class SpectralDecoupling(CapturingIntervention):
     """Warm between phases; loss term ``lam * mean over the batch of ||logits||_2^2``
     (Pezeshki et al. 2021), on the logits of the batch being trained (see ``OutputCapture``)."""
 

@@ -33,7 +33,7 @@ from plasticity_sim.protocols.specs import FeatureProbeConfig
 from plasticity_sim.diagnostics import unit_cosines
 from plasticity_sim.interventions import dash_cosines, dash_gradient_ema, shrink_factors
 from plasticity_sim.models import PatchCNN
-from plasticity_sim.dash.studies import feature_share, max_abs_cosine, noise_patch_vectors
+from plasticity_sim.ground_truth import feature_share, max_abs_cosine, noise_patch_vectors
 from plasticity_sim.train import evaluate, loss_and_grads, make_optimizer, train_until
 
 

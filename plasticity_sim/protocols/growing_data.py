@@ -24,7 +24,7 @@ from plasticity_sim import methods, runs
 from plasticity_sim.data import load_dataset
 from plasticity_sim.interventions import InterventionContext
 from plasticity_sim.models import build_model, check_model_size
-from plasticity_sim.protocols.noisy_warm_start import _train_epochs, noise_draws
+from plasticity_sim.protocols.noisy_warm_start import train_epochs, noise_draws
 from plasticity_sim.protocols.specs import GrowingDataConfig
 from plasticity_sim.train import evaluate, make_optimizer
 
@@ -115,7 +115,7 @@ def _run_one(config, data, seed: int, method: str) -> list[dict]:
             model, _ = intervention(model, opt, ctx)
             model.train()
         opt = opt_for(model.parameters())
-        steps = _train_epochs(model, x, y, opt, config.epochs, config.batch_size, train_gen, intervention,
+        steps = train_epochs(model, x, y, opt, config.epochs, config.batch_size, train_gen, intervention,
                               f"{method} seed {seed} phase {k}")
         judged = intervention.evaluation_model(model)
         records.append({"seed": seed, "method": method, "access": config.access, "phase": k, "noise": noise,

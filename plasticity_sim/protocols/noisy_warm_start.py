@@ -130,7 +130,7 @@ class _Seed:
         return self.data.x_train[idx], y[idx], self.data.y_train[idx], replaced[idx]
 
 
-def _train_epochs(model, x, y, optimizer, epochs, batch_size, generator, intervention, context) -> int:
+def train_epochs(model, x, y, optimizer, epochs, batch_size, generator, intervention, context) -> int:
     """``epochs`` fixed epochs (no early stop), one ``train_until`` call per epoch on one generator
     (the same batches as one long run), with the intervention's step hooks, loss term and
     augmentation; returns the number of steps."""
@@ -170,7 +170,7 @@ def jobs(config: NoisyWarmStartConfig) -> list[dict]:
 def _fresh_record(s: _Seed) -> dict:
     c, t0 = s.config, time.perf_counter()
     model = s.model()
-    steps = _train_epochs(model, s.data.x_train, s.data.y_train, s.optimizer_for(model.parameters()), c.epochs,
+    steps = train_epochs(model, s.data.x_train, s.data.y_train, s.optimizer_for(model.parameters()), c.epochs,
                           c.batch_size, _gen(s.streams["phase2"]), None, f"fresh seed {s.seed}")
     return {**_judge(None, model, s.data), "phase1_epochs": 0, "phase1_train_acc": None,
             "phase1_clean_acc": None, "phase1_metrics": None, "steps": steps,
@@ -185,7 +185,7 @@ def _phase1(s: _Seed, ratio: float, noise: float, intervention):
     initial = copy.deepcopy(model.state_dict())
     opt = s.optimizer_for(model.parameters())
     e1 = phase1_epochs(c.epochs, ratio)
-    steps = _train_epochs(model, x1, y1, opt, e1, c.batch_size, _gen(s.streams["phase1"]), intervention,
+    steps = train_epochs(model, x1, y1, opt, e1, c.batch_size, _gen(s.streams["phase1"]), intervention,
                           f"phase 1 seed {s.seed} ratio {ratio} noise {noise}")
     info = {"phase1_epochs": e1, "phase1_steps": steps, "phase1_points": len(x1),
             "phase1_replaced": float(replaced.double().mean()),
@@ -219,7 +219,7 @@ def _record(s: _Seed, job: dict, cache: dict) -> dict:
     model, _ = intervention(model, opt, ctx)
     model.train()
     opt2 = s.optimizer_for(model.parameters())      # the paper re-initialises the optimizer
-    steps = _train_epochs(model, s.data.x_train, s.data.y_train, opt2, c.epochs, c.batch_size,
+    steps = train_epochs(model, s.data.x_train, s.data.y_train, opt2, c.epochs, c.batch_size,
                           _gen(s.streams["phase2"]), intervention, f"phase 2 {m} seed {s.seed}")
     return _judge(intervention, model, s.data, {**info, "steps": steps, "wall_time": time.perf_counter() - t0})
 
