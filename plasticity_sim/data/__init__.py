@@ -21,6 +21,8 @@ import inspect
 
 import torch
 
+from plasticity_sim import registry
+
 from .dataset import Dataset
 from .download import load_cifar10, load_cifar100, load_svhn, load_tiny_imagenet
 from .offline import load_digits, load_mnist1d, make_feature_noise
@@ -32,15 +34,8 @@ __all__ = ["Dataset", "load_dataset", "DATASETS", "random_chunks", "subset_by_ra
            "load_mnist1d", "load_digits", "make_feature_noise", "load_cifar10", "load_cifar100",
            "load_svhn", "load_tiny_imagenet"]
 
-DATASETS = {
-    "mnist1d": load_mnist1d,
-    "digits": load_digits,
-    "feature_noise": make_feature_noise,
-    "cifar10": load_cifar10,
-    "cifar100": load_cifar100,
-    "svhn": load_svhn,
-    "tiny_imagenet": load_tiny_imagenet,
-}
+# The loaders by name, from the one table of dataset names (torch-free, so configs check the same names).
+DATASETS = registry.load_all(registry.DATASETS)
 
 
 def _resolve_device(device) -> torch.device:

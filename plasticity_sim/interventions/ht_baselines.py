@@ -21,6 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from plasticity_sim.registry import MODEL_NAMES
+
 from .base import BaseIntervention, shrinkable_modules
 from .ema import CapturingIntervention
 
@@ -129,8 +131,6 @@ class ArchitectureOption(BaseIntervention):
     name = "architecture"
 
     def __init__(self, model: str = "mlp_crelu", model_kwargs: dict | None = None):
-        from plasticity_sim.models import MODEL_NAMES
-
         if model not in MODEL_NAMES:
             raise ValueError(f"unknown model {model!r}; allowed: {', '.join(MODEL_NAMES)}")
         if not isinstance(model_kwargs or {}, dict):

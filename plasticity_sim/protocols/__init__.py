@@ -6,7 +6,7 @@ its own module, imported only when run), and its results summary. :func:`run_con
 protocol's config into a results file with provenance (and checkpoints where the protocol can
 resume); :func:`load_results` reads any protocol's file back; the CLI's ``run``, ``sweep`` and
 ``list`` read the same table. Adding a protocol: write its loop module, add its config to
-``specs.py``, add one entry below.
+``specs/<part>.py``, add one entry below.
 
 Importing this package does not import torch.
 """

@@ -244,7 +244,7 @@ def run_regression(seeds, *, steps: int = 600_000, bin_size: int = 10_000, activ
 
 
 # =============================================================================================
-# Registered protocols: slow_regression, permuted, class_incremental (configs in specs.py)
+# Registered protocols: slow_regression, permuted, class_incremental (configs in specs/continual.py)
 from plasticity_sim import methods as _methods  # noqa: E402
 from plasticity_sim import runs as _runs  # noqa: E402
 from plasticity_sim.protocols.specs import (ClassIncrementalConfig, PermutedConfig,  # noqa: E402

@@ -19,7 +19,7 @@ import numpy as np
 
 # The laws live in the engine (the feature/noise images draw from them too); re-exported here so
 # the theory part reads as one package.
-from plasticity_sim.frequencies import (FREQUENCY_LAWS, MAX_COUNT, check_frequencies, int_at_least,  # noqa: F401
+from plasticity_sim.frequencies import (FREQUENCY_LAWS, check_frequencies, int_at_least,  # noqa: F401
                                         sample_frequencies)
 
 __all__ = [
