@@ -19,6 +19,7 @@ from tqdm.auto import tqdm
 
 from plasticity_sim import registry
 from plasticity_sim.checks import check_positive_int
+from plasticity_sim.devices import resolve_device  # noqa: F401  (the protocols import it from here)
 from plasticity_sim.registry import OPTIMIZER_NAMES
 # Data sets up to this size are shuffled with one gather per epoch (MNIST-1D: 1.3 MB; CIFAR-10 on the
 # GPU: 600 MB, gathered per batch instead, so the training set is never held twice).
@@ -104,28 +105,6 @@ def make_optimizer(name: str, params, *, lr: float, momentum: float = 0.9, weigh
         return cls(params, fused=fused, **kwargs)
     except (RuntimeError, TypeError):  # older torch without fused kernels for this device
         return cls(params, **kwargs)
-
-
-def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """"auto" -> CUDA if available, else CPU; otherwise check that the named device exists.
-    """
-    if isinstance(device, str) and device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        d = torch.device(device)
-    except (RuntimeError, TypeError):
-        raise ValueError(f"unknown device {device!r}; allowed: 'auto', 'cpu', 'cuda', 'cuda:N', 'mps'") from None
-    if d.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ValueError(f"device {device!r} requested but CUDA is not available; use 'auto' or 'cpu'")
-        if d.index is not None and d.index >= torch.cuda.device_count():
-            raise ValueError(f"device {device!r}: only {torch.cuda.device_count()} CUDA device(s)")
-    elif d.type == "mps":
-        if not torch.backends.mps.is_available():
-            raise ValueError(f"device {device!r} requested but MPS is not available")
-    elif d.type != "cpu":
-        raise ValueError(f"unsupported device {device!r}; allowed: 'auto', 'cpu', 'cuda', 'cuda:N', 'mps'")
-    return d
 
 
 # ----------------------------------------------------------------------------- training

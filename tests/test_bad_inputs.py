@@ -345,7 +345,7 @@ BAD: list[Bad] = [
     Bad("feature-noise-std-text", lambda p, _: make_feature_noise(noise_std="1"), ValueError,
         r"noise_std='1': must be a finite number >= 0"),
     Bad("load-dataset-device-gpu", lambda p, _: load_dataset("digits", device="gpu"), ValueError,
-        r"device='gpu' is not a device; use 'cpu'"),
+        r"unknown device 'gpu'; allowed: 'auto', 'cpu'"),
     Bad("load-dataset-unknown-option", lambda p, _: load_dataset("digits", num_samples=10),
         ValueError, r"unknown option\(s\) 'num_samples' for dataset 'digits'; allowed: "),
     Bad("random-chunks-without-generator", lambda p, _: random_chunks(10, 2, None), ValueError,

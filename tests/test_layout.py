@@ -5,6 +5,7 @@ book part (dash, hare_tortoise, continual, theory)."""
 from __future__ import annotations
 
 import ast
+import warnings
 from pathlib import Path
 
 import pytest
@@ -19,8 +20,7 @@ MAX_LINES = 450
 # the helper work breaks dash.report <-> dash.studies); allowed here only until that lands.
 # removed by the runner / helper work
 ALLOWED_EDGES = {("plasticity_sim.dash.cpu_study", "plasticity_sim.cli"),
-                 ("plasticity_sim.dash.report", "plasticity_sim.dash.studies"),
-                 ("plasticity_sim.dash.studies", "plasticity_sim.dash.report")}
+                 ("plasticity_sim.dash.report", "plasticity_sim.dash.studies")}
 
 
 def _module_name(path: Path) -> str:
@@ -106,8 +106,12 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
 
 
 def test_no_import_cycles():
-    cycle = find_cycle(_graph())
+    graph = _graph()
+    cycle = find_cycle(graph)
     assert cycle is None, "import cycle: " + " -> ".join(cycle)
+    used = sorted(f"{a} -> {b}" for a, b in ALLOWED_EDGES if b in graph.get(a, ()))
+    if used:  # reported, not failed, until the work that removes them lands
+        warnings.warn("import edges allowed only for now (each closes a circle): " + "; ".join(used))
 
 
 def test_find_cycle_sees_a_circle():

@@ -231,9 +231,14 @@ def _load(config: NoisyWarmStartConfig):
 def check(config: NoisyWarmStartConfig) -> None:
     """Everything that can fail before training: fields, methods and their parameters, the data
     and the model size. Loads the data."""
+    prepare(config)
+
+
+def prepare(config: NoisyWarmStartConfig):
+    """:func:`check`, returning the loaded data for :func:`run`'s ``prepared=`` (one load per run)."""
     if not isinstance(config, NoisyWarmStartConfig):
         raise ValueError(f"config must be a NoisyWarmStartConfig, got {type(config).__name__}")
-    runs.validate_config(config)
+    runs.ensure_valid(config)
     data = _load(config)
     check_model_size(config.model, data.input_shape, data.num_classes, **config.model_kwargs)
     for m in config.methods:
@@ -241,19 +246,20 @@ def check(config: NoisyWarmStartConfig) -> None:
         if hasattr(iv, "model"):
             check_model_size(iv.model, data.input_shape, data.num_classes,
                              **{**config.model_kwargs, **iv.model_kwargs})
+    return data
 
 
 def run(config: NoisyWarmStartConfig, *, resume_state: dict | None = None, on_checkpoint=None,
-        stop_after: int | None = None) -> runs.RunOutcome:
+        stop_after: int | None = None, prepared=None) -> runs.RunOutcome:
     """Run every record of :func:`jobs`; the registry's entry point (resumable per record).
 
     Records: ``seed, method, ratio, noise, test_acc, train_acc`` (phase-2 end, eval mode, through
     the method's evaluation model; train accuracy on the clean training set), ``phase1_epochs``,
     ``phase1_train_acc`` (fit of the noisy labels), ``phase1_clean_acc``, ``phase1_replaced``
     (share of replaced labels), ``phase1_metrics`` (App. C), ``steps``, ``wall_time``.
+    ``prepared``: the data :func:`prepare` loaded (prepared here when None).
     """
-    check(config)
-    data = _load(config)
+    data = prepared if prepared is not None else prepare(config)
     records, elapsed0 = [], 0.0
     if resume_state is not None:
         records = runs.json_loads(resume_state["records_json"])

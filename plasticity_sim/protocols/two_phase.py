@@ -99,7 +99,7 @@ def validate_config(config: PretrainSweepConfig) -> None:
     """
     if not isinstance(config, PretrainSweepConfig):
         raise ValueError(f"config must be a PretrainSweepConfig, got {type(config).__name__}")
-    runs.validate_config(config)
+    runs.ensure_valid(config)
 
 
 def split_pretrain(n: int, fraction: float, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
@@ -265,6 +265,11 @@ def run_pretrain_sweep(config: PretrainSweepConfig, *, progress: bool = False, d
 def check(config: PretrainSweepConfig) -> None:
     """Everything that can fail before training: fields, methods and their parameters, the data,
     the split and the model size. Loads (and caches) the data."""
+    prepare(config)
+
+
+def prepare(config: PretrainSweepConfig):
+    """:func:`check`, returning the loaded data for :func:`run`'s ``prepared=`` (one load per run)."""
     validate_config(config)
     for method in config.methods:
         methods.check_runs_in(method, "two_phase")
@@ -272,12 +277,13 @@ def check(config: PretrainSweepConfig) -> None:
     data = load_data(config)
     split_pretrain(data.num_train, config.pretrain_fraction, torch.Generator())
     check_model_size(config.model, data.input_shape, data.num_classes, **config.model_kwargs)
+    return data
 
 
-def run(config: PretrainSweepConfig) -> runs.RunOutcome:
+def run(config: PretrainSweepConfig, *, prepared=None) -> runs.RunOutcome:
     """The registry's entry point: the sweep as plain records (the cold starts first, as
-    method ``cold``), for a results file."""
-    res = run_pretrain_sweep(config)
+    method ``cold``), for a results file. ``prepared``: the data :func:`prepare` loaded."""
+    res = run_pretrain_sweep(config, data=prepared)
     # JSON has no NaN: a cold start has no pre-training accuracy (None in the file)
     cold = [{**r, "pretrain_train_acc": None} for r in res.cold]
     return runs.RunOutcome(

@@ -6,16 +6,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from plasticity_sim.devices import check_device_name as check_device
 from plasticity_sim.registry import DATASET_NAMES as DATASETS
 from plasticity_sim.registry import MODEL_NAMES as MODELS
 from plasticity_sim.registry import OPTIMIZER_NAMES as OPTIMIZERS
 
 __all__ = ["DATASETS", "MODELS", "OPTIMIZERS", "check_device", "check_method_params", "mean_by"]
-
-
-def check_device(device: str) -> None:
-    if not (device in ("auto", "cpu", "mps") or device.startswith("cuda")):
-        raise ValueError(f"unknown device {device!r}; allowed: auto, cpu, cuda, cuda:N, mps")
 
 
 def check_method_params(method_params: dict, methods) -> None:
