@@ -143,6 +143,22 @@ def test_theory_registries():
     check_registry(lambda name: process.Method(name), process.METHODS)
 
 
+def test_published_tables_and_their_levels():
+    import ast
+
+    from plasticity_sim import published
+
+    check_registry(published.load_table, published.available())
+    table = published.load_table()
+    for key in ("dataset", "optimizer"):
+        levels = table.levels(key)
+        with pytest.raises(ValueError) as err:
+            table.select(**{key: UNKNOWN})
+        assert ast.literal_eval(str(err.value).split("allowed:", 1)[1].strip()) == levels
+        for value in levels:
+            assert table.select(**{key: value})
+
+
 def test_config_keys():
     cls = protocols.get("chunked").config
     names = sorted(f.name for f in dataclasses.fields(cls))
