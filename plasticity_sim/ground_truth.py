@@ -4,8 +4,6 @@ and how closely it matches the known noise patches.
 The engine's feature probe (:mod:`plasticity_sim.protocols.feature_probe`) measures what DASH's
 cosine sees against these; they live in the engine, not in the DASH part, because the engine never
 imports a part. numpy only.
-
-Explained in: book/dash/01_dash_rule.ipynb
 """
 from __future__ import annotations
 

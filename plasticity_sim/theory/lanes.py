@@ -2,8 +2,6 @@
 
 Its own module so that both simulators, ``engine.KeepLanes`` and ``cold_start.ColdLanes``, read
 ``Lanes`` without importing each other (the engine builds both; ``cold_start`` needs only the index).
-
-Explained in: book/theory/02_discrete_process.ipynb
 """
 from __future__ import annotations
 
