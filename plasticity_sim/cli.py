@@ -22,7 +22,7 @@ import sys
 from pathlib import Path
 
 from plasticity_sim import methods as method_table
-from plasticity_sim import protocols, runs
+from plasticity_sim import protocols
 
 
 class UsageError(ValueError):
@@ -95,12 +95,9 @@ def run_config_of(args):
     entry = protocols.get(args.protocol)
     if args.method is not None and entry.method_field is None:
         raise UsageError(f"protocol {args.protocol!r} takes no --method")
-    base = protocols.preset_config(args.preset, protocol=args.protocol)
-    if args.method is not None or args.seed is not None:
-        base = protocols.with_job(base, method=args.method, seed=args.seed)
-    if hasattr(base, "progress"):
-        base.progress = not args.quiet
-    return runs.apply_overrides(base, args.overrides)   # --set wins; file names follow the result
+    # one dict, validated once; --set wins, and file names follow the result
+    return protocols.job_config(args.protocol, args.preset, method=args.method, seed=args.seed,
+                                overrides=args.overrides, progress=not args.quiet)
 
 
 def _eta_line(entry, preset: str, n_runs: int, workers: int, overridden: bool) -> str:

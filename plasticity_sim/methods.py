@@ -134,7 +134,7 @@ METHODS: dict[str, Method] = {m.name: m for m in _TABLE}
 def get_method(name: str) -> Method:
     """The :class:`Method` called ``name``; a ``ValueError`` lists the allowed names."""
     if name not in METHODS:
-        raise ValueError(f"unknown method {name!r}; allowed: {', '.join(trainable())}")
+        raise ValueError(f"unknown method {name!r}; allowed: {', '.join(METHODS)}")
     return METHODS[name]
 
 

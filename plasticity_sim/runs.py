@@ -149,6 +149,22 @@ def validate_config(config) -> None:
     check = getattr(config, "check", None)
     if callable(check):
         check()
+    config.__dict__[_STAMP] = _values(config)
+
+
+# A config remembers the values it was validated with, so the steps of one run (builder, run_config,
+# the protocol's prepare) validate it once; a change since (even inside a dict field) shows in the repr.
+_STAMP = "_validated_values"
+
+
+def _values(config) -> str:
+    return repr([getattr(config, f.name) for f in dataclasses.fields(config)])
+
+
+def ensure_valid(config) -> None:
+    """:func:`validate_config`, unless ``config`` was validated already with its current values."""
+    if not (dataclasses.is_dataclass(config) and getattr(config, _STAMP, None) == _values(config)):
+        validate_config(config)
 
 
 def result_fields(config_or_cls) -> tuple[str, ...]:
@@ -223,9 +239,14 @@ def apply_overrides(config, assignments: list[str]):
     as JSON when it parses as JSON, else kept as a string; a tuple field takes ``0,1,2``. Unknown
     keys and unparsable values raise ``ValueError`` naming them. The result is validated.
     """
-    cls = type(config)
+    return config_from_dict(type(config), override_values(type(config), dataclasses.asdict(config), assignments))
+
+
+def override_values(cls, values: dict, assignments: list[str]) -> dict:
+    """``values`` (a dict of ``cls`` fields) with the ``key=value`` strings applied (see
+    :func:`apply_overrides`); not validated, so a builder can validate the final config once."""
     hints = typing.get_type_hints(cls)
-    values = dataclasses.asdict(config)
+    values = dict(values)
     for assignment in assignments:
         key, sep, text = assignment.partition("=")
         key = key.strip()
@@ -244,7 +265,7 @@ def apply_overrides(config, assignments: list[str]):
             values[top] = dict(values[top], **{sub: parsed})
         else:
             values[top] = _parse_value(top, hints[top], text)
-    return config_from_dict(cls, values)
+    return values
 
 
 # ---------------------------------------------------------------------------------------------

@@ -17,9 +17,10 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from plasticity_sim import registry
 from plasticity_sim.checks import check_positive_int
-
-OPTIMIZER_NAMES = ("sgd", "adamw", "sam")
+from plasticity_sim.devices import resolve_device  # noqa: F401  (the protocols import it from here)
+from plasticity_sim.registry import OPTIMIZER_NAMES
 # Data sets up to this size are shuffled with one gather per epoch (MNIST-1D: 1.3 MB; CIFAR-10 on the
 # GPU: 600 MB, gathered per batch instead, so the training set is never held twice).
 WHOLE_EPOCH_GATHER_BYTES = 256 * 2**20
@@ -80,7 +81,7 @@ def make_optimizer(name: str, params, *, lr: float, momentum: float = 0.9, weigh
     kernels are used when every parameter is a float tensor on CPU or CUDA.
     """
     if name not in OPTIMIZER_NAMES:
-        raise ValueError(f"unknown optimizer {name!r}; allowed: {OPTIMIZER_NAMES}")
+        raise ValueError(f"unknown optimizer {name!r}; allowed: {', '.join(OPTIMIZER_NAMES)}")
     for key, value, ok, allowed in (("lr", lr, lambda v: v > 0, "> 0"),
                                     ("momentum", momentum, lambda v: 0 <= v < 1, "in [0, 1)"),
                                     ("weight_decay", weight_decay, lambda v: v >= 0, ">= 0"),
@@ -97,35 +98,13 @@ def make_optimizer(name: str, params, *, lr: float, momentum: float = 0.9, weigh
     kwargs = {"lr": lr, "weight_decay": weight_decay}
     if name != "adamw":
         kwargs["momentum"] = momentum
-    cls = {"sgd": torch.optim.SGD, "adamw": torch.optim.AdamW, "sam": SAM}[name]
+    cls = registry.load(registry.OPTIMIZERS, name)
     if name == "sam":
         kwargs["rho"] = rho
     try:
         return cls(params, fused=fused, **kwargs)
     except (RuntimeError, TypeError):  # older torch without fused kernels for this device
         return cls(params, **kwargs)
-
-
-def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """"auto" -> CUDA if available, else CPU; otherwise check that the named device exists.
-    """
-    if isinstance(device, str) and device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        d = torch.device(device)
-    except (RuntimeError, TypeError):
-        raise ValueError(f"unknown device {device!r}; allowed: 'auto', 'cpu', 'cuda', 'cuda:N', 'mps'") from None
-    if d.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ValueError(f"device {device!r} requested but CUDA is not available; use 'auto' or 'cpu'")
-        if d.index is not None and d.index >= torch.cuda.device_count():
-            raise ValueError(f"device {device!r}: only {torch.cuda.device_count()} CUDA device(s)")
-    elif d.type == "mps":
-        if not torch.backends.mps.is_available():
-            raise ValueError(f"device {device!r} requested but MPS is not available")
-    elif d.type != "cpu":
-        raise ValueError(f"unsupported device {device!r}; allowed: 'auto', 'cpu', 'cuda', 'cuda:N', 'mps'")
-    return d
 
 
 # ----------------------------------------------------------------------------- training

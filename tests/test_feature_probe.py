@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 from plasticity_sim.dash.figures import plot_factor_histograms, plot_probe_scatter
+from plasticity_sim.ground_truth import feature_share, max_abs_cosine
 from plasticity_sim.protocols.feature_probe import FeatureProbeConfig, probe_seed, run_feature_probe
 
 
@@ -26,3 +27,12 @@ def test_probe_seed_tiny():
     assert len(fig.axes) == 1
     with pytest.raises(ValueError, match="even"):
         probe_seed(FeatureProbeConfig(n_train=41), 0)
+
+
+def test_feature_share_and_alignment_by_hand():
+    patterns = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])     # span = first two axes
+    w = np.array([[1.0, 1.0, 0.0], [0.0, 0.0, 2.0], [1.0, 0.0, 1.0], [0.0, 0.0, 0.0]])
+    assert np.allclose(feature_share(w, patterns), [1.0, 0.0, 0.5, 0.0])
+    assert np.allclose(max_abs_cosine(w[:3], patterns), [1 / np.sqrt(2), 0.0, 1 / np.sqrt(2)])
+    with pytest.raises(ValueError, match="dimension"):
+        feature_share(w, np.ones((1, 4)))

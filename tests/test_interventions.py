@@ -3,7 +3,6 @@
 import copy
 import json
 import math
-import os
 
 import pytest
 import torch
@@ -557,8 +556,6 @@ def test_step_hook_interventions_bind_lazily_and_train():
         get_intervention("hare_tortoise", momentum=2.0)
 
 
-@pytest.mark.skipif(not os.path.exists(os.path.join(os.path.dirname(__file__), "..", "plasticity_sim",
-                                                    "models.py")), reason="models.py not written yet")
 def test_integration_with_package_mlp():
     from plasticity_sim.models import build_model
 

@@ -205,7 +205,7 @@ def test_bad_inputs_raise_value_error():
         build_model("mlp", (1, 40), 10, seed=0, generator=torch.Generator())
     with pytest.raises(ValueError, match="generator"):
         build_model("mlp", (1, 40), 10).reset_parameters(0)
-    assert set(MODEL_NAMES) == {"mlp", "cnn", "resnet18", "vgg16_bn", "mlp_crelu", "vit_tiny"}
+    assert set(MODEL_NAMES) == {"mlp", "cnn", "resnet18", "vgg16_bn", "mlp_ln", "mlp_crelu", "vit_tiny"}
 
 
 def test_patch_cnn_filters_see_one_patch_each():

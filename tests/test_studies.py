@@ -6,8 +6,7 @@ test_subsets.py, test_feature_probe.py), where a tiny run is at hand.
 import numpy as np
 import pytest
 
-from plasticity_sim.dash.studies import (feature_share, max_abs_cosine, relative_to_cold, shrink_2d, shrink_factor,
-                                    spearman)
+from plasticity_sim.dash.studies import relative_to_cold, shrink_2d, shrink_factor, spearman
 
 
 def test_shrink_factor_is_max_of_lam_and_cos():
@@ -26,15 +25,6 @@ def test_shrink_2d_by_hand():
     assert np.allclose(out, w * f[:, None])
     with pytest.raises(ValueError, match="dimension"):
         shrink_2d(w, [1.0, 0.0, 0.0])
-
-
-def test_feature_share_and_alignment_by_hand():
-    patterns = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])     # span = first two axes
-    w = np.array([[1.0, 1.0, 0.0], [0.0, 0.0, 2.0], [1.0, 0.0, 1.0], [0.0, 0.0, 0.0]])
-    assert np.allclose(feature_share(w, patterns), [1.0, 0.0, 0.5, 0.0])
-    assert np.allclose(max_abs_cosine(w[:3], patterns), [1 / np.sqrt(2), 0.0, 1 / np.sqrt(2)])
-    with pytest.raises(ValueError, match="dimension"):
-        feature_share(w, np.ones((1, 4)))
 
 
 def test_spearman_by_hand():

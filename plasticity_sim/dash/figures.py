@@ -15,7 +15,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from plasticity_sim.plotting import book_style, mean_std_band, method_color, method_label, new_figure
-from plasticity_sim.dash.report import ResultsSummary, _check_methods, label, summarize_results
+from plasticity_sim.dash.report import ResultsSummary, check_methods, label, summarize_results
 from plasticity_sim.checks import check_range
 from plasticity_sim.dash.studies import shrink_2d, shrink_factor
 from plasticity_sim.theory.figures import FIG_DPI, MIN_FONT_PT
@@ -191,7 +191,7 @@ def plot_experiment_curves(sources, *, methods=None, seed=None, fig=None, title=
     Explained in: book/dash/02_warm_starting_real_networks.ipynb
     """
     summary = sources if isinstance(sources, ResultsSummary) else summarize_results(sources)
-    methods = _check_methods(methods) if methods is not None else list(summary.methods)
+    methods = check_methods(methods) if methods is not None else list(summary.methods)
     if fig is None:
         fig, axes = new_figure(2, figsize=(7.0, 3.0))
     else:

@@ -68,7 +68,8 @@ def _method_order(names) -> list[str]:
     return sorted(names, key=lambda m: list(METHODS).index(m))
 
 
-def _check_methods(methods) -> list[str]:
+def check_methods(methods) -> list[str]:
+    """``methods`` as a list, or a ``ValueError`` naming those outside the method table."""
     methods = list(methods)
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
@@ -94,7 +95,7 @@ class ResultsSummary:
         return sorted(self._runs_of(method))
 
     def _runs_of(self, method: str) -> dict:
-        _check_methods([method])
+        check_methods([method])
         if method not in self.per_seed:
             raise ValueError(f"no results for method {method!r}; found: {', '.join(self.methods)}")
         return self.per_seed[method]
@@ -169,7 +170,7 @@ def summarize_results(sources, *, methods=None) -> ResultsSummary:
     if methods is None:
         methods = found
     else:
-        methods = _check_methods(methods)
+        methods = check_methods(methods)
         missing = [m for m in methods if m not in found]
         if missing:
             raise ValueError(f"no results for method(s) {missing}; found: {', '.join(found)}")
@@ -204,7 +205,7 @@ def label(method: str) -> str:
 
     Explained in: book/dash/02_warm_starting_real_networks.ipynb
     """
-    _check_methods([method])
+    check_methods([method])
     return METHODS[method].label
 
 

@@ -1,8 +1,7 @@
 """The numbers the DASH (real-network) chapters need beyond a protocol's training loop.
 
 Each function turns a protocol's result (or a model, or plain arrays) into the statistic a chapter
-prints or checks: DASH's shrink factor, ground-truth measures of what a filter learned, rank
-correlations, gaps to the cold start. ``figures`` draws them; ``report`` summarises results files.
+prints or checks: DASH's shrink factor, rank correlations, gaps to the cold start. ``figures`` draws them; ``report`` summarises results files.
 The theory part's counterpart is :mod:`plasticity_sim.theory.studies`.
 
 Importing this module does not import torch (only :func:`dash_factors_after_pretraining` and
@@ -22,7 +21,7 @@ if TYPE_CHECKING:  # annotations only: importing the protocols would import torc
     from plasticity_sim.protocols.two_phase import PretrainSweepConfig, PretrainSweepResult
     from plasticity_sim.dash.report import ResultsSummary
 
-__all__ = ["shrink_factor", "shrink_2d", "feature_share", "max_abs_cosine", "noise_patch_vectors",
+__all__ = ["shrink_factor", "shrink_2d",
            "dash_factors_after_pretraining", "gap_to_cold", "first_fitted_epoch", "spearman",
            "cosine_accuracy_correlation", "whole_network_test_cosine", "relative_to_cold"]
 
@@ -58,53 +57,6 @@ def shrink_2d(weights, direction, lam: float = 0.3) -> tuple[np.ndarray, np.ndar
 
 
 # ---------------------------------------------------------------------------------------------
-# Ground truth of the feature/noise probe (plasticity_sim.protocols.feature_probe)
-def feature_share(weights, patterns) -> np.ndarray:
-    """Share of each row's squared norm inside the span of ``patterns`` (rows = vectors).
-
-    ``weights`` (n, d), ``patterns`` (m, d) with m < d; a zero row gives 0.
-
-    Explained in: book/dash/01_dash_rule.ipynb
-    """
-    w = np.asarray(weights, dtype=float).reshape(len(weights), -1)
-    p = np.asarray(patterns, dtype=float).reshape(len(patterns), -1)
-    if w.shape[1] != p.shape[1]:
-        raise ValueError(f"weights have dimension {w.shape[1]} but patterns {p.shape[1]}")
-    q, _ = np.linalg.qr(p.T)                     # orthonormal basis of the span, (d, m)
-    energy = (w ** 2).sum(1)
-    inside = ((w @ q) ** 2).sum(1)
-    return np.divide(inside, energy, out=np.zeros(len(w)), where=energy > 0)
-
-
-def max_abs_cosine(weights, vectors) -> np.ndarray:
-    """For each row of ``weights``: the largest |cos| with any row of ``vectors``.
-    """
-    w = np.asarray(weights, dtype=float).reshape(len(weights), -1)
-    v = np.asarray(vectors, dtype=float).reshape(len(vectors), -1)
-    if w.shape[1] != v.shape[1] or len(v) == 0:
-        raise ValueError(f"need vectors of dimension {w.shape[1]}, got shape {v.shape}")
-    wn = w / np.maximum(np.linalg.norm(w, axis=1, keepdims=True), 1e-12)
-    vn = v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
-    return np.abs(wn @ vn.T).max(1)
-
-
-def noise_patch_vectors(data, indices) -> np.ndarray:
-    """The noise patches of training points ``indices``, flattened: (len(indices) * M, ch * s * s).
-
-    Read from the images at the positions in ``data.truth["train_noise_pos"]``.
-    """
-    if data.truth is None or "train_noise_pos" not in data.truth:
-        raise ValueError(f"dataset {data.name!r} has no ground truth; use make_feature_noise")
-    s = int(data.meta["patch_size"])
-    x = data.x_train.detach().cpu().numpy()
-    pos = data.truth["train_noise_pos"]
-    out = [x[i, :, r:r + s, c:c + s].ravel() for i in np.asarray(indices) for r, c in pos[i]]
-    if not out:
-        raise ValueError("these points carry no noise patches (noise_patches=0)")
-    return np.stack(out)
-
-
-# ---------------------------------------------------------------------------------------------
 # Pre-training, then all data (plasticity_sim.protocols.two_phase)
 def dash_factors_after_pretraining(config: PretrainSweepConfig, seed: int, pretrain_epochs: int, *,
                                    granularities=None, data=None) -> dict:
@@ -122,7 +74,7 @@ def dash_factors_after_pretraining(config: PretrainSweepConfig, seed: int, pretr
     from plasticity_sim import methods
     from plasticity_sim.interventions import dash_gradient_ema, shrink_factors
     from plasticity_sim.interventions.dash import GRANULARITIES
-    from plasticity_sim.protocols.two_phase import _gen, _load, _Setup, validate_config
+    from plasticity_sim.protocols.two_phase import PhaseSetup, load_data, validate_config
     from plasticity_sim.train import evaluate, train_until
 
     validate_config(config)
@@ -132,11 +84,11 @@ def dash_factors_after_pretraining(config: PretrainSweepConfig, seed: int, pretr
         raise ValueError(f"granularities={granularities!r}; allowed: {GRANULARITIES}")
     if isinstance(pretrain_epochs, bool) or not isinstance(pretrain_epochs, int) or pretrain_epochs < 1:
         raise ValueError(f"pretrain_epochs={pretrain_epochs!r} must be a positive int")
-    setup = _Setup(config, data if data is not None else _load(config), seed)
+    setup = PhaseSetup(config, data if data is not None else load_data(config), seed)
     model = setup.fresh_model()
     train_until(model, setup.x_first, setup.y_first, optimizer=setup.optimizer(model),
                 target_train_acc=1.0, max_epochs=pretrain_epochs, batch_size=config.batch_size,
-                generator=_gen(setup.streams["pretrain"]), context=f"pre-training seed {seed}")
+                generator=setup.generator("pretrain"), context=f"pre-training seed {seed}")
     out = {"pretrain_train_acc": evaluate(model, setup.x_first, setup.y_first)}
     model.eval()
     # DASH's lam/alpha: the config's method_params["dash"] over the method table's defaults

@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import inspect
 
-import torch
+from plasticity_sim import registry
+from plasticity_sim.devices import resolve_device
 
 from .dataset import Dataset
 from .download import load_cifar10, load_cifar100, load_svhn, load_tiny_imagenet
@@ -32,28 +33,8 @@ __all__ = ["Dataset", "load_dataset", "DATASETS", "random_chunks", "subset_by_ra
            "load_mnist1d", "load_digits", "make_feature_noise", "load_cifar10", "load_cifar100",
            "load_svhn", "load_tiny_imagenet"]
 
-DATASETS = {
-    "mnist1d": load_mnist1d,
-    "digits": load_digits,
-    "feature_noise": make_feature_noise,
-    "cifar10": load_cifar10,
-    "cifar100": load_cifar100,
-    "svhn": load_svhn,
-    "tiny_imagenet": load_tiny_imagenet,
-}
-
-
-def _resolve_device(device) -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError, ValueError) as e:
-        raise ValueError(f"device={device!r} is not a device; use 'cpu', 'cuda', 'cuda:1', 'auto' "
-                         "or a torch.device") from e
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device={device!r} but CUDA is not available here; use 'cpu' or 'auto'")
-    return dev
+# The loaders by name, from the one table of dataset names (torch-free, so configs check the same names).
+DATASETS = registry.load_all(registry.DATASETS)
 
 
 def load_dataset(name: str, *, seed: int = 0, device="cpu", **kwargs) -> Dataset:
@@ -72,5 +53,5 @@ def load_dataset(name: str, *, seed: int = 0, device="cpu", **kwargs) -> Dataset
     if unknown:
         raise ValueError(f"unknown option(s) {', '.join(map(repr, unknown))} for dataset {name!r}; "
                          f"allowed: {', '.join(allowed)}")
-    device = _resolve_device(device)   # before loading: fail before the work, never after it
+    device = resolve_device(device)   # before loading: fail before the work, never after it
     return loader(seed=seed, **kwargs).to(device)

@@ -30,7 +30,7 @@ from tqdm.auto import tqdm
 from ..atomic import atomic_path
 from .dataset import Dataset
 from .fetch import (MAX_ARCHIVE_BYTES, MAX_IMAGE_SIDE, MAX_IMAGES, MAX_SVHN_IMAGES, ChecksumError,
-                    CorruptArchiveError, DownloadError, Source, _read_tar_members, data_dir,
+                    CorruptArchiveError, DownloadError, Source, read_tar_members, data_dir,
                     fetch)
 from .transforms import channel_stats
 
@@ -102,7 +102,7 @@ def _load_cifar(name: str, prefix: str, train_files: list[str], test_files: list
                 root, download, verify, normalize, progress, extra_meta: dict) -> Dataset:
     (archive,), prov = _fetch_all(name, root, download, verify, progress)
     members = [f"{prefix}/{f}" for f in train_files + test_files]
-    blobs = _read_tar_members(archive, members, optional=[f"{prefix}/{names_file}"])
+    blobs = read_tar_members(archive, members, optional=[f"{prefix}/{names_file}"])
 
     def parse(files):
         parts = [_parse_cifar_records(blobs[f"{prefix}/{f}"], f"{archive}:{f}", label_bytes,

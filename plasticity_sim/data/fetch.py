@@ -215,7 +215,7 @@ class _Bounded(io.RawIOBase):
         return len(data)
 
 
-def _read_tar_members(archive: Path, names: list[str], optional=(),
+def read_tar_members(archive: Path, names: list[str], optional=(),
                       max_bytes: int = MAX_ARCHIVE_BYTES) -> dict[str, bytes]:
     """Read the named regular members (nothing is extracted to disk); `optional` may be absent.
 

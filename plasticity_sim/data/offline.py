@@ -246,8 +246,8 @@ def make_feature_noise(*, seed: int = 0, num_classes: int = 2, features_per_clas
 
     freq_rng, pattern_rng, train_rng, test_rng = (
         np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(4))
-    # The discrete model's laws, so theory chapters and images draw frequencies the same way.
-    from plasticity_sim.theory.model import check_frequencies, sample_frequencies
+    # The data model's laws (shared with the theory part), so chapters and images draw frequencies alike.
+    from plasticity_sim.frequencies import check_frequencies, sample_frequencies
 
     if isinstance(frequencies, str) or callable(frequencies):
         freqs = sample_frequencies(num_classes, features_per_class, freq_rng, law=frequencies,

@@ -48,6 +48,9 @@ from .unit_replacement import (ContinualBackprop, ReDo, UnitLayer, find_unit_lay
                                replace_units_)
 from .continual_remedies import (Fire, L2Continual, Parseval, ParsevalRegularizer,
                                  ShrinkPerturbContinual, WeightClipping, newton_schulz_orthogonalize)
+# Hare & Tortoise part (Lee et al. 2024, §3.4 and §5.1): the method comparison's other baselines.
+from .ema import OutputCapture, PlainEMA, SelfDistillation
+from .ht_baselines import ArchitectureOption, Augmentation, L2Penalty, SpectralDecoupling, augment_batch
 
 
 class StepHookIntervention(BaseIntervention):
@@ -127,6 +130,12 @@ INTERVENTIONS = {
     "weight_clipping": _hook_intervention("weight_clipping"),
     "parseval": Parseval,
     "fire": Fire,
+    "ema": _hook_intervention("ema"),
+    "self_distill": SelfDistillation,
+    "l2": L2Penalty,
+    "spectral_decoupling": SpectralDecoupling,
+    "augmentation": Augmentation,
+    "architecture": ArchitectureOption,
 }
 
 STEP_HOOKS = {
@@ -135,23 +144,9 @@ STEP_HOOKS = {
     "hare_tortoise": HareTortoise,
     "sp_continual": ShrinkPerturbContinual,
     "weight_clipping": WeightClipping,
+    "ema": PlainEMA,
 }
 
-
-# Hare & Tortoise part (Lee et al. 2024, §3.4 and §5.1): the method comparison's other baselines.
-from .ema import OutputCapture, PlainEMA, SelfDistillation  # noqa: E402
-from .ht_baselines import (ArchitectureOption, Augmentation, L2Penalty, SpectralDecoupling,  # noqa: E402
-                           augment_batch)
-
-STEP_HOOKS["ema"] = PlainEMA
-INTERVENTIONS.update({
-    "ema": _hook_intervention("ema"),
-    "self_distill": SelfDistillation,
-    "l2": L2Penalty,
-    "spectral_decoupling": SpectralDecoupling,
-    "augmentation": Augmentation,
-    "architecture": ArchitectureOption,
-})
 
 
 def _build(kind: str, registry: dict, name: str, *args, **params):

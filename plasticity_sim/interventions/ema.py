@@ -66,7 +66,7 @@ class OutputCapture:
         self.handle.remove()
 
 
-class _CapturingIntervention(BaseIntervention):
+class CapturingIntervention(BaseIntervention):
     """Warm between phases; a loss term that reads the last batch through an :class:`OutputCapture`
     bound to the model at its first forward pass (re-bound if the model object changes)."""
 
@@ -94,7 +94,7 @@ class _CapturingIntervention(BaseIntervention):
         return model, optimizer
 
 
-class SelfDistillation(_CapturingIntervention):
+class SelfDistillation(CapturingIntervention):
     """EMA teacher (``momentum``) + ``strength * mean((f(x) - f_teacher(x))^2)`` on each batch.
 
     Between phases: warm. During training: ``regularizer(model)`` (pass to ``train_until``) and

@@ -21,8 +21,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from plasticity_sim.registry import MODEL_NAMES
+
 from .base import BaseIntervention, shrinkable_modules
-from .ema import _CapturingIntervention
+from .ema import CapturingIntervention
 
 
 def _check_lam(lam) -> float:
@@ -50,7 +52,7 @@ class L2Penalty(BaseIntervention):
         return model, optimizer
 
 
-class SpectralDecoupling(_CapturingIntervention):
+class SpectralDecoupling(CapturingIntervention):
     """Warm between phases; loss term ``lam * mean over the batch of ||logits||_2^2``
     (Pezeshki et al. 2021), on the logits of the batch being trained (see ``OutputCapture``)."""
 
@@ -129,8 +131,6 @@ class ArchitectureOption(BaseIntervention):
     name = "architecture"
 
     def __init__(self, model: str = "mlp_crelu", model_kwargs: dict | None = None):
-        from plasticity_sim.models import MODEL_NAMES
-
         if model not in MODEL_NAMES:
             raise ValueError(f"unknown model {model!r}; allowed: {', '.join(MODEL_NAMES)}")
         if not isinstance(model_kwargs or {}, dict):

@@ -6,7 +6,7 @@ its own module, imported only when run), and its results summary. :func:`run_con
 protocol's config into a results file with provenance (and checkpoints where the protocol can
 resume); :func:`load_results` reads any protocol's file back; the CLI's ``run``, ``sweep`` and
 ``list`` read the same table. Adding a protocol: write its loop module, add its config to
-``specs.py``, add one entry below.
+``specs/<part>.py``, add one entry below.
 
 Importing this package does not import torch.
 """
@@ -125,11 +125,13 @@ def preset_config(preset: str, *, protocol: str = "chunked", **overrides):
     Explained in: book/dash/02_warm_starting_real_networks.ipynb
     """
     entry = get(protocol)
+    return runs.config_from_dict(entry.config, {**_preset_values(entry, preset), **overrides})
+
+
+def _preset_values(entry: Protocol, preset: str) -> dict:
     if preset not in entry.presets:
-        raise ValueError(f"unknown preset {preset!r} of protocol {protocol!r}; allowed: {', '.join(entry.presets)}")
-    values = {k: (dict(v) if isinstance(v, dict) else v) for k, v in entry.presets[preset].items()}
-    values.update(overrides)
-    return runs.config_from_dict(entry.config, values)
+        raise ValueError(f"unknown preset {preset!r} of protocol {entry.name!r}; allowed: {', '.join(entry.presets)}")
+    return {k: (dict(v) if isinstance(v, dict) else v) for k, v in entry.presets[preset].items()}
 
 
 def config_from_dict(values: dict, protocol: str = "chunked"):
@@ -141,7 +143,14 @@ def get_check(name: str):
     """The before-any-work check of protocol ``name`` (``check(config)``; loads the data)."""
     entry = get(name)
     module = importlib.import_module(entry.run.partition(":")[0])
-    return getattr(module, "check", runs.validate_config)
+    return getattr(module, "check", runs.ensure_valid)
+
+
+def get_prepare(name: str):
+    """Protocol ``name``'s ``prepare(config)``, or None: a protocol that has one checks everything by
+    preparing what its run needs (data, intervention) and its run takes the result as ``prepared=``,
+    so one run checks and prepares once."""
+    return getattr(importlib.import_module(get(name).run.partition(":")[0]), "prepare", None)
 
 
 def run_config(config, *, out: str | os.PathLike | None = None,
@@ -160,7 +169,7 @@ def run_config(config, *, out: str | os.PathLike | None = None,
     Explained in: book/dash/02_warm_starting_real_networks.ipynb
     """
     entry = protocol_of(config)
-    runs.validate_config(config)
+    runs.ensure_valid(config)
     if entry.method_field is not None:
         chosen = getattr(config, entry.method_field)
         for name in (chosen if isinstance(chosen, tuple) else (chosen,)):
@@ -186,11 +195,14 @@ def run_config(config, *, out: str | os.PathLike | None = None,
                 keep = runs.result_fields(entry.config)
                 diff = sorted(k for k in set(saved) | set(now) if k in keep and saved.get(k) != now.get(k))
                 raise ValueError(f"checkpoint {ckpt} was made with a different config (fields {diff})")
-    get_check(entry.name)(config)
+    prepare = get_prepare(entry.name)
+    prepared = prepare(config) if prepare is not None else get_check(entry.name)(config)
     on_checkpoint = (lambda state: runs.save_checkpoint(ckpt, state)) if ckpt is not None else None
 
     kwargs = dict(resume_state=resume_state, on_checkpoint=on_checkpoint, stop_after=stop_after) \
         if entry.resumable else {}
+    if prepare is not None:
+        kwargs["prepared"] = prepared
     outcome: runs.RunOutcome = entry.run_function()(config, **kwargs)
     results = {
         "format": runs.RESULTS_FORMAT, "protocol": entry.name, "complete": outcome.complete,
@@ -264,9 +276,8 @@ def default_stem(config, protocol: str, preset: str) -> str:
     return "_".join(parts)
 
 
-def with_job(config, *, method: str | None = None, seed: int | None = None):
-    """A copy of ``config`` for one sweep job: ``method`` and ``seed`` put where the protocol keeps them."""
-    entry = protocol_of(config)
+def _job_fields(entry: Protocol, method: str | None, seed: int | None) -> dict:
+    # where the protocol keeps a job's method and seed: a plain field, or a one-element tuple
     changes = {}
     if method is not None:
         if entry.method_field is None:
@@ -274,10 +285,28 @@ def with_job(config, *, method: str | None = None, seed: int | None = None):
         changes[entry.method_field] = method if entry.method_field == "method" else (method,)
     if seed is not None:
         changes[entry.seed_field] = seed if entry.seed_field == "seed" else (seed,)
-    new = dataclasses.replace(config, **changes)
+    return changes
+
+
+def with_job(config, *, method: str | None = None, seed: int | None = None):
+    """A copy of ``config`` for one sweep job: ``method`` and ``seed`` put where the protocol keeps them."""
+    new = dataclasses.replace(config, **_job_fields(protocol_of(config), method, seed))
     runs.validate_config(new)
     return new
 
 
+def job_config(protocol: str, preset: str, *, method: str | None = None, seed: int | None = None,
+               overrides: list[str] = (), progress: bool | None = None):
+    """The config of one command line: the preset, then ``method`` / ``seed`` where the protocol keeps
+    them, then ``progress`` (where the config has it), then the ``key=value`` overrides (which win).
+    Built as one dict and validated once."""
+    entry = get(protocol)
+    # the defaults first, so a `key.sub=value` override edits the default dict of a field the preset leaves alone
+    values = {**dataclasses.asdict(entry.config()), **_preset_values(entry, preset), **_job_fields(entry, method, seed)}
+    if progress is not None and "progress" in {f.name for f in dataclasses.fields(entry.config)}:
+        values["progress"] = progress
+    return runs.config_from_dict(entry.config, runs.override_values(entry.config, values, list(overrides)))
+
+
 __all__ = ["Protocol", "PROTOCOLS", "get", "protocol_of", "preset_config", "config_from_dict",
-           "get_check", "run_config", "load_results", "default_stem", "with_job", "specs"]
+           "get_check", "get_prepare", "job_config", "run_config", "load_results", "default_stem", "with_job", "specs"]

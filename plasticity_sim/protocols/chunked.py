@@ -52,9 +52,11 @@ def _diagnostics(model, x, y, initial_state, max_points: int) -> dict:
     return diagnostics.summarize(model, x[idx], y[idx], initial_state=initial_state, max_samples=len(idx))
 
 
-def _prepare(config: ChunkedConfig):
-    """Validate everything about ``config`` that can fail: returns (data, intervention, (name, params))."""
-    runs.validate_config(config)
+def prepare(config: ChunkedConfig):
+    """Check everything about ``config`` that can fail, by preparing what the run needs: returns
+    ``(data, intervention, (name, params))`` for :func:`run_chunked`'s ``prepared=``. Loads (and
+    caches) the data on the config's device, builds the intervention, checks the model size."""
+    runs.ensure_valid(config)
     methods.check_runs_in(config.method, "chunked")
     name, params = methods.intervention_spec(config.method, config.method_params)
     intervention = methods.build(config.method, config.method_params)  # bad params fail before any work
@@ -73,12 +75,13 @@ def check(config: ChunkedConfig) -> None:
     device, model size, or a chunk count that does not divide the training set. Loads (and caches)
     the data, so a sweep can check every job before it starts any.
     """
-    _prepare(config)
+    prepare(config)
 
 
 def run_chunked(config: ChunkedConfig, *, resume_state: dict | None = None,
                 on_checkpoint: Callable[[dict], None] | None = None,
-                stop_after: int | None = None, progress: bool | None = None) -> runs.RunOutcome:
+                stop_after: int | None = None, progress: bool | None = None,
+                prepared: tuple | None = None) -> runs.RunOutcome:
     """Run the chunked protocol described by ``config``; return its :class:`~plasticity_sim.runs.RunOutcome`.
 
     ``records[j-1]`` holds experiment j: ``test_acc``, ``train_acc`` (final running train accuracy),
@@ -94,10 +97,12 @@ def run_chunked(config: ChunkedConfig, *, resume_state: dict | None = None,
         can store; resuming from it gives results identical to an uninterrupted run on CPU.
     stop_after: stop after this many experiments (tests use it to simulate an interruption).
     progress: tqdm bar over experiments (default ``config.progress``).
+    prepared: what :func:`prepare` returned for this config (run_config's check made it); prepared
+        here when None.
 
     Source: official DASH code (``main.py``, ``utils/train_utils.py``), papers.md §C.1-§C.3.
     """
-    data, intervention, (name, params) = _prepare(config)
+    data, intervention, (name, params) = prepared if prepared is not None else prepare(config)
     progress = config.progress if progress is None else progress
     device = data.device
     n, J = data.num_train, config.num_chunks

@@ -244,18 +244,18 @@ def run_regression(seeds, *, steps: int = 600_000, bin_size: int = 10_000, activ
 
 
 # =============================================================================================
-# Registered protocols: slow_regression, permuted, class_incremental (configs in specs.py)
+# Registered protocols: slow_regression, permuted, class_incremental (configs in specs/continual.py)
 from plasticity_sim import methods as _methods  # noqa: E402
 from plasticity_sim import runs as _runs  # noqa: E402
 from plasticity_sim.protocols.specs import (ClassIncrementalConfig, PermutedConfig,  # noqa: E402
                                             SlowRegressionConfig)
 
 
-def run_slow_regression(config: SlowRegressionConfig) -> "_runs.RunOutcome":
+def run_slow_regression(config: SlowRegressionConfig, *, prepared=None) -> "_runs.RunOutcome":
     """The registered protocol: :func:`run_regression` on every seed at once; one record per seed
     with the binned error, dead-unit fraction and weight magnitude, and the mean error of the first
-    and last tenth of the bins."""
-    _runs.validate_config(config)
+    and last tenth of the bins. (``prepared``: unused, the problem is drawn inside the run.)"""
+    _runs.ensure_valid(config)
     out = run_regression(list(config.seeds), steps=config.steps, bin_size=config.bin_size,
                          activation=config.activation, method=config.method, optimizer=config.optimizer,
                          lr=config.lr, betas=(config.beta1, config.beta2), hidden=config.hidden,
@@ -317,15 +317,15 @@ def _load(config):
     return load_dataset(config.dataset, seed=0, **config.dataset_kwargs)
 
 
-def run_permuted(config: PermutedConfig) -> "_runs.RunOutcome":
+def run_permuted(config: PermutedConfig, *, prepared=None) -> "_runs.RunOutcome":
     """Online permuted inputs: one record per task (online accuracy + diagnostics at its end)."""
     from plasticity_sim.data.continual import PermutedInputs
     from plasticity_sim.interventions import InterventionContext
     from plasticity_sim.train import train_until
 
-    _runs.validate_config(config)
+    _runs.ensure_valid(config)
     t0 = time.perf_counter()
-    ds = _load(config)
+    ds = prepared if prepared is not None else _load(config)   # the data prepare() loaded, if given
     x = torch.cat([ds.x_train, ds.x_test]).reshape(len(ds.x_train) + len(ds.x_test), -1)
     y = torch.cat([ds.y_train, ds.y_test])
     streams, fresh = _setup(config, x.shape[1], ds.num_classes)
@@ -360,16 +360,16 @@ def run_permuted(config: PermutedConfig) -> "_runs.RunOutcome":
                             elapsed=time.perf_counter() - t0)
 
 
-def run_class_incremental(config: ClassIncrementalConfig) -> "_runs.RunOutcome":
+def run_class_incremental(config: ClassIncrementalConfig, *, prepared=None) -> "_runs.RunOutcome":
     """Class-incremental steps: one record per step with the continual network's and a from-scratch
     network's test accuracy on the seen classes, plus the continual network's diagnostics."""
     from plasticity_sim.data.continual import ClassIncremental
     from plasticity_sim.interventions import InterventionContext
     from plasticity_sim.train import train_until
 
-    _runs.validate_config(config)
+    _runs.ensure_valid(config)
     t0 = time.perf_counter()
-    ds = _load(config)
+    ds = prepared if prepared is not None else _load(config)   # the data prepare() loaded, if given
     xtr, ytr = ds.x_train.reshape(len(ds.x_train), -1), ds.y_train
     xte, yte = ds.x_test.reshape(len(ds.x_test), -1), ds.y_test
     streams, fresh = _setup(config, xtr.shape[1], ds.num_classes)
@@ -420,7 +420,14 @@ def run_class_incremental(config: ClassIncrementalConfig) -> "_runs.RunOutcome":
 
 def check(config) -> None:
     """Everything that can fail before training: the config, the method's parameters, the data."""
-    _runs.validate_config(config)
+    prepare(config)
+
+
+def prepare(config):
+    """:func:`check`, returning the loaded data (None for the regression, which makes its own) for
+    the run's ``prepared=`` (one load per run)."""
+    _runs.ensure_valid(config)
     if isinstance(config, (PermutedConfig, ClassIncrementalConfig)):
         _methods.build(config.method, config.method_params)
-        _load(config)
+        return _load(config)
+    return None

@@ -33,7 +33,7 @@ from plasticity_sim.protocols.specs import FeatureProbeConfig
 from plasticity_sim.diagnostics import unit_cosines
 from plasticity_sim.interventions import dash_cosines, dash_gradient_ema, shrink_factors
 from plasticity_sim.models import PatchCNN
-from plasticity_sim.dash.studies import feature_share, max_abs_cosine, noise_patch_vectors
+from plasticity_sim.ground_truth import feature_share, max_abs_cosine, noise_patch_vectors
 from plasticity_sim.train import evaluate, loss_and_grads, make_optimizer, train_until
 
 
@@ -73,7 +73,7 @@ def probe_seed(config: FeatureProbeConfig, seed: int) -> dict:
     """One seed of the probe (data, training, DASH cosines, ground truth); see the module docstring.
     """
     c = config
-    runs.validate_config(c)
+    runs.ensure_valid(c)
     data = load_dataset("feature_noise", seed=seed, num_classes=2, features_per_class=c.features_per_class,
                         patch_size=c.patch_size, image_size=c.image_size, channels=c.channels,
                         noise_patches=c.noise_patches, noise_std=c.noise_std, n_train=c.n_train,
@@ -120,7 +120,7 @@ def run_feature_probe(config: FeatureProbeConfig, *, progress: bool = False) -> 
     """
     if not isinstance(config, FeatureProbeConfig):
         raise ValueError(f"config must be a FeatureProbeConfig, got {type(config).__name__}")
-    runs.validate_config(config)
+    runs.ensure_valid(config)
     t0 = time.perf_counter()
     per_seed = [probe_seed(config, s) for s in tqdm(config.seeds, desc="probe", disable=not progress)]
     return FeatureProbeResult(config=config, per_seed=per_seed, wall_time=time.perf_counter() - t0)
@@ -128,7 +128,7 @@ def run_feature_probe(config: FeatureProbeConfig, *, progress: bool = False) -> 
 
 def check(config: FeatureProbeConfig) -> None:
     """Everything that can fail before training (the data are drawn per seed inside the run)."""
-    runs.validate_config(config)
+    runs.ensure_valid(config)
 
 
 def run(config: FeatureProbeConfig) -> runs.RunOutcome:

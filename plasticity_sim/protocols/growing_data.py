@@ -24,7 +24,7 @@ from plasticity_sim import methods, runs
 from plasticity_sim.data import load_dataset
 from plasticity_sim.interventions import InterventionContext
 from plasticity_sim.models import build_model, check_model_size
-from plasticity_sim.protocols.noisy_warm_start import _train_epochs, noise_draws
+from plasticity_sim.protocols.noisy_warm_start import train_epochs, noise_draws
 from plasticity_sim.protocols.specs import GrowingDataConfig
 from plasticity_sim.train import evaluate, make_optimizer
 
@@ -115,7 +115,7 @@ def _run_one(config, data, seed: int, method: str) -> list[dict]:
             model, _ = intervention(model, opt, ctx)
             model.train()
         opt = opt_for(model.parameters())
-        steps = _train_epochs(model, x, y, opt, config.epochs, config.batch_size, train_gen, intervention,
+        steps = train_epochs(model, x, y, opt, config.epochs, config.batch_size, train_gen, intervention,
                               f"{method} seed {seed} phase {k}")
         judged = intervention.evaluation_model(model)
         records.append({"seed": seed, "method": method, "access": config.access, "phase": k, "noise": noise,
@@ -131,20 +131,26 @@ def _load(config):
 
 def check(config: GrowingDataConfig) -> None:
     """Fields, methods and their parameters, the data and the model size (loads the data)."""
+    prepare(config)
+
+
+def prepare(config: GrowingDataConfig):
+    """:func:`check`, returning the loaded data for :func:`run`'s ``prepared=`` (one load per run)."""
     if not isinstance(config, GrowingDataConfig):
         raise ValueError(f"config must be a GrowingDataConfig, got {type(config).__name__}")
-    runs.validate_config(config)
+    runs.ensure_valid(config)
     data = _load(config)
     check_model_size(config.model, data.input_shape, data.num_classes, **config.model_kwargs)
     for m in config.methods:
         methods.build(m, config.method_params.get(m))
+    return data
 
 
-def run(config: GrowingDataConfig, *, resume_state=None, on_checkpoint=None, stop_after=None) -> runs.RunOutcome:
+def run(config: GrowingDataConfig, *, resume_state=None, on_checkpoint=None, stop_after=None,
+        prepared=None) -> runs.RunOutcome:
     """Every (seed, method) run of ``config``; records per phase. Resumable per run (``stop_after``
-    counts runs)."""
-    check(config)
-    data = _load(config)
+    counts runs). ``prepared``: the data :func:`prepare` loaded (prepared here when None)."""
+    data = prepared if prepared is not None else prepare(config)
     records, done, elapsed0 = [], 0, 0.0
     if resume_state is not None:
         records, done = runs.json_loads(resume_state["records_json"]), int(resume_state["completed"])

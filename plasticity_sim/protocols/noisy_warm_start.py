@@ -130,7 +130,7 @@ class _Seed:
         return self.data.x_train[idx], y[idx], self.data.y_train[idx], replaced[idx]
 
 
-def _train_epochs(model, x, y, optimizer, epochs, batch_size, generator, intervention, context) -> int:
+def train_epochs(model, x, y, optimizer, epochs, batch_size, generator, intervention, context) -> int:
     """``epochs`` fixed epochs (no early stop), one ``train_until`` call per epoch on one generator
     (the same batches as one long run), with the intervention's step hooks, loss term and
     augmentation; returns the number of steps."""
@@ -170,7 +170,7 @@ def jobs(config: NoisyWarmStartConfig) -> list[dict]:
 def _fresh_record(s: _Seed) -> dict:
     c, t0 = s.config, time.perf_counter()
     model = s.model()
-    steps = _train_epochs(model, s.data.x_train, s.data.y_train, s.optimizer_for(model.parameters()), c.epochs,
+    steps = train_epochs(model, s.data.x_train, s.data.y_train, s.optimizer_for(model.parameters()), c.epochs,
                           c.batch_size, _gen(s.streams["phase2"]), None, f"fresh seed {s.seed}")
     return {**_judge(None, model, s.data), "phase1_epochs": 0, "phase1_train_acc": None,
             "phase1_clean_acc": None, "phase1_metrics": None, "steps": steps,
@@ -185,7 +185,7 @@ def _phase1(s: _Seed, ratio: float, noise: float, intervention):
     initial = copy.deepcopy(model.state_dict())
     opt = s.optimizer_for(model.parameters())
     e1 = phase1_epochs(c.epochs, ratio)
-    steps = _train_epochs(model, x1, y1, opt, e1, c.batch_size, _gen(s.streams["phase1"]), intervention,
+    steps = train_epochs(model, x1, y1, opt, e1, c.batch_size, _gen(s.streams["phase1"]), intervention,
                           f"phase 1 seed {s.seed} ratio {ratio} noise {noise}")
     info = {"phase1_epochs": e1, "phase1_steps": steps, "phase1_points": len(x1),
             "phase1_replaced": float(replaced.double().mean()),
@@ -219,7 +219,7 @@ def _record(s: _Seed, job: dict, cache: dict) -> dict:
     model, _ = intervention(model, opt, ctx)
     model.train()
     opt2 = s.optimizer_for(model.parameters())      # the paper re-initialises the optimizer
-    steps = _train_epochs(model, s.data.x_train, s.data.y_train, opt2, c.epochs, c.batch_size,
+    steps = train_epochs(model, s.data.x_train, s.data.y_train, opt2, c.epochs, c.batch_size,
                           _gen(s.streams["phase2"]), intervention, f"phase 2 {m} seed {s.seed}")
     return _judge(intervention, model, s.data, {**info, "steps": steps, "wall_time": time.perf_counter() - t0})
 
@@ -231,9 +231,14 @@ def _load(config: NoisyWarmStartConfig):
 def check(config: NoisyWarmStartConfig) -> None:
     """Everything that can fail before training: fields, methods and their parameters, the data
     and the model size. Loads the data."""
+    prepare(config)
+
+
+def prepare(config: NoisyWarmStartConfig):
+    """:func:`check`, returning the loaded data for :func:`run`'s ``prepared=`` (one load per run)."""
     if not isinstance(config, NoisyWarmStartConfig):
         raise ValueError(f"config must be a NoisyWarmStartConfig, got {type(config).__name__}")
-    runs.validate_config(config)
+    runs.ensure_valid(config)
     data = _load(config)
     check_model_size(config.model, data.input_shape, data.num_classes, **config.model_kwargs)
     for m in config.methods:
@@ -241,19 +246,20 @@ def check(config: NoisyWarmStartConfig) -> None:
         if hasattr(iv, "model"):
             check_model_size(iv.model, data.input_shape, data.num_classes,
                              **{**config.model_kwargs, **iv.model_kwargs})
+    return data
 
 
 def run(config: NoisyWarmStartConfig, *, resume_state: dict | None = None, on_checkpoint=None,
-        stop_after: int | None = None) -> runs.RunOutcome:
+        stop_after: int | None = None, prepared=None) -> runs.RunOutcome:
     """Run every record of :func:`jobs`; the registry's entry point (resumable per record).
 
     Records: ``seed, method, ratio, noise, test_acc, train_acc`` (phase-2 end, eval mode, through
     the method's evaluation model; train accuracy on the clean training set), ``phase1_epochs``,
     ``phase1_train_acc`` (fit of the noisy labels), ``phase1_clean_acc``, ``phase1_replaced``
     (share of replaced labels), ``phase1_metrics`` (App. C), ``steps``, ``wall_time``.
+    ``prepared``: the data :func:`prepare` loaded (prepared here when None).
     """
-    check(config)
-    data = _load(config)
+    data = prepared if prepared is not None else prepare(config)
     records, elapsed0 = [], 0.0
     if resume_state is not None:
         records = runs.json_loads(resume_state["records_json"])

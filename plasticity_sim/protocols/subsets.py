@@ -72,7 +72,7 @@ def validate_config(config: SubsetCosineConfig, num_train: int | None = None) ->
     """
     if not isinstance(config, SubsetCosineConfig):
         raise ValueError(f"config must be a SubsetCosineConfig, got {type(config).__name__}")
-    runs.validate_config(config)
+    runs.ensure_valid(config)
     if num_train is not None and config.sizes[-1] > num_train:
         raise ValueError(f"sizes={config.sizes!r}: the largest exceeds the {num_train} training points")
 
@@ -152,15 +152,22 @@ def run_subset_cosines(config: SubsetCosineConfig, *, progress: bool = False, da
 
 def check(config: SubsetCosineConfig) -> None:
     """Everything that can fail before training: fields, the data, sizes against it, model size."""
+    prepare(config)
+
+
+def prepare(config: SubsetCosineConfig):
+    """:func:`check`, returning the loaded data for :func:`run`'s ``prepared=`` (one load per run)."""
     validate_config(config)
     data = load_dataset(config.dataset, seed=config.data_seed, **config.dataset_kwargs)
     validate_config(config, data.num_train)
     check_model_size(config.model, data.input_shape, data.num_classes, **config.model_kwargs)
+    return data
 
 
-def run(config: SubsetCosineConfig) -> runs.RunOutcome:
-    """The registry's entry point: one record per (seed, size), for a results file."""
-    res = run_subset_cosines(config)
+def run(config: SubsetCosineConfig, *, prepared=None) -> runs.RunOutcome:
+    """The registry's entry point: one record per (seed, size), for a results file. ``prepared``:
+    the data :func:`prepare` loaded."""
+    res = run_subset_cosines(config, data=prepared)
     return runs.RunOutcome(records=res.records, device="cpu", elapsed=res.wall_time,
                            dataset_meta=res.dataset_meta,
                            seeds={"seeds": list(config.seeds), "streams": {s: seed_streams(s) for s in config.seeds}})

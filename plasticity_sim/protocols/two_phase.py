@@ -94,16 +94,12 @@ def seed_streams(seed: int) -> dict[str, int]:
     return runs.seed_streams(seed, STREAMS)
 
 
-def _gen(seed: int) -> torch.Generator:
-    return torch.Generator().manual_seed(seed)
-
-
 def validate_config(config: PretrainSweepConfig) -> None:
     """Raise ValueError naming the first bad field of ``config`` (the fields' declared checks).
     """
     if not isinstance(config, PretrainSweepConfig):
         raise ValueError(f"config must be a PretrainSweepConfig, got {type(config).__name__}")
-    runs.validate_config(config)
+    runs.ensure_valid(config)
 
 
 def split_pretrain(n: int, fraction: float, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
@@ -116,7 +112,7 @@ def split_pretrain(n: int, fraction: float, generator: torch.Generator) -> tuple
     return perm[:k], perm[k:]
 
 
-def between_phases(model, optimizer, intervention, setup: "_Setup"):
+def between_phases(model, optimizer, intervention, setup: "PhaseSetup"):
     """Apply ``intervention`` (from the method table) before phase 2; return (model, optimizer).
 
     It sees the situation of experiment 2 of the chunked protocol: all data in arrival order
@@ -127,7 +123,7 @@ def between_phases(model, optimizer, intervention, setup: "_Setup"):
     """
     ctx = InterventionContext(
         experiment=2, x_seen=setup.x_all, y_seen=setup.y_all, chunk_size=setup.n_first,
-        generator=_gen(setup.streams["intervention"]), initial_state=setup.initial_state,
+        generator=torch.Generator().manual_seed(setup.streams["intervention"]), initial_state=setup.initial_state,
         make_fresh_model=setup.fresh_model, make_optimizer=setup.optimizer_for)
     model.eval()
     model, optimizer = intervention(model, optimizer, ctx)
@@ -135,13 +131,14 @@ def between_phases(model, optimizer, intervention, setup: "_Setup"):
     return model, optimizer
 
 
-class _Setup:
-    """Data, split, and the model/optimizer factories for one seed (shared by sweep and cold)."""
+class PhaseSetup:
+    """Data, split, and the model/optimizer factories for one seed (shared by sweep and cold, and
+    by the DASH part's studies that look inside a pre-trained network)."""
 
     def __init__(self, config: PretrainSweepConfig, data, seed: int):
         self.config, self.data, self.seed = config, data, seed
         self.streams = seed_streams(seed)
-        first, rest = split_pretrain(data.num_train, config.pretrain_fraction, _gen(self.streams["split"]))
+        first, rest = split_pretrain(data.num_train, config.pretrain_fraction, self.generator("split"))
         order = torch.cat([first, rest]).to(data.device)
         self.n_first = len(first)
         # Arrival order: pre-training part first (DASH's EMA and phase 2 both use it).
@@ -149,10 +146,15 @@ class _Setup:
         self.x_first, self.y_first = self.x_all[:self.n_first], self.y_all[:self.n_first]
         self.initial_state = None   # set by the sweep once the pre-training model exists
 
+    def generator(self, stream: str) -> torch.Generator:
+        """A fresh CPU generator of the named random stream of this seed (weights, split and batch
+        order then depend only on the seed, not on the device)."""
+        return torch.Generator().manual_seed(self.streams[stream])
+
     def fresh_model(self):
         c = self.config
         return build_model(c.model, self.data.input_shape, self.data.num_classes,
-                           generator=_gen(self.streams["init"]), **c.model_kwargs).to(self.data.device)
+                           generator=self.generator("init"), **c.model_kwargs).to(self.data.device)
 
     def optimizer_for(self, params):
         c = self.config
@@ -166,7 +168,7 @@ class _Setup:
         t0 = time.perf_counter()
         res = train_until(model, self.x_all, self.y_all, optimizer=optimizer,
                           target_train_acc=c.target_train_acc, max_epochs=c.max_epochs,
-                          batch_size=c.batch_size, generator=_gen(self.streams["phase2"]),
+                          batch_size=c.batch_size, generator=self.generator("phase2"),
                           regularizer=getattr(intervention, "regularizer", None),
                           step_hooks=tuple(getattr(intervention, "step_hooks", ()) or ()), context=context)
         judged = getattr(intervention, "evaluation_model", lambda m: m)(model)
@@ -175,7 +177,8 @@ class _Setup:
                 "reached_target": bool(res.reached_target), "wall_time": time.perf_counter() - t0}
 
 
-def _load(config):
+def load_data(config: PretrainSweepConfig):
+    """The dataset ``config`` names, on the CPU (loaded once and cached by the loaders)."""
     return load_dataset(config.dataset, seed=config.data_seed, **config.dataset_kwargs)
 
 
@@ -186,7 +189,7 @@ def run_cold(config: PretrainSweepConfig, seed: int, *, data=None, return_model:
     exactly (same initial weights, same batch order), which the tests check.
     """
     validate_config(config)
-    setup = _Setup(config, data if data is not None else _load(config), seed)
+    setup = PhaseSetup(config, data if data is not None else load_data(config), seed)
     model = setup.fresh_model()
     record = {"method": "cold", "pretrain_epochs": 0, "pretrain_train_acc": float("nan"),
               **setup.phase2(model, setup.optimizer(model), f"cold seed {seed}")}
@@ -206,7 +209,7 @@ def run_pretrain_sweep(config: PretrainSweepConfig, *, progress: bool = False, d
     """
     validate_config(config)
     t_start = time.perf_counter()
-    data = data if data is not None else _load(config)
+    data = data if data is not None else load_data(config)
     grid = sorted(int(e) for e in config.pretrain_epochs)
     records, cold, models = [], [], {}
     reuse_cold = grid[0] == 0 and "warm" in config.methods and config.reset_optimizer
@@ -222,11 +225,11 @@ def run_pretrain_sweep(config: PretrainSweepConfig, *, progress: bool = False, d
                 if return_models:
                     models[(seed, "cold", 0)] = cold_model
                 bar.update(1)
-            setup = _Setup(config, data, seed)
+            setup = PhaseSetup(config, data, seed)
             model = setup.fresh_model()
             setup.initial_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
             opt = setup.optimizer(model)
-            pre_gen = _gen(setup.streams["pretrain"])  # one stream: E epochs then more = one longer run
+            pre_gen = setup.generator("pretrain")  # one stream: E epochs then more = one longer run
             done = 0
             for e in grid:
                 # One epoch per call: train_until would stop at 100 % running accuracy, but the
@@ -262,19 +265,25 @@ def run_pretrain_sweep(config: PretrainSweepConfig, *, progress: bool = False, d
 def check(config: PretrainSweepConfig) -> None:
     """Everything that can fail before training: fields, methods and their parameters, the data,
     the split and the model size. Loads (and caches) the data."""
+    prepare(config)
+
+
+def prepare(config: PretrainSweepConfig):
+    """:func:`check`, returning the loaded data for :func:`run`'s ``prepared=`` (one load per run)."""
     validate_config(config)
     for method in config.methods:
         methods.check_runs_in(method, "two_phase")
         methods.build(method, config.method_params.get(method))
-    data = _load(config)
+    data = load_data(config)
     split_pretrain(data.num_train, config.pretrain_fraction, torch.Generator())
     check_model_size(config.model, data.input_shape, data.num_classes, **config.model_kwargs)
+    return data
 
 
-def run(config: PretrainSweepConfig) -> runs.RunOutcome:
+def run(config: PretrainSweepConfig, *, prepared=None) -> runs.RunOutcome:
     """The registry's entry point: the sweep as plain records (the cold starts first, as
-    method ``cold``), for a results file."""
-    res = run_pretrain_sweep(config)
+    method ``cold``), for a results file. ``prepared``: the data :func:`prepare` loaded."""
+    res = run_pretrain_sweep(config, data=prepared)
     # JSON has no NaN: a cold start has no pre-training accuracy (None in the file)
     cold = [{**r, "pretrain_train_acc": None} for r in res.cold]
     return runs.RunOutcome(

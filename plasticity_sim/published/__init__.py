@@ -102,7 +102,7 @@ def load_table(name_or_path: str | Path = "dash_table1") -> PublishedTable:
             raise FileNotFoundError(f"published table file not found: {str(path)!r}")
     else:
         if text not in available():
-            raise ValueError(f"unknown published table {text!r}; available: {available()}")
+            raise ValueError(f"unknown published table {text!r}; allowed: {', '.join(available())}")
         path = _HERE / f"{text}.json"
     try:
         doc = json.loads(path.read_bytes().decode("utf-8"))

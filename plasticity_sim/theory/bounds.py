@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .model import _int_at_least, check_frequencies
+from .model import int_at_least, check_frequencies
 
 __all__ = ["binomial_tail", "chernoff_tail_bound", "warm_learn_bound", "cold_total_cost",
            "explain_probability", "population_accuracy", "set_agreement", "subset_rate"]
@@ -35,8 +35,8 @@ def binomial_tail(n: int, p, gamma: int) -> np.ndarray:
     """
     from scipy.stats import binom
 
-    n = _int_at_least("n", n, 0)
-    gamma = _int_at_least("gamma", gamma, 0)
+    n = int_at_least("n", n, 0)
+    gamma = int_at_least("gamma", gamma, 0)
     return binom.sf(gamma - 1, n, _probabilities(p))
 
 
@@ -48,8 +48,8 @@ def chernoff_tail_bound(n: int, p, gamma: int) -> np.ndarray:
 
     Explained in: book/theory/04_theorems.ipynb
     """
-    n = _int_at_least("n", n, 0)
-    gamma = _int_at_least("gamma", gamma, 1)
+    n = int_at_least("n", n, 0)
+    gamma = int_at_least("gamma", gamma, 1)
     mu = n * _probabilities(p)
     with np.errstate(divide="ignore", invalid="ignore"):
         bound = np.exp(-((gamma - mu) ** 2) / (gamma + mu))
@@ -66,7 +66,7 @@ def warm_learn_bound(p, *, n: int, gamma: int, n_exp: int, kind: str = "exact") 
 
     Explained in: book/theory/04_theorems.ipynb
     """
-    n_exp = _int_at_least("n_exp", n_exp, 1)
+    n_exp = int_at_least("n_exp", n_exp, 1)
     if kind == "exact":
         tail = binomial_tail(n, p, gamma)
     elif kind == "chernoff":
@@ -81,8 +81,8 @@ def cold_total_cost(n_per_exp: int, n_exp: int) -> int:
 
     Explained in: book/theory/04_theorems.ipynb
     """
-    n_per_exp = _int_at_least("n_per_exp", n_per_exp, 1)
-    n_exp = _int_at_least("n_exp", n_exp, 1)
+    n_per_exp = int_at_least("n_per_exp", n_per_exp, 1)
+    n_exp = int_at_least("n_exp", n_exp, 1)
     return n_per_exp * n_exp * (n_exp + 1) // 2
 
 
@@ -97,7 +97,7 @@ def explain_probability(p, features, tau: int) -> np.ndarray:
     features = np.asarray(features, dtype=bool)
     if features.shape[-2:] != p.shape:
         raise ValueError(f"features must have shape (..., {p.shape[0]}, {p.shape[1]}), got {features.shape}")
-    tau = _int_at_least("tau", tau, 1)
+    tau = int_at_least("tau", tau, 1)
     if tau > p.shape[1]:  # no point can hold more than K features
         raise ValueError(f"tau must satisfy 1 <= tau <= K={p.shape[1]}, got {tau}")
     q = np.where(features, p, 0.0)                         # unlearned features never count

@@ -15,12 +15,9 @@ word operations on bitsets (points holding ``g``, points explained by each featu
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 
-if TYPE_CHECKING:
-    from .engine import Lanes
+from .lanes import Lanes
 
 __all__ = ["ColdLanes"]
 

@@ -17,10 +17,10 @@ from typing import Callable
 
 import numpy as np
 
-from .model import (FREQUENCY_LAWS, MAX_SAMPLE_CELLS, _int_at_least, sample_frequencies,
+from .model import (FREQUENCY_LAWS, MAX_SAMPLE_CELLS, int_at_least, sample_frequencies,
                     sample_points, sample_test_points)
 from .engine import Lanes, in_threads
-from .process import (Method, _check_gamma_tau, _parse_methods, expected_test_accuracy, run_methods)
+from .process import (Method, check_gamma_tau, parse_methods, expected_test_accuracy, run_methods)
 
 __all__ = ["Fig3Config", "Fig3Data", "MethodCurves", "Fig3Result", "fig3_data", "run_fig3", "sample_seed",
            "METRICS"]
@@ -62,8 +62,8 @@ class Fig3Config:
     def __post_init__(self):
         for name, low in (("n_per_exp", 1), ("n_exp", 1), ("n_features", 1), ("n_classes", 1),
                           ("n_seeds", 1), ("first_seed", 0), ("n_test", 1)):
-            _int_at_least(name, getattr(self, name), low)
-        _check_gamma_tau(self.gamma, self.tau, self.n_features)
+            int_at_least(name, getattr(self, name), low)
+        check_gamma_tau(self.gamma, self.tau, self.n_features)
         if self.n_per_exp % self.n_classes:
             raise ValueError(f"n_per_exp must be divisible by n_classes={self.n_classes}, got {self.n_per_exp}")
         if self.n_test % self.n_classes:
@@ -77,7 +77,7 @@ class Fig3Config:
                                  "fewer seeds, features, experiments or points")
         if not callable(self.law) and self.law not in FREQUENCY_LAWS:
             raise ValueError(f"unknown frequency law {self.law!r}; choose one of {FREQUENCY_LAWS} or a callable")
-        object.__setattr__(self, "methods", tuple(_parse_methods(self.methods)))
+        object.__setattr__(self, "methods", tuple(parse_methods(self.methods)))
 
     @property
     def seeds(self) -> np.ndarray:

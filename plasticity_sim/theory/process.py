@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .engine import run_lanes
-from .model import _int_at_least
+from .model import int_at_least
 
 __all__ = ["METHODS", "Method", "MethodResult", "SimulationResult", "TraceStep", "Trace",
            "training_run", "trace_training_run", "simulate", "expected_test_accuracy"]
@@ -175,15 +175,15 @@ def _check_data(data) -> np.ndarray:
     return data
 
 
-def _check_gamma_tau(gamma, tau, n_features):
-    gamma = _int_at_least("gamma", gamma, 1)
-    tau = _int_at_least("tau", tau, 1)
+def check_gamma_tau(gamma, tau, n_features):
+    gamma = int_at_least("gamma", gamma, 1)
+    tau = int_at_least("tau", tau, 1)
     if tau > n_features:
         raise ValueError(f"tau must satisfy 1 <= tau <= K={n_features}, got {tau}")
     return gamma, tau
 
 
-def _parse_methods(methods):
+def parse_methods(methods):
     if isinstance(methods, (str, Method)):
         methods = (methods,)
     try:
@@ -214,16 +214,16 @@ def simulate(data, *, n_per_exp, n_exp, gamma, tau, methods=("cold", "warm", "id
     """
     data = _check_data(data)
     C, K, n_points = data.shape
-    gamma, tau = _check_gamma_tau(gamma, tau, K)
-    n_per_exp = _int_at_least("n_per_exp", n_per_exp, 1)
-    n_exp = _int_at_least("n_exp", n_exp, 1)
+    gamma, tau = check_gamma_tau(gamma, tau, K)
+    n_per_exp = int_at_least("n_per_exp", n_per_exp, 1)
+    n_exp = int_at_least("n_exp", n_exp, 1)
     if n_per_exp % C:
         raise ValueError(f"n_per_exp must be divisible by the number of classes C={C}, got {n_per_exp}")
     n_chunk = n_per_exp // C
     if n_exp * n_chunk > n_points:
         raise ValueError(f"n_exp * n_per_exp / C = {n_exp * n_chunk} points per class are needed, "
                          f"but data has only {n_points}")
-    methods = _parse_methods(methods)
+    methods = parse_methods(methods)
     runs = run_methods(data, n_chunk=n_chunk, n_exp=n_exp, gamma=gamma, tau=tau, methods=methods,
                        n_classes=C)
     seen = n_per_exp * np.arange(1, n_exp + 1)
@@ -245,7 +245,7 @@ def run_methods(X, *, n_chunk, n_exp, gamma, tau, methods, n_classes, data_seeds
     ``engine.run_lanes``.
     """
     engines, key_of = {}, {}
-    for m in _parse_methods(methods):
+    for m in parse_methods(methods):
         spec, key = m._engine(n_classes, data_seeds)
         engines.setdefault(key, spec)
         key_of[m.label] = key
@@ -305,7 +305,7 @@ def trace_training_run(data, *, gamma, tau, learned=None, active=None) -> Trace:
     """
     data = _check_data(data)
     C, K, n = data.shape
-    gamma, tau = _check_gamma_tau(gamma, tau, K)
+    gamma, tau = check_gamma_tau(gamma, tau, K)
     L = np.zeros((C, K), bool) if learned is None else np.array(learned, dtype=bool)
     A = np.ones((C, n), bool) if active is None else np.array(active, dtype=bool)
     if L.shape != (C, K) or A.shape != (C, n):
@@ -353,7 +353,7 @@ def expected_test_accuracy(features, test_data, tau) -> np.ndarray:
     if features.dtype != bool or features.shape[-2:] != (C, K):
         raise ValueError(f"features must be a bool array of shape (..., {C}, {K}), "
                          f"got {features.dtype} {features.shape}")
-    tau = _int_at_least("tau", tau, 1)
+    tau = int_at_least("tau", tau, 1)
     if tau > K:  # no point can hold more than K features: every prediction would be a guess
         raise ValueError(f"tau must satisfy 1 <= tau <= K={K}, got {tau}")
     lead = features.shape[:-2]

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from .experiment import Fig3Config, Fig3Result, fig3_data, run_fig3
-from .model import _int_at_least, sample_frequencies, sample_points
-from .process import Method, _check_gamma_tau, simulate, trace_training_run
+from .model import int_at_least, sample_frequencies, sample_points
+from .process import Method, check_gamma_tau, simulate, trace_training_run
 
 __all__ = ["data_model_example", "SMALL_INSTANCE", "small_instance", "second_experiment", "chunk_counts", "fig3_grid",
            "FIG3_REFERENCE", "compare_fig3", "Variant", "SENSITIVITY_VARIANTS", "sensitivity_table",
@@ -66,7 +66,7 @@ def second_experiment(data, *, n_chunk: int, gamma: int, tau: int) -> dict:
     Explained in: book/theory/02_discrete_process.ipynb
     """
     data = np.asarray(data, dtype=bool)
-    n_chunk = _int_at_least("n_chunk", n_chunk, 1)
+    n_chunk = int_at_least("n_chunk", n_chunk, 1)
     if data.ndim != 3 or data.shape[2] != 2 * n_chunk:
         raise ValueError(f"data must be (C, K, 2 * n_chunk = {2 * n_chunk}), got shape {data.shape}")
     C, K, n = data.shape
@@ -89,8 +89,8 @@ def chunk_counts(data, n_chunk: int, j: int):
     Explained in: book/theory/03_warm_cold_ideal.ipynb
     """
     data = np.asarray(data, dtype=bool)
-    n_chunk = _int_at_least("n_chunk", n_chunk, 1)
-    j = _int_at_least("j", j, 1)
+    n_chunk = int_at_least("n_chunk", n_chunk, 1)
+    j = int_at_least("j", j, 1)
     if data.ndim != 3 or j * n_chunk > data.shape[2]:
         raise ValueError(f"data must be (C, K, n) with n >= j * n_chunk = {j * n_chunk}, got {data.shape}")
     new = data[:, :, (j - 1) * n_chunk:j * n_chunk].sum(axis=2)
@@ -111,7 +111,7 @@ def fig3_grid(cfg: Fig3Config, gammas, taus, *, data=None) -> dict:
         raise ValueError(f"cfg must be a Fig3Config, got {type(cfg).__name__}")
     pairs = [(g, t) for g in gammas for t in taus]
     for g, t in pairs:
-        _check_gamma_tau(g, t, cfg.n_features)
+        check_gamma_tau(g, t, cfg.n_features)
     data = fig3_data(cfg) if data is None else data
     return {(g, t): run_fig3(dataclasses.replace(cfg, gamma=g, tau=t), data=data) for g, t in pairs}
 
@@ -230,11 +230,11 @@ def warm_learn_rates(ps, *, n_per_class: int = 500, gamma: int = 50, n_exp: int 
     Explained in: book/theory/04_theorems.ipynb
     """
     ps = np.asarray(ps, dtype=float)
-    n = _int_at_least("n_per_class", n_per_class, 1)
-    reps = _int_at_least("n_reps", n_reps, 1)
-    K = _int_at_least("n_features", n_features, 1)
-    J = _int_at_least("n_exp", n_exp, 1)
-    gamma, tau = _check_gamma_tau(gamma, tau, K)
+    n = int_at_least("n_per_class", n_per_class, 1)
+    reps = int_at_least("n_reps", n_reps, 1)
+    K = int_at_least("n_features", n_features, 1)
+    J = int_at_least("n_exp", n_exp, 1)
+    gamma, tau = check_gamma_tau(gamma, tau, K)
     rng = np.random.default_rng(seed)
     p = np.repeat(ps, reps)[:, None] * np.ones(K)          # (P * reps, K): one row per problem
     data = sample_points(p, J * n, rng)
