@@ -21,7 +21,7 @@ def test_the_study_declares_every_method_on_both_models_with_five_seeds():
     assert {j["seed"] for j in jobs} == {0, 1, 2, 3, 4}
     # the paper's Table-1 rows at CPU scale, both DASH granularities, both L2-init strengths
     assert {"cold", "warm", "warm_reset_opt", "sp", "dash", "dash_row", "l2_init", "l2_init_port",
-            "head_reset", "dash_row_vbias"} == set(study.METHODS)
+            "head_reset"} == set(study.METHODS)
     assert {j["out"].split("/")[1] for j in jobs} == {"mlp", "cnn"}
     controls = runner.jobs(runner.select("dash/controls")[0], out_dir="out")
     assert len(controls) == (5 * 2 + 2 * 4) * 5

@@ -34,10 +34,9 @@ from plasticity_sim.sweep import Study, Sweep
 
 SEEDS = (0, 1, 2, 3, 4)
 # The paper's Table-1 rows that exist at CPU scale (Warm ReM = warm_reset_opt), both DASH
-# granularities and both published L2-init strengths; dash_row_vbias separates the row rule's two
-# differences from the official one (weight grouping, bias rule).
+# granularities and both published L2-init strengths.
 METHODS = ("cold", "warm", "warm_reset_opt", "sp", "dash", "dash_row", "l2_init", "l2_init_port",
-           "head_reset", "dash_row_vbias")
+           "head_reset")
 RESULTS = runs.results_dir("dash_cpu")
 
 
