@@ -118,7 +118,9 @@ def _cmd_run(args) -> int:
     if args.threads is not None and args.threads < 1:
         raise UsageError(f"--threads {args.threads} must be >= 1")
     config = run_config_of(args)
-    out = Path(args.out) if args.out else \
+    if args.out is not None:
+        runs.check_output(args.out, overwrite=args.overwrite)   # '' is refused, not the default name
+    out = Path(args.out) if args.out is not None else \
         Path("results") / f"{protocols.default_stem(config, args.protocol, args.preset)}.json"
     if args.threads is not None:
         import torch
@@ -221,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
         return int(exit_.code or 0)
     try:
         return {"run": _cmd_run, "sweep": _cmd_sweep, "list": _cmd_list, "study": _cmd_study}[args.command](args)
-    except FloatingPointError as err:  # divergence: a run failure, not a usage error
+    except (FloatingPointError, runs.RunFailed) as err:  # divergence and co.: a run failure, not a usage error
         print(f"run failed: {err}", file=sys.stderr)
         return 1
     except (ValueError, OSError, ImportError) as err:

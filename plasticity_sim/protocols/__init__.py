@@ -13,6 +13,7 @@ Importing this package does not import torch.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import importlib
 import os
@@ -20,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from plasticity_sim import methods, runs
+from plasticity_sim import atomic, methods, runs
 from plasticity_sim.protocols import specs
 
 
@@ -156,6 +157,9 @@ def run_config(config, *, out: str | os.PathLike | None = None,
     every experiment; ``resume=True`` continues from it (a missing checkpoint starts from scratch;
     one from a different config is an error). ``stop_after`` (a test hook) stops after that many
     experiments and writes no results file; the partial results say ``"complete": False``.
+    While it trains the run holds a lock on ``out`` and on ``checkpoint_dir`` (a second run on
+    either fails before training), and it never replaces a results file it was not told to
+    (``overwrite``) even if one appears meanwhile.
 
     Explained in: book/dash/02_warm_starting_real_networks.ipynb
     """
@@ -180,30 +184,76 @@ def run_config(config, *, out: str | os.PathLike | None = None,
                 raise ValueError(f"method {config.method!r} keeps in-training state that checkpoints do not "
                                  "hold; it cannot resume: run it again without --resume (with --overwrite)")
             resume_state = runs.load_checkpoint(ckpt)
-            saved = runs.json_loads(resume_state["config_json"])
-            now = runs.to_dict(config)
-            if not runs.same_results_config(saved, now, entry.config):
-                keep = runs.result_fields(entry.config)
-                diff = sorted(k for k in set(saved) | set(now) if k in keep and saved.get(k) != now.get(k))
-                raise ValueError(f"checkpoint {ckpt} was made with a different config (fields {diff})")
+            _check_resume_state(ckpt, resume_state, entry, config)
     get_check(entry.name)(config)
-    on_checkpoint = (lambda state: runs.save_checkpoint(ckpt, state)) if ckpt is not None else None
-
-    kwargs = dict(resume_state=resume_state, on_checkpoint=on_checkpoint, stop_after=stop_after) \
-        if entry.resumable else {}
-    outcome: runs.RunOutcome = entry.run_function()(config, **kwargs)
-    results = {
-        "format": runs.RESULTS_FORMAT, "protocol": entry.name, "complete": outcome.complete,
-        "config": runs.to_dict(config),
-        "method": outcome.intervention,
-        "provenance": dict(runs.provenance(outcome.device, outcome.device_name),
-                           wall_time_s=outcome.elapsed, resumed=resume_state is not None),
-        "seeds": outcome.seeds, "dataset_meta": outcome.dataset_meta,
-        entry.records_key: outcome.records, "summary": entry.summarize(outcome.records),
-    }
-    if out is not None and outcome.complete:
-        runs.write_json_atomic(out, results)
+    with contextlib.ExitStack() as held:
+        # Held for the whole run: a second run on the same results file or checkpoint folder fails
+        # here, before training, instead of both running and one silently losing its work.
+        if out is not None:
+            held.enter_context(atomic.held_lock(runs.lock_file_of(out), f"--out {str(out)!r}"))
+            runs.check_output(out, overwrite=overwrite)   # again, now that no run of ours can race it
+        if ckpt is not None:
+            held.enter_context(atomic.held_lock(runs.lock_file_of(ckpt.parent, folder=True),
+                                                f"--checkpoint-dir {str(ckpt.parent)!r}"))
+        on_checkpoint = (lambda state: runs.save_checkpoint(ckpt, state)) if ckpt is not None else None
+        kwargs = dict(resume_state=resume_state, on_checkpoint=on_checkpoint, stop_after=stop_after) \
+            if entry.resumable else {}
+        outcome: runs.RunOutcome = entry.run_function()(config, **kwargs)
+        results = {
+            "format": runs.RESULTS_FORMAT, "protocol": entry.name, "complete": outcome.complete,
+            "config": runs.to_dict(config),
+            "method": outcome.intervention,
+            "provenance": dict(runs.provenance(outcome.device, outcome.device_name),
+                               wall_time_s=outcome.elapsed, resumed=resume_state is not None),
+            "seeds": outcome.seeds, "dataset_meta": outcome.dataset_meta,
+            entry.records_key: outcome.records, "summary": entry.summarize(outcome.records),
+        }
+        if out is not None and outcome.complete:
+            _publish(Path(out), results, overwrite)
     return results
+
+
+def _publish(out: Path, results: dict, overwrite: bool) -> None:
+    """Write the results file; without ``overwrite`` by exclusive create, so a file that appeared
+    while this run trained (written by something that ignores our lock) is never replaced: the
+    results then go beside it and the run fails saying where."""
+    try:
+        runs.write_json_atomic(out, results, exclusive=not overwrite)
+    except FileExistsError:
+        aside = out.with_name(f"{out.stem}.{os.getpid()}{out.suffix or '.json'}")
+        runs.write_json_atomic(aside, results, exclusive=True)
+        raise runs.RunFailed(f"{out} appeared while this run trained and was not replaced; "
+                             f"this run's results are in {aside}") from None
+
+
+# Keys every resumable protocol's checkpoint holds, and the extra ones of chunked (its network).
+_CHECKPOINT_KEYS = ("config_json", "completed", "records_json", "elapsed")
+_CHECKPOINT_EXTRA = {"chunked": ("model", "optimizer", "initial_state", "generators")}
+
+
+def _check_resume_state(ckpt: Path, state: dict, entry: Protocol, config) -> None:
+    """A checkpoint to resume must be whole (every key, records a list of dicts) and of this config;
+    a ``ValueError`` names the checkpoint, the field and what to do."""
+    fix = "delete it, or run again with --overwrite and without --resume"
+    for key in _CHECKPOINT_KEYS + _CHECKPOINT_EXTRA.get(entry.name, ()):
+        if key not in state:
+            raise ValueError(f"checkpoint {str(ckpt)!r} has no {key!r} (damaged or not this protocol's); {fix}")
+    try:
+        saved = runs.json_loads(state["config_json"])
+        records = runs.json_loads(state["records_json"])
+        float(state["elapsed"]), int(state["completed"])
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"checkpoint {str(ckpt)!r} is damaged ({err}); {fix}") from None
+    if not isinstance(saved, dict) or not isinstance(records, list) or \
+            not all(isinstance(r, dict) for r in records):
+        raise ValueError(f"checkpoint {str(ckpt)!r}: 'config_json' / 'records_json' are damaged; {fix}")
+    now = runs.to_dict(config)
+    if not runs.same_results_config(saved, now, entry.config):
+        keep = runs.result_fields(entry.config)
+        diff = sorted(k for k in set(saved) | set(now) if k in keep and saved.get(k) != now.get(k))
+        raise ValueError(f"checkpoint {str(ckpt)!r} was made with a different config (fields {diff}); "
+                         "resume with the config that made it, or start again with --overwrite "
+                         "(or another --checkpoint-dir)")
 
 
 _RECORD_KEYS = {"chunked": ("experiment", "n_train", "test_acc", "train_acc", "steps", "epochs", "wall_time")}
