@@ -278,6 +278,9 @@ def load_results(path: str | os.PathLike) -> dict:
     for key in ("config", "method", "provenance", "seeds", entry.records_key, "summary"):
         if key not in data:
             raise ValueError(f"{path}: missing key {key!r}")
+    for key in ("config", "method", "provenance", "seeds", "summary"):
+        if not isinstance(data[key], dict):
+            raise ValueError(f"{path}: field {key!r} is {type(data[key]).__name__}, not an object; the file is damaged")
     try:
         config = runs.config_from_dict(entry.config, data["config"])
     except (TypeError, ValueError) as err:
@@ -292,6 +295,7 @@ def load_results(path: str | os.PathLike) -> dict:
             missing = [k for k in _RECORD_KEYS["chunked"] if k not in record]
             if missing or record["experiment"] != i:
                 raise ValueError(f"{path}: experiment record {i} is malformed (missing {missing})")
+    _check_records_in_config(path, entry, config, records)
     try:
         same = entry.summarize(records) == data["summary"]
     except (KeyError, TypeError, ValueError):
@@ -299,6 +303,86 @@ def load_results(path: str | os.PathLike) -> dict:
     if not same:
         raise ValueError(f"{path}: summary does not match the {entry.records_key} records")
     return data
+
+
+# A record field and the config field that lists its allowed values (tuple or single value).
+_RECORD_DOMAIN = (("seed", ("seeds", "seed")), ("method", ("methods", "method")), ("ratio", ("ratios",)),
+                  ("noise", ("noises",)), ("size", ("sizes",)), ("pretrain_epochs", ("pretrain_epochs",)))
+
+
+def _check_records_in_config(path: Path, entry: Protocol, config, records: list[dict]) -> None:
+    """Every record's seed, method, ratio, ... must be one the config asked for (a record outside the
+    config was put there by hand or by another run). The fresh baseline is ``method 'cold'`` with
+    ``ratio`` / ``noise`` None when the config has ``fresh_baseline``."""
+    fresh = bool(getattr(config, "fresh_baseline", False))
+    for i, record in enumerate(records):
+        for key, fields in _RECORD_DOMAIN:
+            if key not in record:
+                continue
+            value = record[key]
+            if key == "seed" and (isinstance(value, bool) or not isinstance(value, int)):
+                raise ValueError(f"{path}: record {i} field 'seed' is {value!r}, not an integer; the file is damaged")
+            if fresh and (value is None or (key == "method" and value == "cold")):
+                continue
+            for name in fields:
+                if hasattr(config, name):
+                    allowed = getattr(config, name)
+                    allowed = allowed if isinstance(allowed, tuple) else (allowed,)
+                    if value not in allowed:
+                        raise ValueError(f"{path}: record {i} field {key!r} is {value!r}, which its config "
+                                         f"does not hold ({name} = {allowed!r}); the file is damaged or mixed")
+                    break
+
+
+def check_together(named: list[tuple[str, dict]], *, protocol: str | None = None) -> None:
+    """Check that results (``(name, results)`` pairs, each from :func:`load_results`) may be combined
+    into one table: one protocol (``protocol`` if given), configs equal in every field that changes
+    the numbers except method, seed and method parameters, and each (method, seed) once. A
+    ``ValueError`` names the file and the field. Every loader and summariser of several results
+    files calls this (one rule, one place).
+    """
+    first = None
+    owner: dict[str, str] = {}
+    for name, data in named:
+        got = data.get("protocol") if isinstance(data, dict) else None
+        if protocol is not None and got != protocol:
+            raise ValueError(f"{name}: field 'protocol' is {got!r}, expected {protocol!r}; "
+                             "remove the file or give a folder of one protocol's runs")
+        entry = get(got)
+        per_run = {entry.seed_field, entry.method_field, "method_params"}
+        keep = [k for k in runs.result_fields(entry.config) if k not in per_run]
+        common = {k: data["config"].get(k) for k in keep}
+        if first is None:
+            first = (name, got, common)
+        else:
+            name0, got0, common0 = first
+            if got != got0:
+                raise ValueError(f"{name}: field 'protocol' is {got!r} but {name0} is {got0!r}; "
+                                 "combine runs of one protocol only")
+            diff = sorted(k for k in keep if common.get(k) != common0.get(k))
+            if diff:
+                raise ValueError(f"{name}: config field {diff[0]!r} is {common.get(diff[0])!r} but "
+                                 f"{name0} has {common0.get(diff[0])!r}; runs combined in one table may differ "
+                                 "only in method and seed: move one of them to another folder")
+        job = runs.json_dumps([data["config"].get(entry.method_field) if entry.method_field else None,
+                               data["config"].get(entry.seed_field)])
+        if job in owner:
+            raise ValueError(f"{name}: method and seed {job} are also in {owner[job]}; a study holds each "
+                             "run once: remove one of the two files")
+        owner[job] = name
+
+
+def load_together(files, *, protocol: str | None = None) -> list[dict]:
+    """:func:`load_results` of every file, then :func:`check_together`; a file that cannot be read
+    is a ``ValueError`` naming it."""
+    loaded = []
+    for f in files:
+        try:
+            loaded.append((str(f), load_results(f)))
+        except (KeyError, TypeError, AttributeError) as err:   # damaged beyond the checks above
+            raise ValueError(f"{f}: damaged results file ({type(err).__name__}: {err})") from None
+    check_together(loaded, protocol=protocol)
+    return [data for _, data in loaded]
 
 
 def default_stem(config, protocol: str, preset: str) -> str:
@@ -330,4 +414,4 @@ def with_job(config, *, method: str | None = None, seed: int | None = None):
 
 
 __all__ = ["Protocol", "PROTOCOLS", "get", "protocol_of", "preset_config", "config_from_dict",
-           "get_check", "run_config", "load_results", "default_stem", "with_job", "specs"]
+           "get_check", "run_config", "load_results", "check_together", "load_together", "default_stem", "with_job", "specs"]

@@ -141,7 +141,7 @@ def _train_epochs(model, x, y, optimizer, epochs, batch_size, generator, interve
     for e in range(epochs):
         res = train_until(model, x, y, optimizer=optimizer, target_train_acc=1.0, max_epochs=1,
                           batch_size=batch_size, generator=generator, regularizer=reg, step_hooks=hooks,
-                          augment=aug, context=f"{context}, epoch {e + 1}")
+                          augment=aug, context=context, first_epoch=e + 1)
         steps += res.steps
     return steps
 
