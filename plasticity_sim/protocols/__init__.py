@@ -322,8 +322,8 @@ def _check_records_in_config(path: Path, entry: Protocol, config, records: list[
             value = record[key]
             if key == "seed" and (isinstance(value, bool) or not isinstance(value, int)):
                 raise ValueError(f"{path}: record {i} field 'seed' is {value!r}, not an integer; the file is damaged")
-            if fresh and (value is None or (key == "method" and value == "cold")):
-                continue
+            if (fresh and value is None) or (key == "method" and value == "cold"):
+                continue   # the fresh baseline / the cold reference every method is paired with
             for name in fields:
                 if hasattr(config, name):
                     allowed = getattr(config, name)

@@ -234,7 +234,10 @@ def run_regression(seeds, *, steps: int = 600_000, bin_size: int = 10_000, activ
         while pos < n:
             b = (step + pos) // bin_size
             end = min(n, (b + 1) * bin_size - step)
-            err[:, b] += sq[pos:end].sum(0).double()
+            # Each run's errors summed as one contiguous row: summing the columns of (steps, runs)
+            # rounds differently with the number of runs, so a seed's error would depend on which
+            # other seeds shared its batch.
+            err[:, b] += sq[pos:end].t().contiguous().sum(1).double()
             if end + step == (b + 1) * bin_size:
                 if relu_like:
                     dead[:, b] = (~alive).float().mean(1)
