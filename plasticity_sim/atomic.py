@@ -1,4 +1,5 @@
-"""Write files so that readers never see half of one: temp file in the same folder, then rename.
+"""Write files so that readers never see half of one: temp file in the same folder, then rename;
+and let one run at a time own a results file or checkpoint folder (:func:`held_lock`).
 
 Every file the package writes (results, checkpoints, downloads, decoded caches, executed chapters,
 vendored JavaScript) goes through :func:`atomic_path`, so an interrupted run leaves either the old
@@ -21,7 +22,7 @@ import zlib
 from pathlib import Path
 from typing import Iterator
 
-__all__ = ["atomic_path", "write_bytes", "stale_temporaries", "held_lock", "LockedError"]
+__all__ = ["atomic_path", "write_bytes", "stale_temporaries", "held_lock", "lock_file_of", "LockedError"]
 
 
 def _host_tag() -> str:
@@ -97,6 +98,13 @@ def write_bytes(path: str | os.PathLike, data: bytes | str, *, exclusive: bool =
     return Path(path)
 
 
+def lock_file_of(target: str | os.PathLike, *, folder: bool = False) -> Path:
+    """The lock file a run holds on ``target`` while it runs: ``.<name>.lock`` beside a results file,
+    ``.lock`` inside a checkpoint folder."""
+    target = Path(target)
+    return target / ".lock" if folder else target.parent / f".{target.name}.lock"
+
+
 class LockedError(ValueError):
     """Another live process holds the lock: a usage error (pick another path or wait)."""
 
@@ -110,10 +118,22 @@ def held_lock(lock_file: str | os.PathLike, what: str) -> Iterator[Path]:
     at once (:class:`LockedError` naming ``what``) instead of both writing. The inode check after
     locking closes the race with a holder that is removing the file as we open it.
     """
-    import fcntl
-
     lock_file = Path(lock_file)
     lock_file.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        import fcntl
+    except ImportError:   # no flock (Windows): an exclusively created file; a killed run leaves it
+        try:
+            fd = os.open(lock_file, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            raise LockedError(f"{what} is in use by another run (lock {str(lock_file)!r}; delete it if "
+                              "no run is going)") from None
+        try:
+            yield lock_file
+        finally:
+            os.close(fd)
+            os.unlink(lock_file)
+        return
     while True:
         fd = os.open(lock_file, os.O_RDWR | os.O_CREAT, 0o644)
         try:

@@ -11,7 +11,9 @@ r"""Command line: ``python -m plasticity_sim run|sweep|list ...`` for every regi
 Every user error (unknown name, bad value, unwritable or existing output, a checkpoint that is not
 asked to resume, a damaged checkpoint, no network) is found before any training where it can be,
 and ends in one line ``error: ...`` with exit status 2 and nothing written. A run that fails while
-training (divergence) ends in one line ``run failed: ...`` with exit status 1.
+training (divergence) ends in one line ``run failed: ...`` with exit status 1. ``--out`` is a regular
+file path; while a run trains it holds a lock on its ``--out`` and ``--checkpoint-dir``, so a
+second run on either fails at once (exit 2) instead of one silently replacing the other's work.
 """
 
 from __future__ import annotations
@@ -137,7 +139,6 @@ def _cmd_run(args) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
-    entry = protocols.get(args.protocol)
     if not args.quiet:
         job = " ".join(f"{k}={getattr(config, k)}" for k in ("method", "seed") if hasattr(config, k))
         changed = f" changed by --set {' '.join(args.overrides)}" if args.overrides else ""

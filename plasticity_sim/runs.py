@@ -319,13 +319,6 @@ def write_json_atomic(path: str | os.PathLike, obj, *, exclusive: bool = False) 
     return write_bytes(Path(path), text + "\n", exclusive=exclusive)
 
 
-def lock_file_of(target: str | os.PathLike, *, folder: bool = False) -> Path:
-    """The lock file a run holds on ``target`` while it runs: ``.<name>.lock`` beside a results file,
-    ``.lock`` inside a checkpoint folder."""
-    target = Path(target)
-    return target / ".lock" if folder else target.parent / f".{target.name}.lock"
-
-
 def read_json(path: str | os.PathLike, what: str = "file"):
     """JSON of ``path``; a missing file is ``FileNotFoundError``, bad JSON a ``ValueError``."""
     path = Path(path)

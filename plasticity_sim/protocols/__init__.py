@@ -190,10 +190,10 @@ def run_config(config, *, out: str | os.PathLike | None = None,
         # Held for the whole run: a second run on the same results file or checkpoint folder fails
         # here, before training, instead of both running and one silently losing its work.
         if out is not None:
-            held.enter_context(atomic.held_lock(runs.lock_file_of(out), f"--out {str(out)!r}"))
+            held.enter_context(atomic.held_lock(atomic.lock_file_of(out), f"--out {str(out)!r}"))
             runs.check_output(out, overwrite=overwrite)   # again, now that no run of ours can race it
         if ckpt is not None:
-            held.enter_context(atomic.held_lock(runs.lock_file_of(ckpt.parent, folder=True),
+            held.enter_context(atomic.held_lock(atomic.lock_file_of(ckpt.parent, folder=True),
                                                 f"--checkpoint-dir {str(ckpt.parent)!r}"))
         on_checkpoint = (lambda state: runs.save_checkpoint(ckpt, state)) if ckpt is not None else None
         kwargs = dict(resume_state=resume_state, on_checkpoint=on_checkpoint, stop_after=stop_after) \
