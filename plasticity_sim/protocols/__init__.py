@@ -414,4 +414,5 @@ def with_job(config, *, method: str | None = None, seed: int | None = None):
 
 
 __all__ = ["Protocol", "PROTOCOLS", "get", "protocol_of", "preset_config", "config_from_dict",
-           "get_check", "run_config", "load_results", "check_together", "load_together", "default_stem", "with_job", "specs"]
+           "get_check", "run_config", "load_results", "check_together", "load_together", "default_stem",
+           "with_job", "specs"]
