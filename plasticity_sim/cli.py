@@ -12,7 +12,9 @@ r"""Command line: ``python -m plasticity_sim run|sweep|list ...`` for every regi
 Every user error (unknown name, bad value, unwritable or existing output, a checkpoint that is not
 asked to resume, a damaged checkpoint, no network) is found before any training where it can be,
 and ends in one line ``error: ...`` with exit status 2 and nothing written. A run that fails while
-training (divergence) ends in one line ``run failed: ...`` with exit status 1.
+training (divergence) ends in one line ``run failed: ...`` with exit status 1. ``--out`` is a regular
+file path; while a run trains it holds a lock on its ``--out`` and ``--checkpoint-dir``, so a
+second run on either fails at once (exit 2) instead of one silently replacing the other's work.
 """
 
 from __future__ import annotations
@@ -117,16 +119,29 @@ def _cmd_run(args) -> int:
     if args.threads is not None and args.threads < 1:
         raise UsageError(f"--threads {args.threads} must be >= 1")
     config = run_config_of(args)
-    out = Path(args.out) if args.out else \
-        Path("results") / f"{protocols.default_stem(config, args.protocol, args.preset)}.json"
+    if args.out is not None:
+        runs.check_output(args.out, overwrite=args.overwrite)   # '' is refused, not the default name
+    # A preset changed by --set is no longer that preset: its default file name and the banner say
+    # so (a short digest of the overrides keeps two different --set runs apart).
+    label = args.preset
+    entry = protocols.get(args.protocol)
+    named = {entry.seed_field, entry.method_field}       # these show in the name already
+    changes = [a for a in args.overrides if a.partition("=")[0].partition(".")[0].strip() not in named]
+    if changes:
+        import hashlib
+
+        digest = hashlib.sha1("\n".join(changes).encode()).hexdigest()[:6]
+        label = f"{args.preset}-set{digest}"
+    out = Path(args.out) if args.out is not None else \
+        Path("results") / f"{protocols.default_stem(config, args.protocol, label)}.json"
     if args.threads is not None:
         import torch
 
         torch.set_num_threads(args.threads)
-    entry = protocols.get(args.protocol)
     if not args.quiet:
         job = " ".join(f"{k}={getattr(config, k)}" for k in ("method", "seed") if hasattr(config, k))
-        print(f"[plasticity_sim] {args.protocol} preset={args.preset} {job} -> {out}")
+        changed = f" changed by --set {' '.join(args.overrides)}" if args.overrides else ""
+        print(f"[plasticity_sim] {args.protocol} preset={args.preset}{changed} {job} -> {out}")
         print("[plasticity_sim] " + _eta_line(entry, args.preset, 1, 1, bool(args.overrides)), flush=True)
     results = protocols.run_config(config, out=out, checkpoint_dir=args.checkpoint_dir,
                                    resume=args.resume, overwrite=args.overwrite)
@@ -139,14 +154,30 @@ def _cmd_run(args) -> int:
     return 0
 
 
+def _default_methods(entry) -> list[str]:
+    """``cold,warm,sp,dash`` where the protocol takes methods of the method table; a protocol with
+    its own method names (slow_regression: bp, cbp, ...) has no default: --methods is needed."""
+    if not entry.method_field:
+        return []
+    import dataclasses
+
+    meta = {f.name: f.metadata.get("check", {}) for f in dataclasses.fields(entry.config)}
+    choices = meta.get(entry.method_field, {}).get("choices")
+    allowed = list(choices() if callable(choices) else choices or ())
+    default = ["cold", "warm", "sp", "dash"]
+    if allowed and not set(default) <= set(allowed):
+        raise UsageError(f"sweep {entry.name} needs --methods (its methods: {', '.join(allowed)}), "
+                         "e.g. --methods " + ",".join(allowed[:2]))
+    return default
+
+
 def _cmd_sweep(args) -> int:
     from plasticity_sim import sweep
 
     if args.workers < 1:
         raise UsageError(f"--workers {args.workers} must be >= 1")
     entry = protocols.get(args.protocol)
-    names = parse_csv(args.methods) if args.methods is not None else \
-        (["cold", "warm", "sp", "dash"] if entry.method_field else [])
+    names = parse_csv(args.methods) if args.methods is not None else _default_methods(entry)
     jobs = sweep.make_jobs(args.protocol, args.preset, names, parse_seeds(args.seeds), args.overrides,
                            out_dir=args.out_dir, checkpoint_dir=args.checkpoint_dir, resume=args.resume,
                            overwrite=args.overwrite)
@@ -170,8 +201,8 @@ def _cmd_sweep(args) -> int:
         failures = sweep.run_jobs_ray(todo, on_done=report)
     else:
         failures = sweep.run_jobs_local(todo, workers=args.workers, on_done=report)
-    for job, reason in failures:
-        print(f"error: job {job['out']} failed: {reason}", file=sys.stderr)
+    for job, reason in failures:   # one line per failed job (a run failure: exit 1 below)
+        print(f"run failed: job {job['out']}: {reason}", file=sys.stderr)
     finished = [job["out"] for job in jobs if Path(job["out"]).is_file()]
     if not args.quiet and finished and entry.name == "chunked":
         from plasticity_sim.dash.report import format_table1, method_rows
@@ -223,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
         return int(exit_.code or 0)
     try:
         return {"run": _cmd_run, "sweep": _cmd_sweep, "list": _cmd_list, "study": _cmd_study}[args.command](args)
-    except FloatingPointError as err:  # divergence: a run failure, not a usage error
+    except (FloatingPointError, runs.RunFailed) as err:  # divergence and co.: a run failure, not a usage error
         print(f"run failed: {err}", file=sys.stderr)
         return 1
     except (ValueError, OSError, ImportError) as err:

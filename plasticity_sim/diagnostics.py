@@ -171,6 +171,11 @@ def _singular_values(matrix) -> np.ndarray:
     m = torch.as_tensor(matrix).detach().to(torch.float64).cpu()
     if m.ndim < 2:
         raise ValueError(f"need a matrix (N, features), got shape {tuple(m.shape)}")
+    if not bool(torch.isfinite(m).all()):
+        # LAPACK would print "DLASCL parameter 4" lines straight to the terminal (past --quiet)
+        # and return garbage: a diverged network is a run failure, said once.
+        raise FloatingPointError("non-finite values in the matrix of a rank diagnostic: the network diverged; "
+                                 "choose a smaller lr")
     return torch.linalg.svdvals(m.reshape(m.shape[0], -1)).numpy()
 
 

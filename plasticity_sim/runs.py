@@ -325,13 +325,19 @@ def provenance(device: str, device_name: str | None = None) -> dict:
 
 # ---------------------------------------------------------------------------------------------
 # Files: results JSON, output checks, checkpoints
-def write_json_atomic(path: str | os.PathLike, obj) -> Path:
+class RunFailed(RuntimeError):
+    """A run that failed after it started (divergence, a results file taken meanwhile): reported as
+    ``run failed: ...`` with exit status 1, never as a usage error."""
+
+
+def write_json_atomic(path: str | os.PathLike, obj, *, exclusive: bool = False) -> Path:
     """Write ``obj`` as JSON to ``path`` atomically: temp file in the same directory, then rename.
 
-    If serialisation fails the target is untouched and no temp file remains.
+    If serialisation fails the target is untouched and no temp file remains. ``exclusive=True``
+    never replaces an existing ``path`` (``FileExistsError``).
     """
     text = json.dumps(obj, indent=1, allow_nan=False)  # fail before touching the disk
-    return write_bytes(Path(path), text + "\n")
+    return write_bytes(Path(path), text + "\n", exclusive=exclusive)
 
 
 def read_json(path: str | os.PathLike, what: str = "file"):
@@ -345,39 +351,50 @@ def read_json(path: str | os.PathLike, what: str = "file"):
         raise ValueError(f"{path}: not valid JSON ({err})") from None
 
 
-def _writable_dir(folder: Path, what: str) -> None:
-    """Raise OSError-free ``ValueError`` unless files can be created under ``folder`` (made later)."""
+def _writable_dir(folder: Path, what: str, target: Path | None = None) -> None:
+    """Raise ``ValueError`` unless files can be created under ``folder`` (made later); the message
+    names ``target`` (the path the user gave) when it is given."""
+    named = str(target if target is not None else folder)
     probe = folder
     while not probe.exists():
         probe = probe.parent
     if not probe.is_dir():
-        raise ValueError(f"{what} {str(folder)!r}: {str(probe)!r} is a file, not a folder")
+        raise ValueError(f"{what} {named!r}: {str(probe)!r} is a file, not a folder; choose another location")
     try:
         fd, tmp = tempfile.mkstemp(dir=probe, prefix=".write-test-")
         os.close(fd)
         os.unlink(tmp)
     except OSError as err:
-        raise ValueError(f"{what} {str(folder)!r} is not writable ({err.strerror or err}); "
-                         "choose another location") from None
+        raise ValueError(f"{what} {named!r} cannot be written: cannot create files in {str(probe)!r} "
+                         f"({err.strerror or err}); choose another location") from None
 
 
 def check_output(path: str | os.PathLike, *, overwrite: bool = False, what: str = "--out") -> Path:
-    """Check before any work that ``path`` can receive a results file: not a folder, its folder
-    writable, and not an existing file unless ``overwrite``. Nothing is created."""
+    """Check before any work that ``path`` can receive a results file: a non-empty path, not a
+    folder nor any other non-regular file (FIFO, device: refused even with ``overwrite``, which
+    replaces only results files), its folder writable, and not an existing file unless
+    ``overwrite``. Nothing is created."""
+    if str(path).strip() == "":
+        raise ValueError(f"{what} {str(path)!r} is empty; give a file path such as 'results/run.json'")
     path = Path(path)
     if path.is_dir() or str(path).endswith(os.sep):
         raise ValueError(f"{what} {str(path)!r} is a folder; give a file path such as "
                          f"{str(path / 'results.json')!r}")
+    if path.exists() and not path.is_file():
+        raise ValueError(f"{what} {str(path)!r} exists and is not a regular file (a FIFO, device or "
+                         "socket); give the path of a results file")
     if path.exists() and not overwrite:
         raise ValueError(f"{what} {str(path)!r} already exists; pass --overwrite to replace it "
                          "or choose another path")
-    _writable_dir(path.parent, what)
+    _writable_dir(path.parent, what, path)
     return path
 
 
 def check_checkpoint_dir(folder: str | os.PathLike, *, resume: bool, overwrite: bool) -> Path:
     """Check before any work that ``folder`` can hold this run's checkpoint: a folder (or creatable),
     writable, and not holding another run's checkpoint unless resuming or overwriting."""
+    if str(folder).strip() == "":
+        raise ValueError("--checkpoint-dir '' is empty; give a folder path such as 'checkpoints/run'")
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
         raise ValueError(f"--checkpoint-dir {str(folder)!r} is a file, not a folder")

@@ -77,6 +77,8 @@ def make_jobs(protocol: str, preset: str, methods: list[str], seeds: list[int], 
         if twice:
             raise ValueError(f"{what} lists {', '.join(map(repr, twice))} more than once; "
                              "each would run into the same results file")
+    if checkpoint_dir is not None and not entry.resumable:   # else every job would fail after the checks
+        raise ValueError(f"protocol {protocol!r} does not checkpoint; run the sweep without --checkpoint-dir")
     if entry.method_field is None and methods:
         raise ValueError(f"protocol {protocol!r} takes no method; drop --methods")
     if entry.method_field is not None and not methods:
@@ -197,6 +199,15 @@ def check_jobs(jobs: list[dict]) -> None:
             protocols.get_check(job["protocol"])(runs.config_from_dict(entry.config, job["config"]))
 
 
+def failure_line(err: BaseException) -> str:
+    """One line for a failed job: the root cause's type and first line. Ray wraps a task's error in
+    a ``RayTaskError`` whose text is the whole remote traceback; its ``cause`` is the real error."""
+    cause = getattr(err, "cause", None)
+    err = cause if isinstance(cause, BaseException) else err
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    return f"{type(err).__name__}: {lines[0] if lines else ''}".rstrip(": ")
+
+
 def _child(job: dict, conn, target) -> None:
     import torch
 
@@ -204,7 +215,7 @@ def _child(job: dict, conn, target) -> None:
     try:
         conn.send(("ok", target(job)))
     except BaseException as err:  # report any failure as text; the parent decides
-        conn.send(("error", f"{type(err).__name__}: {err}"))
+        conn.send(("error", failure_line(err)))
     finally:
         conn.close()
 
@@ -221,7 +232,7 @@ def run_jobs_local(jobs: list[dict], *, workers: int = 2, on_done=None, target=r
             try:
                 path = target(job)
             except Exception as err:  # one failed job must not lose the others' results
-                failures.append((job, f"{type(err).__name__}: {err}"))
+                failures.append((job, failure_line(err)))
             else:
                 if on_done:
                     on_done(path)
@@ -278,7 +289,7 @@ def run_jobs_ray(jobs: list[dict], *, on_done=None, init_kwargs: dict | None = N
         try:
             path = ray.get(ref)
         except Exception as err:
-            failures.append((job, f"{type(err).__name__}: {err}"))
+            failures.append((job, failure_line(err)))
         else:
             if on_done:
                 on_done(path)

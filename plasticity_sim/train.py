@@ -154,7 +154,7 @@ def train_until(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, optimizer
                 generator: torch.Generator, regularizer: Callable[[nn.Module], torch.Tensor] | None = None,
                 step_hooks: Iterable[Callable] = (), augment: Callable | None = None, progress: bool = False,
                 desc: str = "", context: str = "", amp: bool | None = None, channels_last: bool | None = None,
-                compile: bool = False) -> TrainResult:
+                compile: bool = False, first_epoch: int = 1) -> TrainResult:
     """Train on shuffled mini-batches until an epoch's running train accuracy >= target, or max_epochs.
 
     The DASH protocol: accuracy is measured on the fly in train mode (each batch's predictions before
@@ -188,6 +188,9 @@ def train_until(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, optimizer
     fwd = torch.compile(model) if compile and device.type == "cuda" else model
     needs_closure = getattr(optimizer, "requires_closure", False)
     where = context or "train_until"
+    # Callers that train one epoch per call (a fixed epoch count) say which epoch this is, so a
+    # divergence names the real epoch once ("phase 2: epoch 7, ..."), not "epoch 7: epoch 1".
+    shown = first_epoch - 1
     n = len(x)
     steps_per_epoch = math.ceil(n / batch_size)
     whole_epoch_gather = x.numel() * x.element_size() <= WHOLE_EPOCH_GATHER_BYTES
@@ -225,7 +228,7 @@ def train_until(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, optimizer
                 xb = _as_channels_last(xb, channels_last)
                 logits, ce, loss = objective(xb, yb)
                 if on_cpu and not math.isfinite(loss.item()):  # cheap on CPU: no device to wait for
-                    _raise_nonfinite(where, epoch, step + 1, k, steps_per_epoch, loss.item())
+                    _raise_nonfinite(where, epoch + shown, step + 1, k, steps_per_epoch, loss.item())
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 if needs_closure:
@@ -245,7 +248,7 @@ def train_until(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, optimizer
                 for hook in step_hooks:
                     hook(model, optimizer, step)
             if not on_cpu:  # one sync per epoch: locate the first non-finite step, if any
-                _check_epoch_losses(obj_steps, where, epoch, step)
+                _check_epoch_losses(obj_steps, where, epoch + shown, step)
             correct = (preds == ys).sum()
             acc = int(correct) / n
             history.append({"epoch": epoch, "train_acc": acc, "train_loss": float((ce_steps * sizes).sum()) / n,

@@ -424,7 +424,7 @@ BAD += [
     Bad("cli-out-is-a-folder", lambda p, _: _run(p, out=str(p / "dir")), CliError, r"dir.*is a folder",
         setup=lambda p: (p / "dir").mkdir()),
     Bad("cli-out-on-a-pseudo-filesystem", lambda p, _: _run(p, out="/proc/plasticity_sim/r.json"), CliError,
-        r"/proc/plasticity_sim.*not writable"),
+        r"/proc/plasticity_sim/r\.json' cannot be written"),
     Bad("cli-out-exists-without-overwrite", lambda p, _: _run(p), CliError, r"r\.json.*already exists.*--overwrite",
         setup=lambda p: _touch(p, "r.json")),
     Bad("cli-checkpoint-dir-is-a-file", lambda p, _: _run(p, "--checkpoint-dir", str(p / "ck")), CliError,
@@ -465,7 +465,7 @@ BAD += [
     Bad("cli-sweep-unwritable-out-dir",
         lambda p, _: cli(_cli.main, ["sweep", "chunked", "--methods", "warm", "--seeds", "0",
                                      "--out-dir", "/proc/plasticity_sim_sweep", *_SMALL]),
-        CliError, r"/proc/plasticity_sim_sweep.*not writable"),
+        CliError, r"/proc/plasticity_sim_sweep.*cannot be written"),
     Bad("cli-negative-seed", lambda p, _: cli(_cli.main, ["sweep", "chunked", "--seeds", "0,-3",
                                                           "--out-dir", str(p / "s")]),
         CliError, r"--seeds '0,-3'.*-3"),
@@ -475,6 +475,291 @@ BAD += [
     Bad("api-infinite-rho", lambda p, _: _api(rho=float("inf")), ValueError, r"rho=inf is not a finite number"),
     Bad("api-results-file-not-ours", lambda p, _: _protocols.load_results(p / "r.json"), ValueError,
         r"r\.json: format is None", setup=lambda p: _touch(p, "r.json", "{}")),
+]
+
+
+# ------------------------------------------- issue #23: launches, locks, loaders, one contract
+import json as _jsonlib  # noqa: E402
+import shutil as _shutil  # noqa: E402
+
+from plasticity_sim import runs as _runs  # noqa: E402
+from plasticity_sim import sweep as _sweep  # noqa: E402
+
+_REPO = Path(__file__).resolve().parent.parent
+_SHIPPED = _REPO / "results"
+_held: list[int] = []     # lock descriptors held by setups for the rest of the session
+
+
+def _hold_lock(path: Path) -> Path:
+    """Hold ``path``'s flock as another live run would (a second open file: flock conflicts even
+    within one process)."""
+    import fcntl
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    _held.append(fd)
+    return path
+
+
+def _small_config(**changes):
+    config = _runs.apply_overrides(_protocols.preset_config("tiny"), [a for a in _SMALL if a != "--set"])
+    return _runs.config_from_dict(type(config), {**_runs.to_dict(config), **changes})
+
+
+def _checkpoint(p: Path, *, drop=(), **changes) -> Path:
+    """A chunked checkpoint in ``p/ck`` for the config ``_run`` makes (with ``changes``), every key
+    present except ``drop``."""
+    state = {"config_json": _runs.json_dumps(_runs.to_dict(_small_config(**changes))), "completed": 1,
+             "records_json": "[]", "elapsed": 1.0, "model": {}, "optimizer": {}, "initial_state": {},
+             "generators": {}}
+    return _runs.save_checkpoint(p / "ck" / _runs.CHECKPOINT_NAME, {k: v for k, v in state.items() if k not in drop})
+
+
+def _copy_shipped(p: Path, pairs) -> Path:
+    for src, dst in pairs:
+        (p / dst).parent.mkdir(parents=True, exist_ok=True)
+        _shutil.copy(_SHIPPED / src, p / dst)
+    return p
+
+
+def _edited(p: Path, src: str, dst: str, edit) -> Path:
+    data = _jsonlib.loads((_SHIPPED / src).read_text())
+    edit(data)
+    (p / dst).parent.mkdir(parents=True, exist_ok=True)
+    (p / dst).write_text(_jsonlib.dumps(data))
+    return p / dst
+
+
+_MLP = "dash_cpu/mlp/chunked_tiny_{}_seed{}.json"
+_AUG = "dash_cpu/mlp_aug/chunked_tiny_{}_seed{}.json"
+_GRID = "hare_tortoise/grid/noisy_warm_start_grid_warm_seed{}.json"
+_CONT = "hare_tortoise/continual_full"
+
+
+def _book():
+    sys.path.insert(0, str(_REPO / "tools"))
+    try:
+        import book
+    finally:
+        sys.path.pop(0)
+    return book
+
+
+def _toc_case(text: str | None, chapters=()):
+    def setup(p: Path):
+        if text is not None:
+            (p / "_toc.yml").write_text(text)
+        for c in chapters:
+            _touch(p, c, "{}")
+    return setup
+
+
+from plasticity_sim.continual import remedies as _remedies  # noqa: E402
+from plasticity_sim.continual import studies as _cstudies  # noqa: E402
+from plasticity_sim.dash import cpu_study as _cpu_study  # noqa: E402
+from plasticity_sim.dash import report as _report  # noqa: E402
+from plasticity_sim.hare_tortoise import studies as _ht  # noqa: E402
+
+BAD += [
+    # --out must be a regular file path, whatever --overwrite says; the path is named
+    Bad("cli-out-fifo-even-with-overwrite", lambda p, _: _run(p, "--overwrite", out=str(p / "fifo")), CliError,
+        r"--out '.*fifo' exists and is not a regular file", setup=lambda p: os.mkfifo(p / "fifo")),
+    Bad("cli-out-dev-null-even-with-overwrite", lambda p, _: _run(p, "--overwrite", out="/dev/null"), CliError,
+        r"--out '/dev/null' exists and is not a regular file"),
+    Bad("cli-out-folder-even-with-overwrite", lambda p, _: _run(p, "--overwrite", out=str(p / "d")), CliError,
+        r"d' is a folder", setup=lambda p: (p / "d").mkdir()),
+    Bad("cli-out-empty", lambda p, _: cli(_cli.main, ["run", "chunked", "--quiet", *_SMALL, "--out", ""]),
+        CliError, r"--out '' is empty; give a file path"),
+    Bad("cli-checkpoint-dir-empty", lambda p, _: _run(p, "--checkpoint-dir", ""), CliError,
+        r"--checkpoint-dir '' is empty"),
+    Bad("cli-out-under-proc-names-the-path", lambda p, _: _run(p, out="/proc/x/y.json"), CliError,
+        r"--out '/proc/x/y\.json' cannot be written: cannot create files in '/proc'"),
+    # a second run on the same --out / --checkpoint-dir fails before training (exit 2)
+    Bad("cli-out-locked-by-a-running-run", lambda p, _: _run(p), CliError,
+        r"--out '.*r\.json' is in use by another running process",
+        setup=lambda p: _hold_lock(p / ".r.json.lock")),
+    Bad("cli-checkpoint-dir-locked-by-a-running-run", lambda p, _: _run(p, "--checkpoint-dir", str(p / "ck")),
+        CliError, r"--checkpoint-dir '.*ck' is in use by another running process",
+        setup=lambda p: _hold_lock(p / "ck" / ".lock")),
+    # resume: a checkpoint without its records, or of another config, says what to do
+    Bad("cli-resume-checkpoint-without-records",
+        lambda p, _: _run(p, "--checkpoint-dir", str(p / "ck"), "--resume"), CliError,
+        r"checkpoint '.*checkpoint\.pt' has no 'records_json'.*--overwrite",
+        setup=lambda p: _checkpoint(p, drop=("records_json",))),
+    Bad("cli-resume-with-another-config", lambda p, _: _run(p, "--checkpoint-dir", str(p / "ck"), "--resume"),
+        CliError, r"different config \(fields \['lr'\]\); resume with the config that made it.*--overwrite",
+        setup=lambda p: _checkpoint(p, lr=0.5)),
+    # sweeps: refused up front, named
+    Bad("cli-sweep-checkpoint-dir-on-a-protocol-that-cannot",
+        lambda p, _: cli(_cli.main, ["sweep", "two_phase", "--methods", "warm", "--seeds", "0", "--quiet",
+                                     "--out-dir", str(p / "s"), "--checkpoint-dir", str(p / "ck")]),
+        CliError, r"'two_phase' does not checkpoint; run the sweep without --checkpoint-dir"),
+    Bad("cli-sweep-slow-regression-without-methods",
+        lambda p, _: cli(_cli.main, ["sweep", "slow_regression", "--seeds", "0", "--out-dir", str(p / "s")]),
+        CliError, r"sweep slow_regression needs --methods \(its methods: bp, cbp, l2, sp\)"),
+    Bad("cli-sweep-out-dir-under-proc",
+        lambda p, _: cli(_cli.main, ["sweep", "chunked", "--methods", "warm", "--seeds", "0",
+                                     "--out-dir", "/proc/plasticity_sim_sweep2", *_SMALL]),
+        CliError, r"/proc/plasticity_sim_sweep2/chunked_tiny_warm_seed0\.json' cannot be written"),
+    # sizes and parameters: the bad value is the one named
+    Bad("cli-class-incremental-huge-width",
+        lambda p, _: cli(_cli.main, ["run", "class_incremental", "--method", "warm", "--set", "width=10000000",
+                                     "--out", str(p / "r.json")]),
+        CliError, r"model 'mlp' with options .*'width': 10000000.*choose smaller"),
+    Bad("cli-slow-regression-huge-hidden",
+        lambda p, _: cli(_cli.main, ["run", "slow_regression", "--set", "hidden=100000000",
+                                     "--out", str(p / "r.json")]),
+        CliError, r"hidden=100000000 is too large.*choose a smaller hidden"),
+    Bad("cli-unknown-method-parameter-names-only-it",
+        lambda p, _: _run(p, "--method", "dash", "--set", "method_params.bogus=1"), CliError,
+        r"unknown parameter\(s\) \['bogus'\] for intervention 'dash'; its parameters: granularity, lam, alpha"),
+    # loaders refuse mixtures, duplicates, foreign protocols, damaged fields, records outside the config
+    Bad("loader-arm-table-mixed-arms", lambda p, _: _cpu_study.arm_table("mlp", p), ValueError,
+        r"chunked_tiny_warm_seed0\.json: config field 'augment_pad' is 4 but .*cold_seed0\.json has 0",
+        setup=lambda p: _copy_shipped(p, [(_MLP.format("cold", s), _MLP.format("cold", s).split("/", 1)[1])
+                                          for s in (0, 1)]
+                                      + [(_AUG.format("warm", s), _MLP.format("warm", s).split("/", 1)[1])
+                                         for s in (0, 1)])),
+    Bad("loader-ht-same-method-and-seed-other-config", lambda p, _: _ht.load_study(p), ValueError,
+        r"config field 'epochs' is .* but .* has .*differ only in method and seed",
+        setup=lambda p: (_copy_shipped(p, [(_GRID.format(0), "a.json")]),
+                         _edited(p, _GRID.format(0), "b.json", lambda d: d["config"].update(epochs=7)))),
+    Bad("loader-ht-duplicate-run", lambda p, _: _ht.load_study(p), ValueError,
+        r"b\.json: method and seed .* are also in .*a\.json",
+        setup=lambda p: _copy_shipped(p, [(_GRID.format(0), "a.json"), (_GRID.format(0), "b.json")])),
+    Bad("loader-ht-foreign-protocol", lambda p, _: _ht.load_study(p), ValueError,
+        r"field 'protocol' is 'chunked', expected 'noisy_warm_start'",
+        setup=lambda p: _copy_shipped(p, [(_MLP.format("cold", 0), "x.json")])),
+    Bad("loader-continual-foreign-protocol", lambda p, _: _ht.load_continual(p), ValueError,
+        r"field 'protocol' is 'noisy_warm_start', expected 'growing_data'",
+        setup=lambda p: _copy_shipped(p, [(_GRID.format(0), "x.json")])),
+    Bad("loader-record-seed-outside-the-config", lambda p, f: _protocols.load_results(f), ValueError,
+        r"x\.json: record 0 field 'seed' is 99, which its config does not hold",
+        setup=lambda p: _edited(p, _GRID.format(0), "x.json", lambda d: d["records"][0].update(seed=99))),
+    Bad("loader-record-seed-damaged", lambda p, f: _protocols.load_results(f), ValueError,
+        r"x\.json: record 1 field 'seed' is '0', not an integer",
+        setup=lambda p: _edited(p, _GRID.format(0), "x.json", lambda d: d["records"][1].update(seed="0"))),
+    Bad("loader-provenance-null", lambda p, _: _report.summarize_results(p), ValueError,
+        r"\.json: field 'provenance' is NoneType, not an object",
+        setup=lambda p: _edited(p, _MLP.format("cold", 0), "c.json", lambda d: d.update(provenance=None))),
+    Bad("loader-summarize-a-non-chunked-folder", lambda p, _: _report.summarize_results(p), ValueError,
+        r"field 'protocol' is 'noisy_warm_start', expected 'chunked'",
+        setup=lambda p: _copy_shipped(p, [(_GRID.format(0), "x.json")])),
+    Bad("loader-regression-of-another-method", lambda p, _: _cstudies.load_regression("bp", p), ValueError,
+        r"regression_bp\.json: field 'method' is 'cbp', expected 'bp'",
+        setup=lambda p: _copy_shipped(p, [("continual/regression_cbp.json", "regression_bp.json")])),
+    Bad("loader-regression-foreign-protocol", lambda p, _: _cstudies.load_regression("bp", p), ValueError,
+        r"regression_bp\.json: field 'protocol' is 'chunked', expected 'slow_regression'",
+        setup=lambda p: _copy_shipped(p, [(_MLP.format("cold", 0), "regression_bp.json")])),
+    Bad("loader-keeping-study-damaged", lambda p, _: _remedies.load_study("adam", p), ValueError,
+        r"keeping_adam\.json: damaged results file \(KeyError: 'runs'\)",
+        setup=lambda p: _edited(p, "continual/keeping_adam.json", "keeping_adam.json",
+                                lambda d: [a.pop("runs") for a in d["arms"].values()])),
+    Bad("loader-frames-foreign-file", lambda p, _: _cstudies.load_frames(p), ValueError,
+        r"regression_frames\.json: field 'format' is 'plasticity_sim\.results/1'",
+        setup=lambda p: _copy_shipped(p, [(_MLP.format("cold", 0), "regression_frames.json")])),
+    # tools/book.py: a table of contents that is missing, malformed, or names no file
+    Bad("book-toc-missing", lambda p, _: _book().toc_notebooks(p), Exception, r"_toc\.yml does not exist",
+        setup=_toc_case(None)),
+    Bad("book-toc-malformed", lambda p, _: _book().toc_notebooks(p), Exception,
+        r"_toc\.yml is not valid YAML", setup=_toc_case("root: [unclosed\n  - : :")),
+    Bad("book-toc-without-root", lambda p, _: _book().toc_notebooks(p), Exception,
+        r"_toc\.yml has no 'root' entry", setup=_toc_case("- just a list\n")),
+    Bad("book-toc-entry-names-no-file", lambda p, _: _book().toc_notebooks(p), Exception,
+        r"entry 'book/missing' names no file",
+        setup=_toc_case("format: jb-book\nroot: intro\nchapters:\n  - file: book/a\n  - file: book/missing\n",
+                        ("intro.md", "book/a.ipynb"))),
+]
+
+
+def _rc_and_stderr(main, argv) -> tuple[int, str]:
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        rc = main(argv)
+    return rc, err.getvalue()
+
+
+def _good_divergence_is_a_run_failure(p: Path):
+    rc, err = _rc_and_stderr(_cli.main, ["run", "slow_regression", "--quiet", "--set", "lr=10",
+                                         "--set", "steps=4000", "--set", "bin_size=1000",
+                                         "--out", str(p / "r.json")])
+    assert rc == 1 and err.startswith("run failed: slow_regression: the learners diverged by step")
+    assert len(err.strip().splitlines()) == 1 and not (p / "r.json").exists()
+    rc, err = _rc_and_stderr(_cli.main, ["run", "noisy_warm_start", "--quiet", "--method", "warm",
+                                         "--set", "lr=1e5", "--out", str(p / "n.json")])
+    assert rc == 1 and re.fullmatch(r"run failed: non-finite loss \(nan\) in fresh seed 0: epoch \d+, step \d+ "
+                                    r"\(batch \d+ of \d+ in the epoch\)\n", err), err
+
+
+def _good_two_runs_on_one_out(p: Path):
+    """Two runs given the same --out at once: the second fails before training, the first's file is
+    whole; a second run on the first's --checkpoint-dir fails the same way. Locks go with the run."""
+    env = {**os.environ, "PYTHONPATH": str(_REPO)}
+    first = subprocess.Popen([sys.executable, "-m", "plasticity_sim", "run", "chunked", "--quiet",
+                              "--set", "dataset_kwargs.num_samples=1500", "--set", "num_chunks=3",
+                              "--out", str(p / "r.json"), "--checkpoint-dir", str(p / "ck")],
+                             env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        import time
+        deadline = time.monotonic() + 120
+        while not (p / "ck" / ".lock").exists() and first.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        with pytest.raises(CliError, match=r"--out '.*r\.json' is in use by another running process"):
+            _run(p)
+        with pytest.raises(CliError, match=r"--checkpoint-dir '.*ck' is in use by another running process"):
+            _run(p, "--overwrite", "--checkpoint-dir", str(p / "ck"), out=str(p / "other.json"))
+    finally:
+        _, err = first.communicate(timeout=600)
+    assert first.returncode == 0, err
+    assert _protocols.load_results(p / "r.json")["config"]["num_chunks"] == 3
+    assert not (p / ".r.json.lock").exists() and not (p / "ck" / ".lock").exists()
+    assert not (p / "other.json").exists()
+
+
+def _good_exclusive_publish(p: Path):
+    """Without --overwrite a results file that appeared during the run is never replaced."""
+    (p / "r.json").write_text("theirs")
+    with pytest.raises(FileExistsError):
+        _runs.write_json_atomic(p / "r.json", {"ours": 1}, exclusive=True)
+    assert (p / "r.json").read_text() == "theirs" and [q.name for q in p.iterdir()] == ["r.json"]
+    _runs.write_json_atomic(p / "r.json", {"ours": 1})
+    assert _jsonlib.loads((p / "r.json").read_text()) == {"ours": 1}
+
+
+class _RayTaskError(Exception):   # the shape of ray.exceptions.RayTaskError: the text is a traceback
+    def __init__(self, cause):
+        super().__init__("ray::run_job() (pid=1, ip=127.0.0.1)\nTraceback (most recent call last):\n"
+                         "  File ... line 1\n" * 4 + f"{type(cause).__name__}: {cause}")
+        self.cause = cause
+
+
+def _good_ray_failure_is_one_line(p: Path):
+    line = _sweep.failure_line(_RayTaskError(ValueError("--out 'x.json' already exists\nmore")))
+    assert line == "ValueError: --out 'x.json' already exists"
+    assert _sweep.failure_line(FloatingPointError("non-finite loss")) == "FloatingPointError: non-finite loss"
+
+
+def _good_shipped_studies_still_load(p: Path):
+    assert _cpu_study.arm_table("mlp_aug") and _ht.load_study("grid")["files"] == 5
+    assert _ht.load_continual("continual_full")["files"] == 20
+    assert _cstudies.regression_headline()["n"] >= 2 and _remedies.load_study("adam")
+    assert _report.summarize_results(_SHIPPED / "dash_cpu" / "cnn").methods
+
+
+def _good_book_toc_lists_every_chapter(p: Path):
+    chapters = _book().toc_notebooks()
+    on_disk = [q for q in (_REPO / "book").rglob("*.ipynb") if ".ipynb_checkpoints" not in q.parts]
+    assert sorted(chapters) == sorted(on_disk)
+
+
+GOOD_23 = [
+    Good("divergence-is-a-run-failure-exit-1-one-line", _good_divergence_is_a_run_failure),
+    Good("two-runs-on-one-out-second-refused-first-whole", _good_two_runs_on_one_out),
+    Good("results-published-by-exclusive-create", _good_exclusive_publish),
+    Good("ray-job-failure-is-one-line", _good_ray_failure_is_one_line),
+    Good("shipped-studies-still-load-through-the-checks", _good_shipped_studies_still_load),
+    Good("book-toc-lists-every-chapter", _good_book_toc_lists_every_chapter),
 ]
 
 
@@ -490,7 +775,9 @@ def _good_cli_overwrite_and_names(p: Path):
                                "--set", "method=warm", "--set", "seed=7"]) == 0
     finally:
         _os.chdir(here)
-    assert (p / "results" / "chunked_tiny_warm_seed7.json").is_file()
+    # _SMALL's --set changes the preset: the name says so (a digest of the changes), and only that
+    (made,) = (p / "results").glob("*.json")
+    assert re.fullmatch(r"chunked_tiny-set[0-9a-f]{6}_warm_seed7\.json", made.name), made.name
 
 
 def _good_cli_sweep_list(p: Path, capsys=None):
@@ -622,6 +909,7 @@ GOOD: list[Good] = [
     Good("feature-noise-rectangular", _good_feature_noise),
     Good("cli-overwrite-and-file-names-from-the-config", _good_cli_overwrite_and_names),
     Good("cli-sweep-list-one-command-per-job", _good_cli_sweep_list),
+    *GOOD_23,
 ]
 
 

@@ -120,10 +120,10 @@ def test_missing_file_and_empty_directory(tmp_path):
 
 def test_duplicates_and_mixed_configs_fail(tmp_path):
     a = fake_result("cold", 0)
-    with pytest.raises(ValueError, match="two results for method 'cold' seed 0"):
+    with pytest.raises(ValueError, match=r"results 1: method and seed \[\"cold\", 0\] are also in results 0"):
         report.summarize_results([a, fake_result("cold", 0)])
     other = fake_result("warm", 0, lr=0.5)
-    with pytest.raises(ValueError, match=r"config field\(s\) \['lr'\]"):
+    with pytest.raises(ValueError, match=r"results 1: config field 'lr' is 0.5 but results 0 has"):
         report.summarize_results([a, other])
     with pytest.raises(ValueError, match="share no seed"):
         report.summarize_results([a, fake_result("warm", 1)]).differences("warm")

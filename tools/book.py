@@ -80,26 +80,59 @@ class BookError(Exception):
 # --------------------------------------------------------------------------------------------------
 # chapters listed in _toc.yml
 def toc_pages(root: Path = ROOT) -> list[Path]:
-    """Every page listed in ``_toc.yml`` (``.md`` or ``.ipynb`` source), in book order."""
+    """Every page listed in ``_toc.yml`` (``.md`` or ``.ipynb`` source), in book order.
+
+    A missing or malformed ``_toc.yml``, or an entry that names no file in the checkout, is a
+    ``BookError`` naming it: a chapter silently left out would never be executed or tested.
+    """
     import yaml
 
-    toc = yaml.safe_load((root / "_toc.yml").read_text())
+    path = root / "_toc.yml"
+    if not path.is_file():
+        raise BookError(f"{path} does not exist; run from a checkout of the book or pass the notebooks to execute")
+    try:
+        toc = yaml.safe_load(path.read_text())
+    except (yaml.YAMLError, UnicodeDecodeError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise BookError(f"{path} is not valid YAML ({first}); fix it or restore it with git checkout") from None
+    if not isinstance(toc, dict) or not isinstance(toc.get("root"), str):
+        raise BookError(f"{path} has no 'root' entry (a jb-book table of contents); fix it or restore it "
+                        "with git checkout")
     files: list[str] = [toc["root"]]
 
-    def walk(entries):  # jb-book: parts -> chapters -> sections, every level optional
-        for e in entries or []:
+    def walk(entries, where):  # jb-book: parts -> chapters -> sections, every level optional
+        if entries is None:
+            return
+        if not isinstance(entries, list):
+            raise BookError(f"{path}: {where} is not a list of entries")
+        for e in entries:
+            if not isinstance(e, dict):
+                raise BookError(f"{path}: {where} holds {e!r}, not an entry with 'file:'")
             if "file" in e:
+                if not isinstance(e["file"], str) or not e["file"].strip():
+                    raise BookError(f"{path}: {where} has an entry with file {e['file']!r}")
                 files.append(e["file"])
-            walk(e.get("sections"))
+            walk(e.get("sections"), f"the sections of {e.get('file', e)!r}")
 
-    walk(toc.get("chapters"))
-    for part in toc.get("parts", []):
-        walk(part.get("chapters"))
+    walk(toc.get("chapters"), "chapters")
+    parts = toc.get("parts", [])
+    if not isinstance(parts, list):
+        raise BookError(f"{path}: 'parts' is not a list")
+    for part in parts:
+        if not isinstance(part, dict):
+            raise BookError(f"{path}: 'parts' holds {part!r}, not a part")
+        walk(part.get("chapters"), f"part {part.get('caption', '?')!r}")
     out = []
     for f in files:
         p = root / f
         if p.suffix == "":
-            p = next((root / (f + ext) for ext in (".ipynb", ".md") if (root / (f + ext)).exists()), p)
+            found = [root / (f + ext) for ext in (".ipynb", ".md") if (root / (f + ext)).is_file()]
+            if not found:
+                raise BookError(f"{path}: entry {f!r} names no file (no {f}.ipynb or {f}.md); "
+                                "fix the entry or add the chapter")
+            p = found[0]
+        elif not p.is_file():
+            raise BookError(f"{path}: entry {f!r} names no file; fix the entry or add the chapter")
         out.append(p)
     return out
 

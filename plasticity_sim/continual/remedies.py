@@ -144,8 +144,15 @@ def load_study(study: str, results_dir=RESULTS) -> dict:
     with the same number of entries in every column."""
     path = Path(results_dir) / f"keeping_{study}.json"
     data = runs.read_json(path, "results file")
-    if data.get("format") != FORMAT or data.get("study") != study:
+    if not isinstance(data, dict) or data.get("format") != FORMAT or data.get("study") != study:
         raise ValueError(f"{path}: not a {FORMAT} file of study {study!r}")
+    try:
+        return _checked_study(path, data)
+    except (KeyError, TypeError, AttributeError) as err:   # a damaged field: name it, no traceback
+        raise ValueError(f"{path}: damaged results file ({type(err).__name__}: {err})") from None
+
+
+def _checked_study(path: Path, data: dict) -> dict:
     seeds = [str(s) for s in data["seeds"]]
     lengths = set()
     for arm, entry in data["arms"].items():

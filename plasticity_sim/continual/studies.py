@@ -82,10 +82,16 @@ def run_regression_study(out_dir=RESULTS, *, methods=("bp", "cbp"), overwrite=Tr
 
 
 def load_regression(method: str, results_dir=RESULTS) -> dict:
-    """A regression results file, checked by ``protocols.load_results``."""
+    """A regression results file, checked by ``protocols.load_results``: a ``slow_regression`` run
+    of ``method``."""
     from plasticity_sim import protocols
 
-    return protocols.load_results(Path(results_dir) / f"regression_{method}.json")
+    path = Path(results_dir) / f"regression_{method}.json"
+    (data,) = protocols.load_together([path], protocol="slow_regression")
+    if data["config"].get("method") != method:
+        raise ValueError(f"{path}: field 'method' is {data['config'].get('method')!r}, expected {method!r}; "
+                         f"regenerate it with: python -m plasticity_sim.continual.studies regression")
+    return data
 
 
 def regression_errors(data: dict) -> np.ndarray:
@@ -100,7 +106,11 @@ def regression_headline(results_dir=RESULTS) -> dict:
 
     Explained in: book/continual/01_loss_of_plasticity.ipynb
     """
+    from plasticity_sim import protocols
+
     bp, cbp = load_regression("bp", results_dir), load_regression("cbp", results_dir)
+    protocols.check_together([(str(Path(results_dir) / f"regression_{m}.json"), d)
+                              for m, d in (("bp", bp), ("cbp", cbp))], protocol="slow_regression")
     e_bp, e_cbp = regression_errors(bp), regression_errors(cbp)
     if [r["seed"] for r in sorted(bp["records"], key=lambda r: r["seed"])] != \
             [r["seed"] for r in sorted(cbp["records"], key=lambda r: r["seed"])]:
@@ -147,10 +157,17 @@ def run_frames(out_dir=RESULTS, *, grid=None, run=None) -> Path:
 
 def load_frames(results_dir=RESULTS) -> dict:
     """The slider grid file, checked: every grid point present once."""
-    data = runs.read_json(Path(results_dir) / "regression_frames.json", "frames file")
-    grid = data["grid"]
-    want = {(a, lr, r) for a in grid["activation"] for lr in grid["lr"] for r in grid["replacement_rate"]}
-    have = [(f["activation"], f["lr"], f["replacement_rate"]) for f in data["frames"]]
+    path = Path(results_dir) / "regression_frames.json"
+    data = runs.read_json(path, "frames file")
+    try:
+        if data.get("format") != "plasticity_sim.continual_frames/1":
+            raise ValueError(f"{path}: field 'format' is {data.get('format')!r}, expected "
+                             "'plasticity_sim.continual_frames/1'")
+        grid = data["grid"]
+        want = {(a, lr, r) for a in grid["activation"] for lr in grid["lr"] for r in grid["replacement_rate"]}
+        have = [(f["activation"], f["lr"], f["replacement_rate"]) for f in data["frames"]]
+    except (KeyError, TypeError, AttributeError) as err:   # a foreign or damaged file
+        raise ValueError(f"{path}: damaged frames file ({type(err).__name__}: {err})") from None
     if set(have) != want or len(have) != len(want):
         raise ValueError("regression_frames.json does not hold exactly one frame per grid point")
     return data

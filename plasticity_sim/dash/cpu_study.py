@@ -101,8 +101,7 @@ def load_arm(arm: str, results_dir: str | Path = RESULTS) -> dict[str, dict[int,
     if not files:
         raise FileNotFoundError(f"no results in {folder}; run `python -m plasticity_sim study ...`")
     out: dict[str, dict[int, dict]] = {}
-    for path in files:
-        r = protocols.load_results(path)
+    for r in protocols.load_together(files, protocol="chunked"):   # one arm: refuses mixtures
         out.setdefault(r["config"]["method"], {})[int(r["config"]["seed"])] = r
     return out
 

@@ -45,22 +45,24 @@ def load_all(sources) -> list[dict]:
     """
     if isinstance(sources, (str, Path, dict)):
         sources = [sources]
-    out = []
-    for src in sources:
+    named = []
+    for i, src in enumerate(sources):
         if isinstance(src, dict):
-            out.append(src)
+            named.append((f"results {i}", src))
             continue
         path = Path(src)
         if path.is_dir():
             files = sorted(path.glob("*.json"))
             if not files:
                 raise FileNotFoundError(f"no results files (*.json) in directory {str(path)!r}")
-            out.extend(protocols.load_results(f) for f in files)
+            named.extend(zip(map(str, files), protocols.load_together(files)))
         else:
-            out.append(protocols.load_results(path))  # FileNotFoundError names a missing file
-    if not out:
+            named.append((str(path), protocols.load_results(path)))  # FileNotFoundError names a missing file
+    if not named:
         raise ValueError("no results given")
-    return out
+    # The Table-1 summaries read chunked runs only; mixtures are refused with the file named.
+    protocols.check_together(named, protocol="chunked")
+    return [data for _, data in named]
 
 
 def _method_order(names) -> list[str]:

@@ -62,19 +62,25 @@ def load_study(study: str | Path) -> dict:
     files = sorted(folder.glob("*.json"))
     if not files:
         raise ValueError(f"no results files in {str(folder)!r}; regenerate with: {_regenerate(study)}")
-    records, seen, wall, first = [], set(), 0.0, None
-    for f in files:
-        data = protocols.load_results(f)
+    records, seen, wall, first = [], {}, 0.0, None
+    for f, data in zip(files, protocols.load_together(files, protocol="noisy_warm_start")):
         first = first or data
         wall += float(data["provenance"].get("wall_time_s") or 0.0)
         for r in data["records"]:
             key = (r["seed"], r["method"], r["ratio"], r["noise"])
-            if key in seen:
+            if key in seen:   # the fresh baseline of a seed is in every file of that seed: keep one
+                if _numbers(r) != _numbers(seen[key][0]):
+                    raise ValueError(f"{f}: record {key} differs from the same record in {seen[key][1]}; "
+                                     "the files come from different runs: keep one study per folder")
                 continue
-            seen.add(key)
+            seen[key] = (r, f)
             records.append(r)
     return {"records": records, "files": len(files), "wall_time_s": wall, "config": first["config"],
             "provenance": first["provenance"]}
+
+
+def _numbers(record: dict) -> dict:
+    return {k: v for k, v in record.items() if k != "wall_time"}
 
 
 def paired_ci(diffs, level: float = 0.95) -> dict:
@@ -193,7 +199,7 @@ def load_continual(study: str | Path) -> dict:
     files = sorted(folder.glob("*.json"))
     if not files:
         raise ValueError(f"no results files in {str(folder)!r}; regenerate with: {_regenerate(study)}")
-    datas = [protocols.load_results(f) for f in files]
+    datas = protocols.load_together(files, protocol="growing_data")
     return {"records": [r for d in datas for r in d["records"]], "files": len(files),
             "wall_time_s": sum(float(d["provenance"].get("wall_time_s") or 0.0) for d in datas),
             "config": datas[0]["config"]}

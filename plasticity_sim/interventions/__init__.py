@@ -154,7 +154,19 @@ def _build(kind: str, registry: dict, name: str, *args, **params):
         raise ValueError(f"unknown {kind} {name!r}; allowed: {', '.join(map(repr, registry))}")
     try:
         return registry[name](*args, **params)
-    except TypeError as err:  # an unknown keyword: say which one, as a ValueError
+    except TypeError as err:  # an unknown keyword: name only the ones the class does not take
+        import inspect
+
+        try:
+            sig = inspect.signature(registry[name])
+            known = [p for p in sig.parameters if p not in ("self", "args", "kwargs")]
+            takes_any = any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values())
+        except (TypeError, ValueError):
+            known, takes_any = [], True
+        unknown = [p for p in sorted(params) if p not in known]
+        if unknown and not takes_any:
+            raise ValueError(f"unknown parameter(s) {unknown} for {kind} {name!r}; its parameters: "
+                             f"{', '.join(known)}") from None
         raise ValueError(f"bad parameters {sorted(params)} for {kind} {name!r}: {err}") from None
 
 

@@ -13,6 +13,7 @@ Importing this package does not import torch.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import importlib
 import os
@@ -20,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from plasticity_sim import methods, runs
+from plasticity_sim import atomic, methods, runs
 from plasticity_sim.protocols import specs
 
 
@@ -165,6 +166,9 @@ def run_config(config, *, out: str | os.PathLike | None = None,
     every experiment; ``resume=True`` continues from it (a missing checkpoint starts from scratch;
     one from a different config is an error). ``stop_after`` (a test hook) stops after that many
     experiments and writes no results file; the partial results say ``"complete": False``.
+    While it trains the run holds a lock on ``out`` and on ``checkpoint_dir`` (a second run on
+    either fails before training), and it never replaces a results file it was not told to
+    (``overwrite``) even if one appears meanwhile.
 
     Explained in: book/dash/02_warm_starting_real_networks.ipynb
     """
@@ -189,33 +193,79 @@ def run_config(config, *, out: str | os.PathLike | None = None,
                 raise ValueError(f"method {config.method!r} keeps in-training state that checkpoints do not "
                                  "hold; it cannot resume: run it again without --resume (with --overwrite)")
             resume_state = runs.load_checkpoint(ckpt)
-            saved = runs.json_loads(resume_state["config_json"])
-            now = runs.to_dict(config)
-            if not runs.same_results_config(saved, now, entry.config):
-                keep = runs.result_fields(entry.config)
-                diff = sorted(k for k in set(saved) | set(now) if k in keep and saved.get(k) != now.get(k))
-                raise ValueError(f"checkpoint {ckpt} was made with a different config (fields {diff})")
+            _check_resume_state(ckpt, resume_state, entry, config)
     prepare = get_prepare(entry.name)
     prepared = prepare(config) if prepare is not None else get_check(entry.name)(config)
-    on_checkpoint = (lambda state: runs.save_checkpoint(ckpt, state)) if ckpt is not None else None
-
-    kwargs = dict(resume_state=resume_state, on_checkpoint=on_checkpoint, stop_after=stop_after) \
-        if entry.resumable else {}
-    if prepare is not None:
-        kwargs["prepared"] = prepared
-    outcome: runs.RunOutcome = entry.run_function()(config, **kwargs)
-    results = {
-        "format": runs.RESULTS_FORMAT, "protocol": entry.name, "complete": outcome.complete,
-        "config": runs.to_dict(config),
-        "method": outcome.intervention,
-        "provenance": dict(runs.provenance(outcome.device, outcome.device_name),
-                           wall_time_s=outcome.elapsed, resumed=resume_state is not None),
-        "seeds": outcome.seeds, "dataset_meta": outcome.dataset_meta,
-        entry.records_key: outcome.records, "summary": entry.summarize(outcome.records),
-    }
-    if out is not None and outcome.complete:
-        runs.write_json_atomic(out, results)
+    with contextlib.ExitStack() as held:
+        # Held for the whole run: a second run on the same results file or checkpoint folder fails
+        # here, before training, instead of both running and one silently losing its work.
+        if out is not None:
+            held.enter_context(atomic.held_lock(atomic.lock_file_of(out), f"--out {str(out)!r}"))
+            runs.check_output(out, overwrite=overwrite)   # again, now that no run of ours can race it
+        if ckpt is not None:
+            held.enter_context(atomic.held_lock(atomic.lock_file_of(ckpt.parent, folder=True),
+                                                f"--checkpoint-dir {str(ckpt.parent)!r}"))
+        on_checkpoint = (lambda state: runs.save_checkpoint(ckpt, state)) if ckpt is not None else None
+        kwargs = dict(resume_state=resume_state, on_checkpoint=on_checkpoint, stop_after=stop_after) \
+            if entry.resumable else {}
+        if prepare is not None:
+            kwargs["prepared"] = prepared
+        outcome: runs.RunOutcome = entry.run_function()(config, **kwargs)
+        results = {
+            "format": runs.RESULTS_FORMAT, "protocol": entry.name, "complete": outcome.complete,
+            "config": runs.to_dict(config),
+            "method": outcome.intervention,
+            "provenance": dict(runs.provenance(outcome.device, outcome.device_name),
+                               wall_time_s=outcome.elapsed, resumed=resume_state is not None),
+            "seeds": outcome.seeds, "dataset_meta": outcome.dataset_meta,
+            entry.records_key: outcome.records, "summary": entry.summarize(outcome.records),
+        }
+        if out is not None and outcome.complete:
+            _publish(Path(out), results, overwrite)
     return results
+
+
+def _publish(out: Path, results: dict, overwrite: bool) -> None:
+    """Write the results file; without ``overwrite`` by exclusive create, so a file that appeared
+    while this run trained (written by something that ignores our lock) is never replaced: the
+    results then go beside it and the run fails saying where."""
+    try:
+        runs.write_json_atomic(out, results, exclusive=not overwrite)
+    except FileExistsError:
+        aside = out.with_name(f"{out.stem}.{os.getpid()}{out.suffix or '.json'}")
+        runs.write_json_atomic(aside, results, exclusive=True)
+        raise runs.RunFailed(f"{out} appeared while this run trained and was not replaced; "
+                             f"this run's results are in {aside}") from None
+
+
+# Keys every resumable protocol's checkpoint holds, and the extra ones of chunked (its network).
+_CHECKPOINT_KEYS = ("config_json", "completed", "records_json", "elapsed")
+_CHECKPOINT_EXTRA = {"chunked": ("model", "optimizer", "initial_state", "generators")}
+
+
+def _check_resume_state(ckpt: Path, state: dict, entry: Protocol, config) -> None:
+    """A checkpoint to resume must be whole (every key, records a list of dicts) and of this config;
+    a ``ValueError`` names the checkpoint, the field and what to do."""
+    fix = "delete it, or run again with --overwrite and without --resume"
+    for key in _CHECKPOINT_KEYS + _CHECKPOINT_EXTRA.get(entry.name, ()):
+        if key not in state:
+            raise ValueError(f"checkpoint {str(ckpt)!r} has no {key!r} (damaged or not this protocol's); {fix}")
+    try:
+        saved = runs.json_loads(state["config_json"])
+        records = runs.json_loads(state["records_json"])
+        float(state["elapsed"]), int(state["completed"])
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"checkpoint {str(ckpt)!r} is damaged ({err}); {fix}") from None
+    if not isinstance(saved, dict) or not isinstance(records, list) or \
+            not all(isinstance(r, dict) for r in records):
+        raise ValueError(f"checkpoint {str(ckpt)!r}: 'config_json' / 'records_json' are damaged; {fix}")
+    now = runs.to_dict(config)
+    if not runs.same_results_config(saved, now, entry.config):
+        keep = runs.result_fields(entry.config)
+        diff = sorted(k for k in set(saved) | set(now) if k in keep and saved.get(k) != now.get(k))
+        raise ValueError(f"checkpoint {str(ckpt)!r} was made with a different config (fields {diff}); "
+                         "resume with the config that made it, or start again with --overwrite "
+                         "(or another --checkpoint-dir)")
 
 
 _RECORD_KEYS = {"chunked": ("experiment", "n_train", "test_acc", "train_acc", "steps", "epochs", "wall_time")}
@@ -240,6 +290,9 @@ def load_results(path: str | os.PathLike) -> dict:
     for key in ("config", "method", "provenance", "seeds", entry.records_key, "summary"):
         if key not in data:
             raise ValueError(f"{path}: missing key {key!r}")
+    for key in ("config", "method", "provenance", "seeds", "summary"):
+        if not isinstance(data[key], dict):
+            raise ValueError(f"{path}: field {key!r} is {type(data[key]).__name__}, not an object; the file is damaged")
     try:
         config = runs.config_from_dict(entry.config, data["config"])
     except (TypeError, ValueError) as err:
@@ -254,6 +307,7 @@ def load_results(path: str | os.PathLike) -> dict:
             missing = [k for k in _RECORD_KEYS["chunked"] if k not in record]
             if missing or record["experiment"] != i:
                 raise ValueError(f"{path}: experiment record {i} is malformed (missing {missing})")
+    _check_records_in_config(path, entry, config, records)
     try:
         same = entry.summarize(records) == data["summary"]
     except (KeyError, TypeError, ValueError):
@@ -261,6 +315,86 @@ def load_results(path: str | os.PathLike) -> dict:
     if not same:
         raise ValueError(f"{path}: summary does not match the {entry.records_key} records")
     return data
+
+
+# A record field and the config field that lists its allowed values (tuple or single value).
+_RECORD_DOMAIN = (("seed", ("seeds", "seed")), ("method", ("methods", "method")), ("ratio", ("ratios",)),
+                  ("noise", ("noises",)), ("size", ("sizes",)), ("pretrain_epochs", ("pretrain_epochs",)))
+
+
+def _check_records_in_config(path: Path, entry: Protocol, config, records: list[dict]) -> None:
+    """Every record's seed, method, ratio, ... must be one the config asked for (a record outside the
+    config was put there by hand or by another run). The fresh baseline is ``method 'cold'`` with
+    ``ratio`` / ``noise`` None when the config has ``fresh_baseline``."""
+    fresh = bool(getattr(config, "fresh_baseline", False))
+    for i, record in enumerate(records):
+        for key, fields in _RECORD_DOMAIN:
+            if key not in record:
+                continue
+            value = record[key]
+            if key == "seed" and (isinstance(value, bool) or not isinstance(value, int)):
+                raise ValueError(f"{path}: record {i} field 'seed' is {value!r}, not an integer; the file is damaged")
+            if (fresh and value is None) or (key == "method" and value == "cold"):
+                continue   # the fresh baseline / the cold reference every method is paired with
+            for name in fields:
+                if hasattr(config, name):
+                    allowed = getattr(config, name)
+                    allowed = allowed if isinstance(allowed, tuple) else (allowed,)
+                    if value not in allowed:
+                        raise ValueError(f"{path}: record {i} field {key!r} is {value!r}, which its config "
+                                         f"does not hold ({name} = {allowed!r}); the file is damaged or mixed")
+                    break
+
+
+def check_together(named: list[tuple[str, dict]], *, protocol: str | None = None) -> None:
+    """Check that results (``(name, results)`` pairs, each from :func:`load_results`) may be combined
+    into one table: one protocol (``protocol`` if given), configs equal in every field that changes
+    the numbers except method, seed and method parameters, and each (method, seed) once. A
+    ``ValueError`` names the file and the field. Every loader and summariser of several results
+    files calls this (one rule, one place).
+    """
+    first = None
+    owner: dict[str, str] = {}
+    for name, data in named:
+        got = data.get("protocol") if isinstance(data, dict) else None
+        if protocol is not None and got != protocol:
+            raise ValueError(f"{name}: field 'protocol' is {got!r}, expected {protocol!r}; "
+                             "remove the file or give a folder of one protocol's runs")
+        entry = get(got)
+        per_run = {entry.seed_field, entry.method_field, "method_params"}
+        keep = [k for k in runs.result_fields(entry.config) if k not in per_run]
+        common = {k: data["config"].get(k) for k in keep}
+        if first is None:
+            first = (name, got, common)
+        else:
+            name0, got0, common0 = first
+            if got != got0:
+                raise ValueError(f"{name}: field 'protocol' is {got!r} but {name0} is {got0!r}; "
+                                 "combine runs of one protocol only")
+            diff = sorted(k for k in keep if common.get(k) != common0.get(k))
+            if diff:
+                raise ValueError(f"{name}: config field {diff[0]!r} is {common.get(diff[0])!r} but "
+                                 f"{name0} has {common0.get(diff[0])!r}; runs combined in one table may differ "
+                                 "only in method and seed: move one of them to another folder")
+        job = runs.json_dumps([data["config"].get(entry.method_field) if entry.method_field else None,
+                               data["config"].get(entry.seed_field)])
+        if job in owner:
+            raise ValueError(f"{name}: method and seed {job} are also in {owner[job]}; a study holds each "
+                             "run once: remove one of the two files")
+        owner[job] = name
+
+
+def load_together(files, *, protocol: str | None = None) -> list[dict]:
+    """:func:`load_results` of every file, then :func:`check_together`; a file that cannot be read
+    is a ``ValueError`` naming it."""
+    loaded = []
+    for f in files:
+        try:
+            loaded.append((str(f), load_results(f)))
+        except (KeyError, TypeError, AttributeError) as err:   # damaged beyond the checks above
+            raise ValueError(f"{f}: damaged results file ({type(err).__name__}: {err})") from None
+    check_together(loaded, protocol=protocol)
+    return [data for _, data in loaded]
 
 
 def default_stem(config, protocol: str, preset: str) -> str:
@@ -309,4 +443,5 @@ def job_config(protocol: str, preset: str, *, method: str | None = None, seed: i
 
 
 __all__ = ["Protocol", "PROTOCOLS", "get", "protocol_of", "preset_config", "config_from_dict",
-           "get_check", "get_prepare", "job_config", "run_config", "load_results", "default_stem", "with_job", "specs"]
+           "get_check", "get_prepare", "job_config", "run_config", "load_results", "check_together",
+           "load_together", "default_stem", "with_job", "specs"]

@@ -39,6 +39,9 @@ from plasticity_sim.data.continual import CHUNK, SlowlyChangingRegression
 ACTIVATIONS = ("relu", "leaky_relu", "tanh", "sigmoid", "elu", "swish")
 REGRESSION_METHODS = ("bp", "cbp", "l2", "sp")
 OPTIMIZERS = ("sgd", "adam")
+# Far above any study here (the paper uses 5 units); a larger value is a typo that would ask for
+# gigabytes of weights before the first step.
+MAX_HIDDEN = 100_000
 
 
 def _act(name: str, z: torch.Tensor):
@@ -108,9 +111,11 @@ def run_regression(seeds, *, steps: int = 600_000, bin_size: int = 10_000, activ
         raise ValueError(f"steps={steps} must be a multiple of bin_size={bin_size}")
     lr = check_range("lr", lr, 1e-12, 10.0)
     rho = check_range("replacement_rate", replacement_rate, 0.0, 1.0)
+    if hidden > MAX_HIDDEN:   # before the product below, which would blame replacement_rate
+        raise ValueError(f"hidden={hidden} is too large (at most {MAX_HIDDEN:,} units); choose a smaller hidden")
     if rho * hidden > 1:
         raise ValueError(f"replacement_rate={replacement_rate} x hidden={hidden} must be <= 1 "
-                         "(at most one replacement per run and step)")
+                         "(at most one replacement per run and step); lower replacement_rate or hidden")
     m = check_range("maturity_threshold", maturity_threshold, 0, 1e12)
     try:
         eta = float(decay_rate)
@@ -229,7 +234,10 @@ def run_regression(seeds, *, steps: int = 600_000, bin_size: int = 10_000, activ
         while pos < n:
             b = (step + pos) // bin_size
             end = min(n, (b + 1) * bin_size - step)
-            err[:, b] += sq[pos:end].sum(0).double()
+            # Each run's errors summed as one contiguous row: summing the columns of (steps, runs)
+            # rounds differently with the number of runs, so a seed's error would depend on which
+            # other seeds shared its batch.
+            err[:, b] += sq[pos:end].t().contiguous().sum(1).double()
             if end + step == (b + 1) * bin_size:
                 if relu_like:
                     dead[:, b] = (~alive).float().mean(1)
@@ -238,7 +246,9 @@ def run_regression(seeds, *, steps: int = 600_000, bin_size: int = 10_000, activ
             pos = end
         step += n
         if not torch.isfinite(theta).all():
-            raise ValueError(f"the learners diverged by step {step} (lr={lr}); choose a smaller lr")
+            # A run failure (exit 1, "run failed"), not a usage error: the config was valid.
+            raise FloatingPointError(f"slow_regression: the learners diverged by step {step} (lr={lr}); "
+                                     "choose a smaller lr")
     return {"error": (err / bin_size).numpy(), "replaced": replaced, "dead": dead.numpy(),
             "weight_magnitude": wmag.numpy(), "elapsed": time.perf_counter() - t0, "seeds": seeds}
 
@@ -428,6 +438,17 @@ def prepare(config):
     the run's ``prepared=`` (one load per run)."""
     _runs.ensure_valid(config)
     if isinstance(config, (PermutedConfig, ClassIncrementalConfig)):
+        from plasticity_sim.models import check_model_size
+
         _methods.build(config.method, config.method_params)
-        return _load(config)
+        ds = _load(config)
+        features = 1
+        for n in ds.input_shape:
+            features *= int(n)
+        # The same one-line size check as the other protocols, before any allocation.
+        check_model_size(config.model, (features,), ds.num_classes, depth=config.depth, width=config.width)
+        return ds
+    if isinstance(config, SlowRegressionConfig) and config.hidden > MAX_HIDDEN:
+        raise ValueError(f"hidden={config.hidden} is too large (at most {MAX_HIDDEN:,} units); "
+                         "choose a smaller hidden")
     return None

@@ -141,7 +141,7 @@ def train_epochs(model, x, y, optimizer, epochs, batch_size, generator, interven
     for e in range(epochs):
         res = train_until(model, x, y, optimizer=optimizer, target_train_acc=1.0, max_epochs=1,
                           batch_size=batch_size, generator=generator, regularizer=reg, step_hooks=hooks,
-                          augment=aug, context=f"{context}, epoch {e + 1}")
+                          augment=aug, context=context, first_epoch=e + 1)
         steps += res.steps
     return steps
 
@@ -201,13 +201,16 @@ def _record(s: _Seed, job: dict, cache: dict) -> dict:
     m = job["method"]
     intervention = methods.build(m, c.method_params.get(m))
     during = methods.get_method(m).acts == "during" or hasattr(intervention, "model")
-    key = (job["ratio"], job["noise"])
+    cell = (job["ratio"], job["noise"])
     if during:   # the method trains through phase 1 too: its own phase-1 run
-        model, opt, initial, info = _phase1(s, *key, intervention)
-    else:        # phase 1 is the same for every between-phases method: run once, copy
+        model, opt, initial, info = _phase1(s, *cell, intervention)
+    else:        # phase 1 is the same for every between-phases method of one seed: run once, copy
+        # The phase-1 network depends on the seed's streams and the cell (the config is the run's),
+        # so the key holds the seed: keyed by the cell alone, every seed reused seed 0's network.
+        key = (s.seed, *cell)
         if cache.get("key") != key:
             cache.clear()
-            cache.update(key=key, value=_phase1(s, *key, None))
+            cache.update(key=key, value=_phase1(s, *cell, None))
         model, opt, initial, info = cache["value"]
         model, opt, initial = copy.deepcopy(model), None, initial
         opt = s.optimizer_for(model.parameters())

@@ -237,7 +237,7 @@ def run_pretrain_sweep(config: PretrainSweepConfig, *, progress: bool = False, d
                 for epoch in range(done + 1, e + 1):
                     train_until(model, setup.x_first, setup.y_first, optimizer=opt, target_train_acc=1.0,
                                 max_epochs=1, batch_size=config.batch_size, generator=pre_gen,
-                                context=f"pre-training seed {seed}, epoch {epoch}")
+                                context=f"pre-training seed {seed}", first_epoch=epoch)
                 done = max(done, e)
                 pre_acc = evaluate(model, setup.x_first, setup.y_first)
                 for method in config.methods:
