@@ -24,7 +24,7 @@ import sys
 from pathlib import Path
 
 from plasticity_sim import methods as method_table
-from plasticity_sim import protocols
+from plasticity_sim import protocols, runs
 
 
 class UsageError(ValueError):
