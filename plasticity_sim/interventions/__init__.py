@@ -140,8 +140,7 @@ STEP_HOOKS = {
 
 # Hare & Tortoise part (Lee et al. 2024, §3.4 and §5.1): the method comparison's other baselines.
 from .ema import OutputCapture, PlainEMA, SelfDistillation  # noqa: E402
-from .ht_baselines import (ArchitectureOption, Augmentation, L2Penalty, SpectralDecoupling,  # noqa: E402
-                           augment_batch)
+from .ht_baselines import ArchitectureOption, Augmentation, L2Penalty, SpectralDecoupling  # noqa: E402
 
 STEP_HOOKS["ema"] = PlainEMA
 INTERVENTIONS.update({
@@ -194,5 +193,5 @@ __all__ = [
     "L2Continual", "ShrinkPerturbContinual", "WeightClipping", "Parseval", "ParsevalRegularizer",
     "Fire", "newton_schulz_orthogonalize",
     "PlainEMA", "SelfDistillation", "OutputCapture", "L2Penalty", "SpectralDecoupling", "Augmentation",
-    "ArchitectureOption", "augment_batch",
+    "ArchitectureOption",
 ]
