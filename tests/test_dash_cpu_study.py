@@ -15,12 +15,12 @@ SHRINK = ["dataset_kwargs.num_samples=300", "dataset_kwargs.train_split=0.8", "n
 
 def test_the_study_declares_every_method_on_both_models_with_five_seeds():
     jobs = study.jobs("main", "out")
-    assert len(jobs) == 2 * len(study.METHODS) * 5
+    assert len(jobs) == 2 * len(study.TABLE1_METHODS) * 5
     assert {j["preset"] for j in jobs} == {"tiny", "tiny_cnn"}
     assert {j["seed"] for j in jobs} == {0, 1, 2, 3, 4}
     # the paper's Table-1 rows at CPU scale, both DASH granularities, both L2-init strengths
     assert {"cold", "warm", "warm_reset_opt", "sp", "dash", "dash_row", "l2_init", "l2_init_port",
-            "head_reset"} == set(study.METHODS)
+            "head_reset"} == set(study.TABLE1_METHODS)
     assert {j["out"].split("/")[1] for j in jobs} == {"mlp", "cnn"}
     controls = study.jobs("controls", "out")
     assert len(controls) == (5 * 2 + 2 * 4) * 5
@@ -75,6 +75,10 @@ def test_arm_table_needs_results_and_a_baseline(tmp_path):
         study.load_arm("nope", tmp_path)
     _run_arm(tmp_path, methods=("warm",), seeds=(0, 1))
     with pytest.raises(ValueError, match="no 'cold' runs"):
+        study.arm_table("mlp", tmp_path)
+    # a seed missing on one side is refused, not dropped from the pairing
+    _run_arm(tmp_path, methods=("cold",), seeds=(0,))
+    with pytest.raises(ValueError, match=r"cannot pair warm with cold by seed: cold lacks seed\(s\) \[1\]"):
         study.arm_table("mlp", tmp_path)
 
 
