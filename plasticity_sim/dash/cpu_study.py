@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from plasticity_sim import protocols, runs, stats
+from plasticity_sim.dash.report import summarize_results
 
 SEEDS = (0, 1, 2, 3, 4)
 # The paper's Table-1 rows that exist at CPU scale (Warm ReM = warm_reset_opt), both DASH
@@ -127,8 +128,6 @@ def arm_table(arm: str, results_dir: str | Path = RESULTS, *, baseline: str = "c
     hold the baseline's seeds) and ``diff_by_seed`` (the differences themselves) - plus
     ``worse`` (seeds on which the method ended below the baseline) and ``steps_ratio`` (the method's
     total steps over the baseline's, mean over seeds)."""
-    from plasticity_sim.dash.report import summarize_results
-
     runs = load_arm(arm, results_dir)
     if baseline not in runs:
         raise ValueError(f"arm {arm!r} has no {baseline!r} runs to pair with")
