@@ -9,15 +9,7 @@ from plasticity_sim.continual import studies as cs
 from plasticity_sim import protocols
 
 
-def test_paired_ci_by_hand_and_bad_inputs():
-    ci = cs.paired_ci([1.0, 2.0, 3.0])
-    # mean 2, sd 1, t(0.975, 2) = 4.302653 -> half-width 4.302653 / sqrt(3)
-    assert ci["mean"] == 2.0 and ci["n"] == 3
-    assert ci["hi"] - 2.0 == pytest.approx(4.302653 / np.sqrt(3), rel=1e-6)
-    with pytest.raises(ValueError, match="paired"):
-        cs.paired_ci([1.0])
-    with pytest.raises(ValueError, match="paired"):
-        cs.paired_ci([1.0, float("nan")])
+def test_pearson_ci_by_hand():
     r = cs.pearson_ci([1, 2, 3, 4, 5], [2, 4, 6, 8, 11])
     assert 0.99 < r["r"] <= 1 and r["lo"] < r["r"] < r["hi"] + 1e-12
 
@@ -71,7 +63,8 @@ def test_headline_pairs_only_matching_seeds(tmp_path):
     data = json.loads((tmp_path / "regression_cbp.json").read_text())
     data["records"][0]["seed"] = 7
     (tmp_path / "regression_cbp.json").write_text(json.dumps(data))
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"cannot pair bp with cbp by seed: cbp lacks seed\(s\) \[0\]; "
+                                         r"bp lacks seed\(s\) \[7\]"):
         cs.regression_headline(tmp_path)
 
 
@@ -89,7 +82,7 @@ def _fake(values: dict, seeds=(0, 1, 2), column="online_acc"):
 def test_keeping_study_runs_writes_and_loads(tmp_path):
     path = ks.run_study("permuted", tmp_path, seeds=(0, 1), arms=["bp", "clip"], num_tasks=2,
                         samples_per_task=40, probe_points=10)
-    data = ks.load_study("permuted", tmp_path)
+    data = ks.load_keeping_file("permuted", tmp_path)
     assert path.name == "keeping_permuted.json" and data["seeds"] == [0, 1]
     assert data["provenance"]["wall_time_s"] > 0 and "git_commit" in data["provenance"]
     m = ks.matrix(data, "clip", "online_acc")
@@ -102,7 +95,7 @@ def test_keeping_study_runs_writes_and_loads(tmp_path):
     raw["arms"]["clip"]["runs"]["7"] = raw["arms"]["clip"]["runs"].pop("1")
     path.write_text(json.dumps(raw))
     with pytest.raises(ValueError, match="seeds"):
-        ks.load_study("permuted", tmp_path)
+        ks.load_keeping_file("permuted", tmp_path)
 
 
 def test_paired_table_interval_and_verdicts_by_hand():
@@ -168,5 +161,5 @@ def test_keeping_figures_natural_size_and_fonts_of_at_least_9pt():
 
 def test_shipped_keeping_results_load_with_five_seeds():
     for study in ks.STUDIES:
-        data = ks.load_study(study)
+        data = ks.load_keeping_file(study)
         assert len(data["seeds"]) >= 5 and set(data["arms"]) == set(ks.STUDIES[study]["arms"])

@@ -16,12 +16,12 @@ SHRINK = ["dataset_kwargs.num_samples=300", "dataset_kwargs.train_split=0.8", "n
 
 def test_the_study_declares_every_method_on_both_models_with_five_seeds():
     jobs = runner.jobs(runner.select("dash/main")[0], out_dir="out")
-    assert len(jobs) == 2 * len(study.METHODS) * 5
+    assert len(jobs) == 2 * len(study.TABLE1_METHODS) * 5
     assert {j["preset"] for j in jobs} == {"tiny", "tiny_cnn"}
     assert {j["seed"] for j in jobs} == {0, 1, 2, 3, 4}
     # the paper's Table-1 rows at CPU scale, both DASH granularities, both L2-init strengths
     assert {"cold", "warm", "warm_reset_opt", "sp", "dash", "dash_row", "l2_init", "l2_init_port",
-            "head_reset"} == set(study.METHODS)
+            "head_reset"} == set(study.TABLE1_METHODS)
     assert {j["out"].split("/")[1] for j in jobs} == {"mlp", "cnn"}
     controls = runner.jobs(runner.select("dash/controls")[0], out_dir="out")
     assert len(controls) == (5 * 2 + 2 * 4) * 5
@@ -77,6 +77,10 @@ def test_arm_table_needs_results_and_a_baseline(tmp_path):
     _run_arm(tmp_path, methods=("warm",), seeds=(0, 1))
     with pytest.raises(ValueError, match="no 'cold' runs"):
         study.arm_table("mlp", tmp_path)
+    # a seed missing on one side is refused, not dropped from the pairing
+    _run_arm(tmp_path, methods=("cold",), seeds=(0,))
+    with pytest.raises(ValueError, match=r"cannot pair warm with cold by seed: cold lacks seed\(s\) \[1\]"):
+        study.arm_table("mlp", tmp_path)
 
 
 def test_cli_study_lists_one_run_command_per_job(capsys, tmp_path):
@@ -85,7 +89,7 @@ def test_cli_study_lists_one_run_command_per_job(capsys, tmp_path):
         assert cli.main(["study", name, "--list", "--out-dir", str(tmp_path / name)]) == 0
         n += len(runner.jobs(runner.select(name)[0], out_dir=tmp_path / name))
     lines = capsys.readouterr().out.splitlines()
-    assert len(lines) == n == 2 * len(study.METHODS) * 5 + (5 * 2 + 2 * 4) * 5
+    assert len(lines) == n == 2 * len(study.TABLE1_METHODS) * 5 + (5 * 2 + 2 * 4) * 5
     assert all(l.startswith("python -m plasticity_sim run chunked --preset tiny") for l in lines)
     assert any("--set augment_pad=4" in l for l in lines) and any("--set optimizer=adamw" in l for l in lines)
     assert cli.main(["study", "dash/main", "--seeds", "0,x"]) == 2

@@ -157,3 +157,64 @@ def test_augment_is_reproducible_and_validates():
         augment_batch(torch.zeros(4, 4), gen(), flip=True, pad=1)
     with pytest.raises(ValueError, match="pad=-1"):
         augment_batch(x, gen(), flip=True, pad=-1)
+
+
+# ------------------------------------------------------------------ the "per_axis" variant (Hare & Tortoise)
+def _old_ht_augment_batch(x, generator, *, pad=4, flip=True):
+    """A verbatim copy of the Hare & Tortoise baseline's own augmentation before it became the
+    "per_axis" variant of data.augment_batch (interventions/ht_baselines.py at b5c0b05): the
+    reference its shipped results/hare_tortoise/table7 runs were made with."""
+    import torch.nn.functional as F
+
+    n = len(x)
+    if x.dim() == 3:            # (N, C, L)
+        L = x.shape[-1]
+        padded = F.pad(x, (pad, pad))
+        off = torch.randint(0, 2 * pad + 1, (n,), generator=generator).to(x.device)
+        idx = off[:, None] + torch.arange(L, device=x.device)[None, :]
+        return padded.gather(2, idx[:, None, :].expand(-1, x.shape[1], -1))
+    if x.dim() == 4:            # (N, C, H, W)
+        H, W = x.shape[-2:]
+        padded = F.pad(x, (pad, pad, pad, pad))
+        oy = torch.randint(0, 2 * pad + 1, (n,), generator=generator)
+        ox = torch.randint(0, 2 * pad + 1, (n,), generator=generator)
+        out = torch.stack([padded[i, :, oy[i]:oy[i] + H, ox[i]:ox[i] + W] for i in range(n)])
+        if flip:
+            f = (torch.rand(n, generator=generator) < 0.5).to(x.device)
+            out = torch.where(f[:, None, None, None], out.flip(-1), out)
+        return out
+    raise ValueError(f"augmentation needs (N, C, L) or (N, C, H, W) batches, got shape {tuple(x.shape)}")
+
+
+@pytest.mark.parametrize("shape", [(64, 1, 40), (32, 2, 7), (16, 3, 6, 5)])
+@pytest.mark.parametrize("pad,flip", [(4, True), (2, False), (0, True), (0, False)])
+def test_per_axis_variant_reproduces_the_old_hare_tortoise_augmentation_bit_for_bit(shape, pad, flip):
+    x = torch.randn(*shape, generator=gen(1))
+    g_old, g_new = gen(5), gen(5)
+    for _ in range(3):      # several batches: the generators must also advance alike
+        old = _old_ht_augment_batch(x, g_old, pad=pad, flip=flip)
+        new = augment_batch(x, g_new, pad=pad, flip=flip, variant="per_axis")
+        assert torch.equal(old, new)
+    assert torch.equal(torch.rand(4, generator=g_old), torch.rand(4, generator=g_new))
+
+
+def test_the_hare_tortoise_method_augments_with_the_per_axis_variant():
+    from plasticity_sim.interventions import get_intervention
+
+    x = torch.randn(32, 1, 40, generator=gen(2))
+    aug = get_intervention("augmentation", pad=4, seed=3)
+    assert torch.equal(aug.augment(x), _old_ht_augment_batch(x, gen(3), pad=4))
+
+
+def test_variants_differ_where_named_and_unknown_variants_are_refused():
+    x = torch.arange(1, 1 + 400 * 6, dtype=torch.float32).view(400, 1, 6)
+    joint = augment_batch(x, gen(4), flip=True, pad=0)
+    per_axis = augment_batch(x, gen(4), flip=True, pad=0, variant="per_axis")
+    assert torch.equal(per_axis, x)                       # per_axis never mirrors a 1-D signal
+    assert any(torch.equal(joint[i], x[i].flip(-1)) for i in range(400))   # joint does
+    img = torch.randn(50, 1, 5, 5, generator=gen(6))
+    a = augment_batch(img, gen(7), flip=True, pad=2)
+    b = augment_batch(img, gen(7), flip=True, pad=2, variant="per_axis")
+    assert not torch.equal(a, b)                          # same generator, other order of draws
+    with pytest.raises(ValueError, match="variant='shift': allowed: joint, per_axis"):
+        augment_batch(x, gen(), flip=False, pad=1, variant="shift")

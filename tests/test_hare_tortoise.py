@@ -197,20 +197,33 @@ from plasticity_sim.hare_tortoise import studies as ht_studies  # noqa: E402
 from plasticity_sim.hare_tortoise.figures import plot_toy, toy_run  # noqa: E402
 
 
-def test_paired_ci_by_hand():
-    out = ht_studies.paired_ci([1.0, 1.5, 2.0])
-    half = 4.302652729911275 * 0.5 / math.sqrt(3)     # t_{0.975, 2} * sd / sqrt(n)
-    assert math.isclose(out["mean"], 1.5) and math.isclose(out["hi"] - out["mean"], half, rel_tol=1e-9)
-    assert out["excludes_zero"] and not ht_studies.paired_ci([-1.0, 1.0, 0.5])["excludes_zero"]
-    with pytest.raises(ValueError):
-        ht_studies.paired_ci([1.0])
+def _records(methods_seeds):
+    recs = []
+    for method, seeds in methods_seeds.items():
+        for s in seeds:
+            cell = (None, None) if method == "cold" else (0.5, 0.5)
+            recs.append({"seed": s, "method": method, "ratio": cell[0], "noise": cell[1], "phase": 1,
+                         "test_acc": (0.7 if method == "cold" else 0.68) + 0.01 * s})
+    return recs
 
 
 def test_paired_difference_pairs_by_seed():
-    recs = [{"seed": s, "method": "cold", "ratio": None, "noise": None, "test_acc": 0.7 + 0.01 * s} for s in range(3)]
-    recs += [{"seed": s, "method": "warm", "ratio": 0.5, "noise": 0.5, "test_acc": 0.68 + 0.01 * s} for s in range(3)]
+    recs = _records({"cold": [2, 0, 1], "warm": [0, 1, 2]})
     d = ht_studies.paired_difference(recs, "warm", "cold", ratio=0.5, noise=0.5)
-    assert math.isclose(d["mean"], -2.0) and math.isclose(d["sd"], 0.0, abs_tol=1e-9) and d["seeds"] == [0, 1, 2]
+    assert math.isclose(d["ci"].mean, -2.0) and math.isclose(d["ci"].high, -2.0) and d["seeds"] == [0, 1, 2]
+    assert math.isclose(d["method_mean"], 69.0) and math.isclose(d["baseline_mean"], 71.0)
+
+
+def test_paired_difference_and_continual_table_refuse_a_missing_seed():
+    # warm lacks seed 2: pairing over the seeds both happen to have would compare different runs
+    recs = _records({"cold": [0, 1, 2], "warm": [0, 1]})
+    with pytest.raises(ValueError, match=r"cannot pair warm \(ratio=0.5, noise=0.5\) with cold by seed: "
+                                         r"warm \(ratio=0.5, noise=0.5\) lacks seed\(s\) \[2\]"):
+        ht_studies.paired_difference(recs, "warm", "cold", ratio=0.5, noise=0.5)
+    with pytest.raises(ValueError, match=r"cannot pair (cold|warm) with (cold|warm) by seed: warm lacks seed\(s\) \[2\]"):
+        ht_studies.continual_table(recs, ["cold", "warm"])
+    rows = ht_studies.continual_table(_records({"cold": [0, 1, 2], "warm": [0, 1, 2]}), ["cold", "warm"])
+    assert rows[1]["vs_cold"][0] == pytest.approx(-2.0)
 
 
 def test_toy_resets_and_ema():
@@ -222,3 +235,14 @@ def test_toy_resets_and_ema():
     assert plot_toy(run, 20) is not None
     with pytest.raises(ValueError, match="mu"):
         toy_run(mu=1.0)
+
+
+def test_load_records_reads_a_study_folder_with_one_fresh_baseline_per_seed(tmp_path):
+    # the name says what it returns: the records of a noisy_warm_start study folder (the continual
+    # part's remedies.load_keeping_file returns a whole keeping_<study>.json file instead)
+    study = ht_studies.load_records("compare")
+    keys = [(r["seed"], r["method"], r["ratio"], r["noise"]) for r in study["records"]]
+    assert len(keys) == len(set(keys)) and study["files"] >= 1
+    assert sorted({r["seed"] for r in study["records"] if r["method"] == "cold"}) == [0, 1, 2, 3, 4]
+    with pytest.raises(ValueError, match="no results files in"):
+        ht_studies.load_records(tmp_path)

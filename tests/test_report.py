@@ -59,12 +59,13 @@ def test_fake_files_pass_the_results_loader(results_dir):
     assert len(report.load_all(results_dir)) == len(LAST)
 
 
-def test_mean_and_population_std_by_hand(results_dir):
+def test_mean_and_sample_std_by_hand(results_dir):
     s = report.summarize_results(results_dir)
     assert s.methods == ("cold", "warm", "dash")          # the CLI's (= the paper's) order
     mean, std = s.mean_std("cold", "test_acc_last")
     assert mean == pytest.approx(0.72)
-    assert std == pytest.approx(math.sqrt((0.02 ** 2 + 0 + 0.02 ** 2) / 3))   # ddof = 0
+    assert std == pytest.approx(math.sqrt((0.02 ** 2 + 0 + 0.02 ** 2) / 2))   # ddof = 1: 0.02
+    assert s.mean_std("cold", "test_acc_last", 100.0) == pytest.approx((72.0, 2.0))
     mean, std = s.mean_std("cold", "test_acc_avg")   # avg of last-0.04..last = last - 0.02
     assert mean == pytest.approx(0.70)
     assert s.mean_std("warm", "steps_last") == (5.0, 0.0)
@@ -78,17 +79,18 @@ def test_paired_differences_per_seed(results_dir):
     d = s.differences("warm")
     assert list(d) == [0, 1, 2]
     assert [round(v, 6) for v in d.values()] == [-3.0, -2.0, -3.0]       # points
-    # dash has seeds 0, 1 only: pairs are formed on the common seeds
-    assert {k: round(v, 6) for k, v in s.differences("dash").items()} == {0: 1.0, 1: 1.0}
-    assert s.differences("dash", key="steps_last") == {0: 10.0, 1: 10.0}
+    # dash has seeds 0, 1 only: a pairing over the common seeds would hide the missing run
+    with pytest.raises(ValueError, match=r"cannot pair dash with cold by seed: dash lacks seed\(s\) \[2\]"):
+        s.differences("dash")
     text = report.format_differences(s, ["warm"])
-    assert "seed 0: -3.00" in text and "mean -2.67" in text and "below cold on 3 of 3" in text
+    # differences -3, -2, -3: mean -2.67, sample std sqrt((1/9 + 4/9 + 1/9) / 2) = 0.58
+    assert "seed 0: -3.00" in text and "mean -2.67 (0.58)" in text and "below cold on 3 of 3" in text
 
 
 def test_table_text_and_published_units(results_dir):
     s = report.summarize_results(results_dir)
     text = s.format()
-    assert "72.00 (1.63)" in text            # cold: mean and std of 70, 72, 74 %
+    assert "72.00 (2.00)" in text            # cold: mean and sample std of 70, 72, 74 %
     ours = s.as_published()
     assert ours["warm"]["acc_last"] == pytest.approx(100 * (0.67 + 0.70 + 0.71) / 3)
     assert ours["cold"]["steps_avg"] == 30.0 and ours["cold"]["steps_avg_std"] == 0.0
@@ -125,7 +127,7 @@ def test_duplicates_and_mixed_configs_fail(tmp_path):
     other = fake_result("warm", 0, lr=0.5)
     with pytest.raises(ValueError, match=r"results 1: config field 'lr' is 0.5 but results 0 has"):
         report.summarize_results([a, other])
-    with pytest.raises(ValueError, match="share no seed"):
+    with pytest.raises(ValueError, match=r"warm lacks seed\(s\) \[0\]"):
         report.summarize_results([a, fake_result("warm", 1)]).differences("warm")
 
 
@@ -208,27 +210,28 @@ def test_results_rows_fill_in_or_say_not_run_yet(results_dir, tmp_path):
     assert found["cold"]["acc_last"] == pytest.approx(72.0) and found["cold"]["seeds"] == 3
     assert found["sp"]["status"] == "not run yet"
     text = paper_scale.format_rows(rows)
-    assert "72.00 (1.63)" in text and text.count("not run yet") == 5
+    assert "72.00 (2.00)" in text and text.count("not run yet") == 5
 
 
 # ----------------------------------------------------------------------------- the one Table-1 formatter
 # The texts the three Table-1 formatters printed for the committed results/small before they became
 # one (cli.format_summary_table, ResultsSummary.format, paper_scale.format_rows): chapters print them
-# and strict nbval compares them, so they must not change by a character.
+# and strict nbval compares them, so they must not change by a character. (Their std columns changed
+# once, from population to sample std, issue 21: each is the old one times sqrt(3/2), 3 seeds.)
 CLI_TABLE_SMALL = (
     'method          seeds       acc last %        acc avg %       steps last        steps avg\n'
-    'cold                3     80.30 ( 0.53)     67.95 ( 0.16)  23793.00 (3935.13)   8007.00 (1148.57)\n'
-    'dash                3     84.63 ( 0.30)     70.02 ( 0.35)  19761.00 (13586.24)   4827.70 (1097.19)\n'
-    'sp                  3     85.72 ( 0.46)     70.39 ( 0.21)    399.00 (157.15)   3683.30 (400.25)\n'
-    'warm                3     79.32 ( 0.75)     66.54 ( 0.21)  27468.00 (7882.81)   3992.23 (321.45)'
+    'cold                3     80.30 ( 0.65)     67.95 ( 0.20)  23793.00 (4819.53)   8007.00 (1406.71)\n'
+    'dash                3     84.63 ( 0.37)     70.02 ( 0.42)  19761.00 (16639.67)   4827.70 (1343.78)\n'
+    'sp                  3     85.72 ( 0.56)     70.39 ( 0.25)    399.00 (192.47)   3683.30 (490.21)\n'
+    'warm                3     79.32 ( 0.92)     66.54 ( 0.25)  27468.00 (9654.43)   3992.23 (393.70)'
 )
 
 SUMMARY_TABLE_SMALL = (
     'method     seeds      acc last %       acc avg %      steps last       steps avg\n'
-    'cold           3    80.30 (0.53)    67.95 (0.16)    23793 (3935)     8007 (1149)\n'
-    'warm           3    79.32 (0.75)    66.54 (0.21)    27468 (7883)      3992 (321)\n'
-    'S&P            3    85.72 (0.46)    70.39 (0.21)       399 (157)      3683 (400)\n'
-    'DASH           3    84.63 (0.30)    70.02 (0.35)   19761 (13586)     4828 (1097)'
+    'cold           3    80.30 (0.65)    67.95 (0.20)    23793 (4820)     8007 (1407)\n'
+    'warm           3    79.32 (0.92)    66.54 (0.25)    27468 (9654)      3992 (394)\n'
+    'S&P            3    85.72 (0.56)    70.39 (0.25)       399 (192)      3683 (490)\n'
+    'DASH           3    84.63 (0.37)    70.02 (0.42)   19761 (16640)     4828 (1344)'
 )
 
 PAPER_ROWS_SMALL = (
@@ -241,10 +244,10 @@ PAPER_ROWS_SMALL = (
     'CIFAR-10       SAM   warm         0    not run yet                                                        70.99            2153\n'
     'CIFAR-10       SAM   S&P          0    not run yet                                                        85.53           15552\n'
     'CIFAR-10       SAM   DASH         0    not run yet                                                        86.75            8689\n'
-    'MNIST-1D       ADAMW cold         3   80.30 (0.53)   67.95 (0.16)   23793 (3935)    8007 (1149)\n'
-    'MNIST-1D       ADAMW warm         3   79.32 (0.75)   66.54 (0.21)   27468 (7883)     3992 (321)\n'
-    'MNIST-1D       ADAMW S&P          3   85.72 (0.46)   70.39 (0.21)      399 (157)     3683 (400)\n'
-    'MNIST-1D       ADAMW DASH         3   84.63 (0.30)   70.02 (0.35)  19761 (13586)    4828 (1097)'
+    'MNIST-1D       ADAMW cold         3   80.30 (0.65)   67.95 (0.20)   23793 (4820)    8007 (1407)\n'
+    'MNIST-1D       ADAMW warm         3   79.32 (0.92)   66.54 (0.25)   27468 (9654)     3992 (394)\n'
+    'MNIST-1D       ADAMW S&P          3   85.72 (0.56)   70.39 (0.25)      399 (192)     3683 (490)\n'
+    'MNIST-1D       ADAMW DASH         3   84.63 (0.37)   70.02 (0.42)  19761 (16640)    4828 (1344)'
 )
 
 PAPER_ROWS_SMALL_UNPUBLISHED = (
@@ -257,10 +260,10 @@ PAPER_ROWS_SMALL_UNPUBLISHED = (
     'CIFAR-10       SAM   warm         0    not run yet\n'
     'CIFAR-10       SAM   S&P          0    not run yet\n'
     'CIFAR-10       SAM   DASH         0    not run yet\n'
-    'MNIST-1D       ADAMW cold         3   80.30 (0.53)   67.95 (0.16)   23793 (3935)    8007 (1149)\n'
-    'MNIST-1D       ADAMW warm         3   79.32 (0.75)   66.54 (0.21)   27468 (7883)     3992 (321)\n'
-    'MNIST-1D       ADAMW S&P          3   85.72 (0.46)   70.39 (0.21)      399 (157)     3683 (400)\n'
-    'MNIST-1D       ADAMW DASH         3   84.63 (0.30)   70.02 (0.35)  19761 (13586)    4828 (1097)'
+    'MNIST-1D       ADAMW cold         3   80.30 (0.65)   67.95 (0.20)   23793 (4820)    8007 (1407)\n'
+    'MNIST-1D       ADAMW warm         3   79.32 (0.92)   66.54 (0.25)   27468 (9654)     3992 (394)\n'
+    'MNIST-1D       ADAMW S&P          3   85.72 (0.56)   70.39 (0.25)      399 (192)     3683 (490)\n'
+    'MNIST-1D       ADAMW DASH         3   84.63 (0.37)   70.02 (0.42)  19761 (16640)    4828 (1344)'
 )
 
 # cli.format_summary_table's layout, as the CLI can call format_table1
@@ -289,8 +292,25 @@ def test_format_table1_layout_by_hand():
         "m  | n|    acc last %|     acc avg %|    steps last|     steps avg|    x",
         "a  | 2|  70.00 (1.23)|  60.00 (0.00)|        10 (1)|         5 (0)|  1.5",
         "b  | 0|   not run yet|" + "|".join([" " * 14] * 3) + "|"]   # trailing blanks stripped
-    # method_rows: one row per method in order of first appearance, population std, accuracy in %
+    # method_rows: one row per method in order of first appearance, sample std, accuracy in %
     found = report.method_rows([fake_result("warm", 0), fake_result("cold", 0), fake_result("warm", 1)])
     assert [(r["method"], r["seeds"]) for r in found] == [("warm", 2), ("cold", 1)]
-    assert found[0]["acc_last"] == pytest.approx(68.5) and found[0]["acc_last_std"] == pytest.approx(1.5)
+    assert found[0]["acc_last"] == pytest.approx(68.5) and found[0]["acc_last_std"] == pytest.approx(1.5 * math.sqrt(2))
+    assert math.isnan(found[1]["acc_last_std"])          # one seed: no std
 
+
+# relative_to_cold lives beside the Table-1 summary it reads (it was in dash/studies, an import circle)
+def test_relative_to_cold_published_by_hand():
+    rel = report.relative_to_cold(dataset="Tiny-ImageNet", optimizer="SGD")
+    assert rel["warm"]["acc_last"] == pytest.approx(9.57 - 25.69)
+    assert rel["dash"]["steps_avg"] == pytest.approx(4439 / 17503)
+    with pytest.raises(ValueError, match="exactly one"):
+        report.relative_to_cold()
+
+
+def test_one_seed_has_no_std_and_the_tables_say_so():
+    s = report.summarize_results([fake_result("cold", 0), fake_result("warm", 0)])
+    mean, std = s.mean_std("cold", "test_acc_last", 100.0)
+    assert mean == pytest.approx(70.0) and math.isnan(std)       # not a misleading 0
+    assert "70.00 (-)" in s.format() and "nan" not in s.format()
+    assert "mean -3.00 (-), below cold on 1 of 1" in report.format_differences(s)

@@ -6,7 +6,7 @@ test_subsets.py, test_feature_probe.py), where a tiny run is at hand.
 import numpy as np
 import pytest
 
-from plasticity_sim.dash.studies import relative_to_cold, shrink_2d, shrink_factor, spearman
+from plasticity_sim.dash.studies import shrink_2d, shrink_factor, spearman
 
 
 def test_shrink_factor_is_max_of_lam_and_cos():
@@ -34,14 +34,6 @@ def test_spearman_by_hand():
     assert spearman([1, 2, 3, 4], [1, 3, 2, 4]) == pytest.approx(0.8)
     with pytest.raises(ValueError, match="constant"):
         spearman([1, 1, 1], [1, 2, 3])
-
-
-def test_relative_to_cold_published_by_hand():
-    rel = relative_to_cold(dataset="Tiny-ImageNet", optimizer="SGD")
-    assert rel["warm"]["acc_last"] == pytest.approx(9.57 - 25.69)
-    assert rel["dash"]["steps_avg"] == pytest.approx(4439 / 17503)
-    with pytest.raises(ValueError, match="exactly one"):
-        relative_to_cold()
 
 
 def test_whole_network_test_cosine_retrains_the_subset_model():

@@ -2,6 +2,7 @@
 
 Tiny MNIST-1D (200 points) and a narrow MLP keep every test well under a second or two.
 """
+import dataclasses
 import math
 
 import numpy as np
@@ -125,6 +126,17 @@ def test_result_helpers(data):
     assert grid.tolist() == [0, 1, 2] and (std >= 0).all()
     gaps = gap_to_cold(res, "warm")
     assert gaps[0] == (0.0, 0.0)          # E=0 warm is the cold run itself
+    # mean and *sample* std (ddof = 1) over seeds, in the curve and in the gaps alike
+    warm2 = [r["test_acc"] for r in res.select(method="warm", pretrain_epochs=2)]
+    assert std[2] == pytest.approx(np.std(warm2, ddof=1)) and mean[2] == pytest.approx(np.mean(warm2))
+    cold_by = {r["seed"]: r["test_acc"] for r in res.cold}
+    d2 = [100 * (r["test_acc"] - cold_by[r["seed"]]) for r in res.select(method="warm", pretrain_epochs=2)]
+    assert gaps[2] == pytest.approx((np.mean(d2), np.std(d2, ddof=1)))
+    # a run missing at one E is an error, not a gap over the other seeds
+    holed = dataclasses.replace(res, records=[r for r in res.records
+                                              if (r["method"], r["pretrain_epochs"], r["seed"]) != ("warm", 1, 1)])
+    with pytest.raises(ValueError, match=r"warm \(E = 1\) lacks seed\(s\) \[1\]"):
+        gap_to_cold(holed, "warm")
     fitted = first_fitted_epoch(res, threshold=1.01)
     assert fitted == math.inf             # no accuracy reaches 101 %
     with pytest.raises(ValueError, match="method"):

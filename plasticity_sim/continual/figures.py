@@ -6,9 +6,9 @@ Explained in: book/continual/01_loss_of_plasticity.ipynb
 from __future__ import annotations
 
 import numpy as np
-from scipy import stats as _st
 
 from plasticity_sim.plotting import method_color, new_figure
+from plasticity_sim.stats import t_quantile
 
 LABELS = {"bp": "backprop", "cbp": "continual backprop", "l2": "L2", "sp": "S&P"}
 COLORS = {"bp": method_color("warm"), "cbp": method_color("cbp"), "l2": method_color("l2"),
@@ -18,7 +18,7 @@ COLORS = {"bp": method_color("warm"), "cbp": method_color("cbp"), "l2": method_c
 def _band(ax, x, rows, color, label):
     rows = np.asarray(rows, float)
     mean = rows.mean(0)
-    half = _st.t.ppf(0.975, len(rows) - 1) * rows.std(0, ddof=1) / np.sqrt(len(rows))
+    half = t_quantile(len(rows) - 1) * rows.std(0, ddof=1) / np.sqrt(len(rows))
     ax.plot(x, mean, color=color, label=f"{label} ({len(rows)} runs)")
     ax.fill_between(x, mean - half, mean + half, color=color, alpha=0.2, lw=0)
 

@@ -18,7 +18,7 @@ same config a reader can start with ``python -m plasticity_sim run``):
   plain warm starting and the remedies of :data:`CHUNKED_ARMS`.
 
 A results file keeps, per arm and seed, the per-task (per-step, per-experiment) columns of the
-protocol's records; :func:`load_study` checks it, :func:`paired_table` turns it into paired
+protocol's records; :func:`load_keeping_file` checks it, :func:`paired_table` turns it into paired
 differences against plain backprop with a Student-t 95 % interval over seeds
 (:func:`plasticity_sim.stats.paired_ci`). Same seed = same initial network, task sequence and
 batch order in every arm, so the differences are paired.
@@ -139,7 +139,7 @@ def run_study(study: str, out_dir=RESULTS, *, seeds=SEEDS, arms=None, **override
     return path
 
 
-def load_study(study: str, results_dir=RESULTS) -> dict:
+def load_keeping_file(study: str, results_dir=RESULTS) -> dict:
     """A ``keeping_<study>.json`` file, checked: format, every arm run on the same seeds, every run
     with the same number of entries in every column."""
     path = Path(results_dir) / f"keeping_{study}.json"
@@ -221,7 +221,7 @@ def fmt(row: dict, scale: float = 1.0, digits: int = 1) -> str:
 
 def wall_times(results_dir=RESULTS) -> dict:
     """Each shipped study's recorded wall time in seconds (its provenance), for the chapter's cost note."""
-    return {s: float(load_study(s, results_dir)["provenance"]["wall_time_s"]) for s in SETTINGS}
+    return {s: float(load_keeping_file(s, results_dir)["provenance"]["wall_time_s"]) for s in SETTINGS}
 
 
 def live_run(arms=("bp", "clip"), seeds=(100, 101, 102), num_tasks: int = 20) -> dict:

@@ -12,7 +12,7 @@ figure (activation x step size x replacement rate, 10 runs each, shorter). Chapt
 diagnostics-vs-loss correlations (:func:`regression_predictors`) are read from the regression files.
 
 Statistics: paired differences over seeds with a two-sided 95 % Student-t interval
-(:func:`paired_ci`); ``plasticity_sim.stats`` is not in this tree yet.
+(:func:`plasticity_sim.stats.paired_ci`).
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from scipy import stats as _st
 
 from plasticity_sim import runs
 from plasticity_sim.sweep import Call, Study
+from plasticity_sim.stats import pair_by_seed, paired_ci, t_quantile
 
 RESULTS = runs.results_dir("continual")
 HEADLINE = {"steps": 600_000, "bin_size": 10_000, "lr": 0.01, "activation": "relu",
@@ -32,19 +33,6 @@ HEADLINE = {"steps": 600_000, "bin_size": 10_000, "lr": 0.01, "activation": "rel
 FRAME_GRID = {"activation": ("relu", "tanh", "leaky_relu"), "lr": (0.01, 0.003),
               "replacement_rate": (0.0, 1e-4, 1e-3)}
 FRAME_RUN = {"steps": 300_000, "bin_size": 10_000, "seeds": tuple(range(10))}
-
-
-def paired_ci(diff, level: float = 0.95) -> dict:
-    """Mean of paired differences with its two-sided Student-t interval: ``{"mean", "lo", "hi",
-    "n", "sd"}``. Needs at least 2 finite values."""
-    d = np.asarray(diff, dtype=float)
-    if d.ndim != 1 or len(d) < 2 or not np.isfinite(d).all():
-        raise ValueError(f"paired_ci needs >= 2 finite paired differences, got {d!r}")
-    if not 0 < level < 1:
-        raise ValueError(f"level must be in (0, 1), got {level!r}")
-    m, sd = float(d.mean()), float(d.std(ddof=1))
-    half = float(_st.t.ppf(0.5 + level / 2, len(d) - 1) * sd / np.sqrt(len(d)))
-    return {"mean": m, "lo": m - half, "hi": m + half, "n": int(len(d)), "sd": sd}
 
 
 def pearson_ci(x, y, level: float = 0.95) -> dict:
@@ -111,10 +99,9 @@ def regression_headline(results_dir=RESULTS) -> dict:
     bp, cbp = load_regression("bp", results_dir), load_regression("cbp", results_dir)
     protocols.check_together([(str(Path(results_dir) / f"regression_{m}.json"), d)
                               for m, d in (("bp", bp), ("cbp", cbp))], protocol="slow_regression")
+    # the same seeds in both files (rows of regression_errors are in seed order), or an error
+    pair_by_seed({r["seed"]: r for r in bp["records"]}, {r["seed"]: r for r in cbp["records"]}, ("bp", "cbp"))
     e_bp, e_cbp = regression_errors(bp), regression_errors(cbp)
-    if [r["seed"] for r in sorted(bp["records"], key=lambda r: r["seed"])] != \
-            [r["seed"] for r in sorted(cbp["records"], key=lambda r: r["seed"])]:
-        raise ValueError("the bp and cbp files hold different seeds; they cannot be paired")
     tenth = max(1, e_bp.shape[1] // 10)
     first, last = e_bp[:, :tenth].mean(1), e_bp[:, -tenth:].mean(1)
     last_cbp = e_cbp[:, -tenth:].mean(1)
@@ -142,7 +129,7 @@ def run_frames(out_dir=RESULTS, *, grid=None, run=None) -> Path:
                                      activation=act, lr=lr, method="cbp" if rho > 0 else "bp",
                                      replacement_rate=rho)
                 e = out["error"]
-                half = _st.t.ppf(0.975, len(e) - 1) * e.std(0, ddof=1) / np.sqrt(len(e))
+                half = t_quantile(len(e) - 1) * e.std(0, ddof=1) / np.sqrt(len(e))
                 frames.append({"activation": act, "lr": lr, "replacement_rate": rho,
                                "mean": [float(v) for v in e.mean(0)], "half": [float(v) for v in half],
                                "dead": [float(v) for v in out["dead"].mean(0)],

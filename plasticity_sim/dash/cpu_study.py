@@ -8,8 +8,8 @@ A study is a list of *arms*; an arm is one sweep (protocol preset, methods, seed
 overrides) whose results land in ``<out-dir>/<arm>/``. The runs are ordinary ``chunked`` runs
 (:mod:`plasticity_sim.protocols.chunked`), so every results file carries its config and provenance
 and any one of them can be re-run alone. :func:`arm_table` turns an arm's files into the chapter's
-table: per method the Table-1 columns as mean (std) over seeds, and the paired difference from cold
-(same seed: same initial model, same chunks, same batch order) with a 95 % t-interval over seeds
+table: per method the Table-1 columns as mean (sample std) over seeds, and the paired difference from
+cold (same seed: same initial model, same chunks, same batch order) with a 95 % t-interval over seeds
 (:func:`plasticity_sim.stats.paired_ci`).
 
 Why these arms: the paper's Table 1 compares these methods under SGD (lr 1e-3, momentum 0.9, no
@@ -30,13 +30,14 @@ from pathlib import Path
 import numpy as np
 
 from plasticity_sim import protocols, runs, stats
+from plasticity_sim.dash.report import summarize_results
 from plasticity_sim.sweep import Study, Sweep
 
 SEEDS = (0, 1, 2, 3, 4)
 # The paper's Table-1 rows that exist at CPU scale (Warm ReM = warm_reset_opt), both DASH
 # granularities and both published L2-init strengths.
-METHODS = ("cold", "warm", "warm_reset_opt", "sp", "dash", "dash_row", "l2_init", "l2_init_port",
-           "head_reset")
+TABLE1_METHODS = ("cold", "warm", "warm_reset_opt", "sp", "dash", "dash_row", "l2_init", "l2_init_port",
+                  "head_reset")
 RESULTS = runs.results_dir("dash_cpu")
 
 
@@ -61,8 +62,8 @@ _FEATURE_NOISE = ("dataset=feature_noise", "model=cnn", "model_kwargs={}",
 _FOUR = ("cold", "warm", "sp", "dash")
 _AUGMENT = ("augment_pad=4",)
 ARMS: dict[str, Arm] = {
-    "mlp": Arm("tiny", METHODS, doc="MLP 40-256-256-10, SGD lr 1e-2, momentum 0.9"),
-    "cnn": Arm("tiny_cnn", METHODS, doc="1-D CNN, SGD lr 1e-2, momentum 0.9"),
+    "mlp": Arm("tiny", TABLE1_METHODS, doc="MLP 40-256-256-10, SGD lr 1e-2, momentum 0.9"),
+    "cnn": Arm("tiny_cnn", TABLE1_METHODS, doc="1-D CNN, SGD lr 1e-2, momentum 0.9"),
     "mlp_adamw": Arm("tiny", ("cold", "warm"), _ADAMW, doc="MLP, AdamW lr 1e-2, weight decay 1e-4"),
     "cnn_adamw": Arm("tiny_cnn", ("cold", "warm"), _ADAMW, doc="1-D CNN, AdamW lr 1e-2, weight decay 1e-4"),
     "mlp_aug": Arm("tiny", ("cold", "warm"), _AUGMENT, doc="MLP, SGD, random shifts of up to 4 positions"),
@@ -111,32 +112,31 @@ COLUMNS = ("test_acc_last", "test_acc_avg", "steps_last", "steps_avg", "total_st
 
 def arm_table(arm: str, results_dir: str | Path = RESULTS, *, baseline: str = "cold",
               level: float = 0.95) -> list[dict]:
-    """One row per method of the arm: mean and std over seeds of :data:`COLUMNS` (accuracies in %),
-    and ``diff`` - the paired difference ``method - baseline`` in final test accuracy (points) with
-    its t-interval over the seeds both ran (``stats.PairedCI``; None for the baseline itself) and
-    ``diff_by_seed`` (the differences themselves) - plus
+    """One row per method of the arm: mean and sample std over seeds of :data:`COLUMNS` (accuracies
+    in %), from the part's one summariser (:func:`plasticity_sim.dash.report.summarize_results`), and
+    ``diff`` - the paired difference ``method - baseline`` in final test accuracy (points) with its
+    t-interval over the seeds (``stats.PairedCI``; None for the baseline itself; every method must
+    hold the baseline's seeds) and ``diff_by_seed`` (the differences themselves) - plus
     ``worse`` (seeds on which the method ended below the baseline) and ``steps_ratio`` (the method's
     total steps over the baseline's, mean over seeds)."""
     runs = load_arm(arm, results_dir)
     if baseline not in runs:
         raise ValueError(f"arm {arm!r} has no {baseline!r} runs to pair with")
+    methods = [m for m in ARMS[arm].methods if m in runs]
+    summary = summarize_results([r for m in methods for r in runs[m].values()], methods=methods)
     base = runs[baseline]
     rows = []
-    for method in [m for m in ARMS[arm].methods if m in runs]:
+    for method in methods:
         by_seed = runs[method]
         row = {"method": method, "seeds": sorted(by_seed)}
         for col in COLUMNS:
-            scale = 100.0 if col.startswith("test_acc") else 1.0
-            v = np.array([scale * by_seed[s]["summary"][col] for s in sorted(by_seed)], dtype=float)
-            row[col] = (float(v.mean()), float(v.std(ddof=1)) if len(v) > 1 else 0.0)
-        paired = sorted(set(by_seed) & set(base))
-        acc = {s: 100 * by_seed[s]["summary"]["test_acc_last"] for s in paired}
-        acc0 = {s: 100 * base[s]["summary"]["test_acc_last"] for s in paired}
-        row["diff"] = None if method == baseline else stats.paired_ci(acc, acc0, level=level)
-        row["diff_by_seed"] = {s: acc[s] - acc0[s] for s in paired}
-        row["worse"] = sum(acc[s] < acc0[s] for s in paired)
+            row[col] = summary.mean_std(method, col, 100.0 if col.startswith("test_acc") else 1.0)
+        diffs = summary.differences(method, baseline, "test_acc_last")   # refuses unmatched seeds
+        row["diff"] = None if method == baseline else stats.paired_ci(diffs, level=level)
+        row["diff_by_seed"] = diffs
+        row["worse"] = sum(d < 0 for d in diffs.values())
         row["steps_ratio"] = float(np.mean([by_seed[s]["summary"]["total_steps"] / base[s]["summary"]["total_steps"]
-                                            for s in paired]))
+                                            for s in diffs]))
         row["reached_target"] = all(rec["reached_target"] for s in by_seed for rec in by_seed[s]["experiments"])
         rows.append(row)
     return rows

@@ -227,7 +227,7 @@ def results_rows(root: str | Path, *, expected=None, methods=PAPER_METHODS) -> l
     optimizer label) pairs that must appear (e.g. the 8 cells of Table 1); a missing one, or a method
     with no file, gives a row with ``status="not run yet"`` and no numbers. A missing ``root`` means
     nothing has been run. Each row: setting, optimizer, method, status, seeds, acc_last/acc_avg (%),
-    steps_last/steps_avg, each with ``_std`` (population std over seeds).
+    steps_last/steps_avg, each with ``_std`` (sample std over seeds, ``stats.mean_std``).
 
     Explained in: book/dash/05_paper_scale.ipynb
     """

@@ -8,8 +8,10 @@ and the Table-1 columns with mean and std over seeds, plus each seed's paired di
 :func:`format_table1` prints every Table-1 text of the package (this summary, the paper-scale page,
 the CLI's sweep summary). Fig. 1 and the other pictures are in :mod:`plasticity_sim.dash.figures`.
 
-Standard deviations are population std over seeds (``ddof=0``): the published Table 1's std values
-fit that convention (papers.md §C.3), so ours are printed the same way.
+Standard deviations are sample std over seeds (``ddof=1``, :func:`plasticity_sim.stats.mean_std`),
+the one convention of every table and figure of the book, so a table's std, its error bars and its
+paired t intervals describe the same spread. (The published Table 1's std values look like population
+std, papers.md §C.3: with 5 seeds ours are sqrt(5/4) = 1.12 times larger for the same spread.)
 
 No torch import: chapters summarise results files without loading the training stack.
 """
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import html
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,7 +28,7 @@ import numpy as np
 
 from plasticity_sim import protocols
 from plasticity_sim.methods import METHODS, trainable
-from plasticity_sim.dash.studies import relative_to_cold
+from plasticity_sim.stats import mean_std, pair_by_seed
 
 # Table-1 columns of a run's ``summary`` (accuracies are fractions; printed as %).
 COLUMNS = ("test_acc_last", "test_acc_avg", "steps_last", "steps_avg", "total_steps")
@@ -102,26 +105,23 @@ class ResultsSummary:
             raise ValueError(f"no results for method {method!r}; found: {', '.join(self.methods)}")
         return self.per_seed[method]
 
-    def mean_std(self, method: str, key: str) -> tuple[float, float]:
-        """Mean and population std over seeds of Table-1 column ``key`` (see ``COLUMNS``)."""
+    def mean_std(self, method: str, key: str, scale: float = 1.0) -> tuple[float, float]:
+        """Mean and sample std over seeds (:func:`plasticity_sim.stats.mean_std`) of Table-1 column
+        ``key`` (see ``COLUMNS``), each value times ``scale`` (100 for accuracies in %)."""
         if key not in COLUMNS:
             raise ValueError(f"unknown column {key!r}; allowed: {', '.join(COLUMNS)}")
-        values = np.array([s[key] for s in self._runs_of(method).values()], dtype=float)
-        return float(values.mean()), float(values.std())
+        return mean_std([scale * s[key] for s in self._runs_of(method).values()])
 
     def differences(self, method: str, baseline: str = "cold", key: str = "test_acc_last") -> dict:
-        """``{seed: value(method) - value(baseline)}`` over the seeds both have (paired by seed: same
-        initial model, chunks and batch order). Accuracies are returned in percentage points.
-        Raises ValueError if the two share no seed."""
+        """``{seed: value(method) - value(baseline)}`` (paired by seed: same initial model, chunks and
+        batch order). Accuracies are returned in percentage points. Both methods must hold the same
+        seeds: ValueError naming the missing ones otherwise (:func:`plasticity_sim.stats.pair_by_seed`)."""
         a, b = self._runs_of(method), self._runs_of(baseline)
         if key not in COLUMNS:
             raise ValueError(f"unknown column {key!r}; allowed: {', '.join(COLUMNS)}")
-        common = sorted(set(a) & set(b))
-        if not common:
-            raise ValueError(f"methods {method!r} and {baseline!r} share no seed "
-                             f"({sorted(a)} vs {sorted(b)})")
         scale = 100.0 if key in _ACC else 1.0
-        return {s: scale * (a[s][key] - b[s][key]) for s in common}
+        # scaled before subtracting, as the table's means are
+        return {s: scale * a[s][key] - scale * b[s][key] for s in pair_by_seed(a, b, (method, baseline))}
 
     def as_published(self) -> dict:
         """Our numbers in the published table's units and keys (accuracy in %), for
@@ -130,9 +130,7 @@ class ResultsSummary:
         for m in self.methods:
             row = {}
             for key, pub in _PUBLISHED_KEYS:
-                mean, std = self.mean_std(m, key)
-                scale = 100.0 if key in _ACC else 1.0
-                row[pub], row[pub + "_std"] = scale * mean, scale * std
+                row[pub], row[pub + "_std"] = self.mean_std(m, key, 100.0 if key in _ACC else 1.0)
             out[m] = row
         return out
 
@@ -194,10 +192,12 @@ def format_differences(summary: ResultsSummary, methods=None, baseline: str = "c
     for m in methods:
         d = summary.differences(m, baseline, key)
         vals = np.array(list(d.values()))
+        mean, std = mean_std(vals)
         digits = 2 if key in _ACC else 0
         per = "  ".join(f"seed {s}: {v:+.{digits}f}" for s, v in d.items())
-        lines.append(f"{label(m)} - {label(baseline)} ({unit}): {per}  | mean {vals.mean():+.{digits}f} "
-                     f"({vals.std():.{digits}f}), below {label(baseline)} on {int((vals < 0).sum())} of {len(vals)}")
+        lines.append(f"{label(m)} - {label(baseline)} ({unit}): {per}  | "
+                     f"{_mean_std_cell('mean {:+.%df} ({:.%df})' % (digits, digits), mean, std)}, "
+                     f"below {label(baseline)} on {int((vals < 0).sum())} of {len(vals)}")
     return "\n".join(lines)
 
 
@@ -220,6 +220,14 @@ TABLE1_CELLS = (("acc_last", "acc last %"), ("acc_avg", "acc avg %"), ("steps_la
 METHOD_LEAD = (("method", "method", "<10"), ("seeds", "seeds", ">6"))
 
 
+def _mean_std_cell(fmt: str, mean: float, std: float) -> str:
+    """``fmt`` ("{mean} ({std})" style) filled in; a std that does not exist (one seed: nan) shows as
+    ``(-)``, not as a misleading 0 or a "nan"."""
+    if math.isnan(std):
+        return fmt.split(" (")[0].format(mean) + " (-)"
+    return fmt.format(mean, std)
+
+
 def format_table1(rows, *, lead=METHOD_LEAD, width: int = 16, sep: str = "",
                   acc_format: str = "{:.2f} ({:.2f})", steps_format: str = "{:.0f} ({:.0f})",
                   extra=()) -> str:
@@ -233,7 +241,8 @@ def format_table1(rows, *, lead=METHOD_LEAD, width: int = 16, sep: str = "",
 
     ``lead``: (row key, heading, alignment+width such as ``"<10"``) of the columns before the cells.
     ``width``: each cell's width (right-aligned); ``sep``: the text between any two columns.
-    ``acc_format`` / ``steps_format``: how mean and std fill an accuracy / a steps cell.
+    ``acc_format`` / ``steps_format``: how mean and std fill an accuracy / a steps cell (a std of
+    one seed, nan, shows as ``(-)``).
     ``extra``: (row key, heading, alignment+width, value format such as ``".2f"``) of columns after
     the cells, blank where a row has no value (``None`` or missing).
     """
@@ -245,7 +254,7 @@ def format_table1(rows, *, lead=METHOD_LEAD, width: int = 16, sep: str = "",
         if r.get("status", "done") != "done":
             cols += [format(r["status"], f">{width}")] + [" " * width] * (len(TABLE1_CELLS) - 1)
         else:
-            cols += [format((acc_format if k.startswith("acc") else steps_format).format(r[k], r[k + "_std"]),
+            cols += [format(_mean_std_cell(acc_format if k.startswith("acc") else steps_format, r[k], r[k + "_std"]),
                             f">{width}") for k, _ in TABLE1_CELLS]
         cols += [format("" if r.get(k) is None else format(r[k], fmt), align) for k, _, align, fmt in extra]
         lines.append(sep.join(cols).rstrip())
@@ -255,8 +264,8 @@ def format_table1(rows, *, lead=METHOD_LEAD, width: int = 16, sep: str = "",
 def method_rows(results) -> list[dict]:
     """One :func:`format_table1` row per method of ``results`` (result dicts, methods in the order
     they first appear; unlike :func:`summarize_results`, configs are not compared): ``method`` (the CLI
-    name), ``seeds`` (number of runs), and mean and population std over the runs of the four Table-1
-    columns (accuracy in %, scaled before averaging)."""
+    name), ``seeds`` (number of runs), and mean and sample std over the runs of the four Table-1
+    columns (:func:`plasticity_sim.stats.mean_std`; accuracy in %, scaled before averaging)."""
     by_method: dict[str, list[dict]] = {}
     for r in results:
         by_method.setdefault(r["method"]["name"], []).append(r["summary"])
@@ -264,8 +273,8 @@ def method_rows(results) -> list[dict]:
     for method, summaries in by_method.items():
         row = {"method": method, "seeds": len(summaries)}
         for key, pub in _PUBLISHED_KEYS:
-            v = np.array([s[key] for s in summaries], dtype=float) * (100 if key in _ACC else 1)
-            row[pub], row[pub + "_std"] = float(v.mean()), float(v.std())
+            row[pub], row[pub + "_std"] = mean_std(np.array([s[key] for s in summaries], dtype=float)
+                                                   * (100 if key in _ACC else 1))
         rows.append(row)
     return rows
 
@@ -309,8 +318,33 @@ def provenance_html(sources, *, title: str = "Provenance of these results") -> s
 
 
 # ---------------------------------------------------------------------------------------------
-# Beside the published Table 1 (different scales: compare relative to each table's own cold start,
-# plasticity_sim.dash.studies.relative_to_cold)
+# Beside the published Table 1 (different scales: compare relative to each table's own cold start)
+def relative_to_cold(summary: ResultsSummary | None = None, *, dataset: str | None = None,
+                     optimizer: str = "SGD") -> dict:
+    """``{method: {"acc_last": pts vs cold, "acc_avg": pts vs cold, "steps_avg": ratio to cold}}``.
+
+    From our ``summary`` (means over seeds) or, with ``dataset=``, from the published Table 1
+    (``plasticity_sim.published.table1(dataset, optimizer)``). Absolute numbers of an MNIST-1D MLP
+    and a CIFAR ResNet-18 are not comparable; differences from each setting's own cold start are.
+
+    Explained in: book/dash/02_warm_starting_real_networks.ipynb
+    """
+    if (summary is None) == (dataset is None):
+        raise ValueError("pass exactly one of summary= or dataset=")
+    if summary is not None:
+        rows = summary.as_published()
+    else:
+        from plasticity_sim.published import table1
+
+        rows = {r["short"]: r for r in table1(dataset, optimizer)}
+    if "cold" not in rows:
+        raise ValueError(f"relative_to_cold needs cold-start results; found {sorted(rows)}")
+    cold = rows["cold"]
+    return {m: {"acc_last": r["acc_last"] - cold["acc_last"], "acc_avg": r["acc_avg"] - cold["acc_avg"],
+                "steps_avg": r["steps_avg"] / cold["steps_avg"] if cold["steps_avg"] else math.nan}
+            for m, r in rows.items()}
+
+
 def format_beside_published(summary: ResultsSummary, *, optimizer: str = "SGD",
                             datasets=("CIFAR-10", "CIFAR-100", "SVHN", "Tiny-ImageNet"),
                             ours_name: str = "ours") -> str:

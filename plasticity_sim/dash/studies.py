@@ -1,8 +1,9 @@
 """The numbers the DASH (real-network) chapters need beyond a protocol's training loop.
 
 Each function turns a protocol's result (or a model, or plain arrays) into the statistic a chapter
-prints or checks: DASH's shrink factor, rank correlations, gaps to the cold start. ``figures`` draws them; ``report`` summarises results files.
-The theory part's counterpart is :mod:`plasticity_sim.theory.studies`.
+prints or checks: DASH's shrink factor, rank correlations, gaps to the cold start. ``figures`` draws
+them; ``report`` summarises results files (and sets them beside the published Table 1,
+``report.relative_to_cold``). The theory part's counterpart is :mod:`plasticity_sim.theory.studies`.
 
 Importing this module does not import torch (only :func:`dash_factors_after_pretraining` and
 :func:`whole_network_test_cosine` do, when called).
@@ -15,15 +16,15 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from plasticity_sim.checks import check_range
+from plasticity_sim.stats import mean_std, pair_by_seed
 
 if TYPE_CHECKING:  # annotations only: importing the protocols would import torch
     from plasticity_sim.protocols.subsets import SubsetCosineConfig, SubsetCosineResult
     from plasticity_sim.protocols.two_phase import PretrainSweepConfig, PretrainSweepResult
-    from plasticity_sim.dash.report import ResultsSummary
 
 __all__ = ["shrink_factor", "shrink_2d",
            "dash_factors_after_pretraining", "gap_to_cold", "first_fitted_epoch", "spearman",
-           "cosine_accuracy_correlation", "whole_network_test_cosine", "relative_to_cold"]
+           "cosine_accuracy_correlation", "whole_network_test_cosine"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -100,15 +101,17 @@ def dash_factors_after_pretraining(config: PretrainSweepConfig, seed: int, pretr
 
 
 def gap_to_cold(result: PretrainSweepResult, method: str = "warm") -> dict[int, tuple[float, float]]:
-    """Paired test-accuracy gap to the same seed's cold start, per E: {E: (mean, std)} in points (x100).
+    """Paired test-accuracy gap to the same seed's cold start, per E: {E: (mean, sample std)} in
+    points (x100). Every E must hold the cold start's seeds (ValueError naming the missing ones).
 
     Explained in: book/dash/03_noise_memorisation.ipynb
     """
     cold = {r["seed"]: r["test_acc"] for r in result.cold}
     out = {}
     for e in sorted({r["pretrain_epochs"] for r in result.select(method=method)}):
-        d = [100 * (r["test_acc"] - cold[r["seed"]]) for r in result.select(method=method, pretrain_epochs=e)]
-        out[e] = (float(np.mean(d)), float(np.std(d)))
+        acc = {r["seed"]: r["test_acc"] for r in result.select(method=method, pretrain_epochs=e)}
+        seeds = pair_by_seed(acc, cold, (f"{method} (E = {e})", "cold"))
+        out[e] = mean_std([100 * (acc[s] - cold[s]) for s in seeds])
     if not out:
         raise ValueError(f"no records for method {method!r}")
     return out
@@ -224,31 +227,3 @@ def whole_network_test_cosine(config: SubsetCosineConfig, seed: int, size: int, 
     return {"seed": seed, "size": size, "test_acc": evaluate(model, data.x_test, data.y_test),
             "cos_all": float(F.cosine_similarity(w, g, dim=0)), "cos_body": float(F.cosine_similarity(wb, gb, dim=0)),
             "test_loss": loss, "test_loss_shrunk": loss_shrunk, "shrink": shrink}
-
-
-# ---------------------------------------------------------------------------------------------
-# Beside the published Table 1 (different scales: compare relative to each table's own cold start)
-def relative_to_cold(summary: ResultsSummary | None = None, *, dataset: str | None = None,
-                     optimizer: str = "SGD") -> dict:
-    """``{method: {"acc_last": pts vs cold, "acc_avg": pts vs cold, "steps_avg": ratio to cold}}``.
-
-    From our ``summary`` (means over seeds) or, with ``dataset=``, from the published Table 1
-    (``plasticity_sim.published.table1(dataset, optimizer)``). Absolute numbers of an MNIST-1D MLP
-    and a CIFAR ResNet-18 are not comparable; differences from each setting's own cold start are.
-
-    Explained in: book/dash/02_warm_starting_real_networks.ipynb
-    """
-    if (summary is None) == (dataset is None):
-        raise ValueError("pass exactly one of summary= or dataset=")
-    if summary is not None:
-        rows = summary.as_published()
-    else:
-        from plasticity_sim.published import table1
-
-        rows = {r["short"]: r for r in table1(dataset, optimizer)}
-    if "cold" not in rows:
-        raise ValueError(f"relative_to_cold needs cold-start results; found {sorted(rows)}")
-    cold = rows["cold"]
-    return {m: {"acc_last": r["acc_last"] - cold["acc_last"], "acc_avg": r["acc_avg"] - cold["acc_avg"],
-                "steps_avg": r["steps_avg"] / cold["steps_avg"] if cold["steps_avg"] else math.nan}
-            for m, r in rows.items()}

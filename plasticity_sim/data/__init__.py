@@ -25,11 +25,12 @@ from plasticity_sim.devices import resolve_device
 from .dataset import Dataset
 from .download import load_cifar10, load_cifar100, load_svhn, load_tiny_imagenet
 from .offline import load_digits, load_mnist1d, make_feature_noise
-from .transforms import (augment_batch, channel_stats, iterate_minibatches, label_noise, normalize,
+from .transforms import (AUGMENT_VARIANTS, augment_batch, channel_stats, iterate_minibatches, label_noise, normalize,
                          random_chunks, subset_by_ratio)
 
 __all__ = ["Dataset", "load_dataset", "DATASETS", "random_chunks", "subset_by_ratio",
-           "label_noise", "channel_stats", "normalize", "augment_batch", "iterate_minibatches",
+           "label_noise", "channel_stats", "normalize", "augment_batch", "AUGMENT_VARIANTS",
+           "iterate_minibatches",
            "load_mnist1d", "load_digits", "make_feature_noise", "load_cifar10", "load_cifar100",
            "load_svhn", "load_tiny_imagenet"]
 

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import torch
 
 __all__ = ["random_chunks", "subset_by_ratio", "label_noise", "channel_stats", "normalize",
-           "augment_batch", "iterate_minibatches"]
+           "augment_batch", "AUGMENT_VARIANTS", "iterate_minibatches"]
 
 
 def _check_ratio(ratio: float, name: str = "ratio") -> float:
@@ -117,8 +117,19 @@ def normalize(x: torch.Tensor, mean, std) -> torch.Tensor:
     return (x - mean.view(shape)) / std.view(shape)
 
 
+# The named variants of augment_batch. Both are pad-and-crop plus an optional mirror, computed by the
+# same gather; they differ only in what they mirror and in the order of their random draws, which is
+# what each shipped results folder was made with (changing either would change those numbers).
+AUGMENT_VARIANTS = {
+    "joint": "all crop offsets in one draw of shape (B, axes), then the mirrors; mirrors 1-D signals "
+             "too (the DASH part's augmentation control, chunked protocol's augment_pad/augment_flip)",
+    "per_axis": "the crop offsets one axis at a time (rows, then columns), then the mirrors; mirrors "
+                "images only, never 1-D signals (the Hare & Tortoise 'augmentation' method)",
+}
+
+
 def augment_batch(x: torch.Tensor, generator: torch.Generator, *, flip: bool, pad: int,
-                  fill: float = 0.0) -> torch.Tensor:
+                  fill: float = 0.0, variant: str = "joint") -> torch.Tensor:
     """Random horizontal flip (p = 0.5) and pad-and-crop of a whole batch, on x's device.
 
     x is (B, C, H, W) (images; flip mirrors W) or (B, C, L) (1-D signals; flip reverses L).
@@ -128,23 +139,33 @@ def augment_batch(x: torch.Tensor, generator: torch.Generator, *, flip: bool, pa
     setting. Implemented as one padded copy and one advanced-indexing gather (flip folded into the
     column index), with no loop over images.
 
+    `variant` (see :data:`AUGMENT_VARIANTS`): ``"joint"`` (default) or ``"per_axis"``, the Hare &
+    Tortoise baseline's order of draws, which also never mirrors a 1-D signal and draws its offsets
+    even when `pad` is 0 (so its generator advances exactly as the shipped runs' did).
+
     Source: DASH official code, SoTA augmentation (random crop 32, pad 4, horizontal flip).
     """
     _check_generator(generator)
+    if variant not in AUGMENT_VARIANTS:
+        raise ValueError(f"variant={variant!r}: allowed: {', '.join(AUGMENT_VARIANTS)}")
     if x.dim() not in (3, 4):
         raise ValueError(f"x must be (B, C, L) or (B, C, H, W), got shape {tuple(x.shape)}")
     _check_count(pad, "pad", 0)
-    if not flip and pad == 0:
+    per_axis = variant == "per_axis"
+    flip = flip and not (per_axis and x.dim() == 3)
+    if not flip and pad == 0 and not per_axis:
         return x
     B, dev, gdev = x.shape[0], x.device, generator.device
     spatial = x.shape[2:]
     p = pad
-    if p:
-        xp = torch.nn.functional.pad(x, (p, p) * len(spatial), value=fill)
+    xp = torch.nn.functional.pad(x, (p, p) * len(spatial), value=fill) if p else x
+    if per_axis:
+        offsets = torch.stack([torch.randint(0, 2 * p + 1, (B,), generator=generator, device=gdev)
+                               for _ in spatial], dim=1).to(dev)
+    elif p:
         offsets = torch.randint(0, 2 * p + 1, (B, len(spatial)), generator=generator, device=gdev)
         offsets = offsets.to(dev)
     else:
-        xp = x
         offsets = torch.zeros(B, len(spatial), dtype=torch.int64, device=dev)
     last = torch.arange(spatial[-1], device=dev)
     cols = offsets[:, -1:] + last                                  # (B, W)

@@ -1,20 +1,20 @@
 """Numbers for the Hare & Tortoise part: shipped studies loaded, paired, summarised; small live runs.
 
 The shipped studies (``results/hare_tortoise/<study>/``) are written by one CLI command each
-(:data:`STUDIES`); :func:`load_study` reads every results file of a study (with its provenance) and
+(:data:`STUDIES`); :func:`load_records` reads every results file of a study (with its provenance) and
 returns plain records. Claims are paired differences per seed with a 95 % Student-t interval
-(:func:`paired_ci`). The App. C metrics' Pearson correlations with final test accuracy come from
-:func:`metric_correlations`. Torch is imported only by the live helpers.
+(:func:`plasticity_sim.stats.paired_ci`, which refuses a seed that one method lacks). The App. C
+metrics' Pearson correlations with final test accuracy come from :func:`metric_correlations`.
+Torch is imported only by the live helpers.
 """
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import numpy as np
-from scipy import stats
 
 from plasticity_sim import protocols, runs
+from plasticity_sim.stats import pair_by_seed, paired_ci
 from plasticity_sim.diagnostics import HT_METRICS, pearson
 from plasticity_sim.sweep import Study, Sweep
 
@@ -51,7 +51,7 @@ def _regenerate(study) -> str:
         "python -m plasticity_sim study (see its listing)"
 
 
-def load_study(study: str | Path) -> dict:
+def load_records(study: str | Path) -> dict:
     """Every results file of a study folder (a name of :data:`STUDIES` or a path): ``records``
     (all files' records; the fresh baseline kept once per seed), ``files`` (count), ``wall_time_s``
     (summed protocol time), ``config`` (the first file's), ``provenance`` (the first file's).
@@ -83,23 +83,6 @@ def _numbers(record: dict) -> dict:
     return {k: v for k, v in record.items() if k != "wall_time"}
 
 
-def paired_ci(diffs, level: float = 0.95) -> dict:
-    """Mean of paired differences with its two-sided Student-t interval: ``mean, lo, hi, n, sd``
-    and ``excludes_zero``. Needs n >= 2.
-
-    Explained in: book/hare_tortoise/01_warm_starting_noisy_labels.ipynb
-    """
-    d = np.asarray(diffs, dtype=float)
-    if d.ndim != 1 or len(d) < 2 or not np.all(np.isfinite(d)):
-        raise ValueError(f"paired_ci needs at least 2 finite differences, got {d!r}")
-    if not 0 < level < 1:
-        raise ValueError(f"level must be in (0, 1), got {level!r}")
-    m, sd = float(d.mean()), float(d.std(ddof=1))
-    half = float(stats.t.ppf(0.5 + level / 2, len(d) - 1)) * sd / math.sqrt(len(d))
-    return {"mean": m, "lo": m - half, "hi": m + half, "n": int(len(d)), "sd": sd,
-            "excludes_zero": bool(m - half > 0 or m + half < 0)}
-
-
 def _by_seed(records, method, ratio=None, noise=None, key="test_acc") -> dict:
     return {r["seed"]: r[key] for r in records if r["method"] == method
             and (method == "cold" or (r["ratio"] == ratio and r["noise"] == noise))}
@@ -108,19 +91,18 @@ def _by_seed(records, method, ratio=None, noise=None, key="test_acc") -> dict:
 def paired_difference(records, method: str, baseline: str, *, ratio=None, noise=None,
                       key: str = "test_acc") -> dict:
     """Paired (per seed) ``method - baseline`` in percentage points of ``key`` at one grid cell
-    (``cold``, the fresh network, has no cell): :func:`paired_ci` plus both means (in %).
+    (``cold``, the fresh network, has no cell): ``ci`` (a :class:`plasticity_sim.stats.PairedCI`),
+    ``method``, ``baseline``, ``seeds`` and both means (in %). Both methods must hold the same seeds
+    (ValueError naming the missing ones otherwise).
 
     Explained in: book/hare_tortoise/01_warm_starting_noisy_labels.ipynb
     """
     a, b = _by_seed(records, method, ratio, noise, key), _by_seed(records, baseline, ratio, noise, key)
-    seeds = sorted(set(a) & set(b))
-    if len(seeds) < 2:
-        raise ValueError(f"fewer than 2 seeds with both {method!r} and {baseline!r} at ratio={ratio}, noise={noise}")
-    out = paired_ci([100 * (a[s] - b[s]) for s in seeds])
-    out.update(method=method, baseline=baseline, seeds=seeds,
-               method_mean=100 * float(np.mean([a[s] for s in seeds])),
-               baseline_mean=100 * float(np.mean([b[s] for s in seeds])))
-    return out
+    seeds = pair_by_seed(a, b, (f"{method} (ratio={ratio}, noise={noise})", baseline))
+    ci = paired_ci([100 * (a[s] - b[s]) for s in seeds])
+    return {"ci": ci, "method": method, "baseline": baseline, "seeds": seeds,
+            "method_mean": 100 * float(np.mean([a[s] for s in seeds])),
+            "baseline_mean": 100 * float(np.mean([b[s] for s in seeds]))}
 
 
 def grid_table(records) -> list[dict]:
@@ -136,7 +118,7 @@ def grid_table(records) -> list[dict]:
         tr = _by_seed(records, "warm", ratio, noise, "train_acc")
         p1 = _by_seed(records, "warm", ratio, noise, "phase1_train_acc")
         rows.append({"ratio": ratio, "noise": noise, "warm_test": d["method_mean"], "fresh_test": d["baseline_mean"],
-                     "diff": d["mean"], "lo": d["lo"], "hi": d["hi"], "n": d["n"],
+                     "diff": d["ci"].mean, "lo": d["ci"].low, "hi": d["ci"].high, "n": d["ci"].n,
                      "warm_train": 100 * float(np.mean(list(tr.values()))),
                      "phase1_fit": 100 * float(np.mean(list(p1.values())))})
     return rows
@@ -158,7 +140,7 @@ def comparison_table(records, methods_order=None, *, ratio=0.5, noise=0.5) -> li
         for base in ("warm", "cold"):
             if m != base:
                 d = paired_difference(records, m, base, ratio=ratio, noise=noise)
-                row[f"vs_{base}"] = (d["mean"], d["lo"], d["hi"])
+                row[f"vs_{base}"] = (d["ci"].mean, d["ci"].low, d["ci"].high)
         rows.append(row)
     return rows
 
@@ -225,8 +207,7 @@ def continual_table(records, methods_order) -> list[dict]:
         for base in ("warm", "cold"):
             if m != base:
                 b = per_seed(base)
-                seeds = sorted(set(final) & set(b))
-                d = paired_ci([100 * (final[s] - b[s]) for s in seeds])
-                row[f"vs_{base}"] = (d["mean"], d["lo"], d["hi"])
+                d = paired_ci([100 * (final[s] - b[s]) for s in pair_by_seed(final, b, (m, base))])
+                row[f"vs_{base}"] = (d.mean, d.low, d.high)
         rows.append(row)
     return rows

@@ -50,7 +50,7 @@ from .continual_remedies import (Fire, L2Continual, Parseval, ParsevalRegularize
                                  ShrinkPerturbContinual, WeightClipping, newton_schulz_orthogonalize)
 # Hare & Tortoise part (Lee et al. 2024, §3.4 and §5.1): the method comparison's other baselines.
 from .ema import OutputCapture, PlainEMA, SelfDistillation
-from .ht_baselines import ArchitectureOption, Augmentation, L2Penalty, SpectralDecoupling, augment_batch
+from .ht_baselines import ArchitectureOption, Augmentation, L2Penalty, SpectralDecoupling
 
 
 class StepHookIntervention(BaseIntervention):
@@ -201,5 +201,5 @@ __all__ = [
     "L2Continual", "ShrinkPerturbContinual", "WeightClipping", "Parseval", "ParsevalRegularizer",
     "Fire", "newton_schulz_orthogonalize",
     "PlainEMA", "SelfDistillation", "OutputCapture", "L2Penalty", "SpectralDecoupling", "Augmentation",
-    "ArchitectureOption", "augment_batch",
+    "ArchitectureOption",
 ]

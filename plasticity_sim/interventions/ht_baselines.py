@@ -6,7 +6,8 @@
   (a "trainability" method; grid {1, ..., 1e-5});
 * :class:`Augmentation` - random crop with ``pad`` zero padding (and a horizontal flip for
   images), the paper's "Aug"; for 1-D signals (MNIST-1D) the crop is a random shift of up to
-  ``pad`` positions - the same operation one dimension lower [R - our 1-D analogue];
+  ``pad`` positions - the same operation one dimension lower [R - our 1-D analogue]. It is
+  ``plasticity_sim.data.augment_batch``'s ``"per_axis"`` variant;
 * :class:`ArchitectureOption` - a method that is a *model* choice (CReLU): it asks the protocol
   to build the network as ``model`` (``"mlp_crelu"``) and is warm between phases.
 
@@ -18,9 +19,9 @@ protocols pass to ``train_until`` / the model factory.
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
+from plasticity_sim.data.transforms import augment_batch
 from plasticity_sim.registry import MODEL_NAMES
 
 from .base import BaseIntervention, shrinkable_modules
@@ -74,29 +75,6 @@ class SpectralDecoupling(CapturingIntervention):
         return self.lam * self.capture.output.pow(2).sum(dim=1).mean()
 
 
-def augment_batch(x: torch.Tensor, generator: torch.Generator, *, pad: int = 4, flip: bool = True) -> torch.Tensor:
-    """Random crop with ``pad`` zero padding per example (1-D: a shift in [-pad, pad]; images:
-    both axes) and, for images with ``flip``, a horizontal flip with probability 1/2."""
-    n = len(x)
-    if x.dim() == 3:            # (N, C, L)
-        L = x.shape[-1]
-        padded = F.pad(x, (pad, pad))
-        off = torch.randint(0, 2 * pad + 1, (n,), generator=generator).to(x.device)
-        idx = off[:, None] + torch.arange(L, device=x.device)[None, :]
-        return padded.gather(2, idx[:, None, :].expand(-1, x.shape[1], -1))
-    if x.dim() == 4:            # (N, C, H, W)
-        H, W = x.shape[-2:]
-        padded = F.pad(x, (pad, pad, pad, pad))
-        oy = torch.randint(0, 2 * pad + 1, (n,), generator=generator)
-        ox = torch.randint(0, 2 * pad + 1, (n,), generator=generator)
-        out = torch.stack([padded[i, :, oy[i]:oy[i] + H, ox[i]:ox[i] + W] for i in range(n)])
-        if flip:
-            f = (torch.rand(n, generator=generator) < 0.5).to(x.device)
-            out = torch.where(f[:, None, None, None], out.flip(-1), out)
-        return out
-    raise ValueError(f"augmentation needs (N, C, L) or (N, C, H, W) batches, got shape {tuple(x.shape)}")
-
-
 class Augmentation(BaseIntervention):
     """Warm between phases; ``augment(x_batch, generator)`` for ``train_until``: random crops
     (``pad``) and flips. Draws from its own generator seeded with ``seed`` (the batch order's
@@ -117,7 +95,9 @@ class Augmentation(BaseIntervention):
         return {"pad": self.pad, "flip": self.flip, "seed": self.seed}
 
     def augment(self, x: torch.Tensor, generator=None) -> torch.Tensor:
-        return augment_batch(x, self.generator, pad=self.pad, flip=self.flip)
+        # The "per_axis" variant: the draws (and 1-D behaviour: shifts, no mirror) the shipped
+        # results/hare_tortoise/table7 runs were made with.
+        return augment_batch(x, self.generator, pad=self.pad, flip=self.flip, variant="per_axis")
 
     def __call__(self, model, optimizer, ctx):
         return model, optimizer

@@ -41,7 +41,8 @@ def _augmenter(config: ChunkedConfig, generator: torch.Generator):
     """The data-augmentation control as ``train_until``'s ``augment`` callable, or None when off."""
     if not (config.augment_pad or config.augment_flip):
         return None
-    return lambda xb, _g: augment_batch(xb, generator, flip=config.augment_flip, pad=config.augment_pad)
+    return lambda xb, _g: augment_batch(xb, generator, flip=config.augment_flip, pad=config.augment_pad,
+                                      variant="joint")
 
 
 def _diagnostics(model, x, y, initial_state, max_points: int) -> dict:

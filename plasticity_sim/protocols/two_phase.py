@@ -30,6 +30,7 @@ from plasticity_sim.data import load_dataset
 from plasticity_sim.interventions import InterventionContext
 from plasticity_sim.models import build_model, check_model_size
 from plasticity_sim.protocols.specs import PretrainSweepConfig
+from plasticity_sim.stats import mean_std
 from plasticity_sim.train import evaluate, make_optimizer, train_until
 
 STREAMS = ("init", "split", "pretrain", "phase2", "intervention")
@@ -70,7 +71,8 @@ class PretrainSweepResult:
         return [r for r in self.records if all(r.get(k) == v for k, v in where.items())]
 
     def curve(self, method: str, key: str = "test_acc") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(E grid, mean, std over seeds) of ``key`` for ``method``; std is the population std.
+        """(E grid, mean, std over seeds) of ``key`` for ``method``; std is the sample std
+        (``stats.mean_std``, the book's one convention).
 
         Explained in: book/dash/03_noise_memorisation.ipynb
         """
@@ -78,7 +80,8 @@ class PretrainSweepResult:
         if grid.size == 0:
             raise ValueError(f"no records for method {method!r}; have {sorted({r['method'] for r in self.records})}")
         vals = [[r[key] for r in self.select(method=method, pretrain_epochs=int(e))] for e in grid]
-        return grid, np.array([np.mean(v) for v in vals]), np.array([np.std(v) for v in vals])
+        mean, std = np.array([mean_std(v) for v in vals]).T
+        return grid, mean, std
 
     def to_dict(self) -> dict:
         """JSON-able copy (config as a dict)."""

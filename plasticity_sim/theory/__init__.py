@@ -16,14 +16,14 @@ book/theory/03_warm_cold_ideal.ipynb, book/theory/04_theorems.ipynb
 from .experiment import METRICS, Fig3Config, Fig3Data, Fig3Result, MethodCurves, fig3_data, run_fig3, sample_seed
 from .model import (FREQUENCY_LAWS, check_frequencies, sample_frequencies, sample_points,
                     sample_test_points)
-from .process import (METHODS, Method, MethodResult, SimulationResult, Trace, TraceStep,
+from .process import (PROCESS_METHODS, Method, MethodResult, SimulationResult, Trace, TraceStep,
                       expected_test_accuracy, simulate, trace_training_run, training_run)
 from .bounds import (binomial_tail, chernoff_tail_bound, cold_total_cost, explain_probability,
                      population_accuracy, set_agreement, subset_rate, warm_learn_bound)
 
 __all__ = [
     "FREQUENCY_LAWS", "check_frequencies", "sample_frequencies", "sample_points", "sample_test_points",
-    "METHODS", "Method", "MethodResult", "SimulationResult", "Trace", "TraceStep",
+    "PROCESS_METHODS", "Method", "MethodResult", "SimulationResult", "Trace", "TraceStep",
     "expected_test_accuracy", "simulate", "trace_training_run", "training_run",
     "METRICS", "Fig3Config", "Fig3Data", "Fig3Result", "MethodCurves", "fig3_data", "run_fig3", "sample_seed",
     "binomial_tail", "chernoff_tail_bound", "cold_total_cost", "explain_probability",

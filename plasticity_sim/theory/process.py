@@ -27,10 +27,10 @@ import numpy as np
 from .engine import run_lanes
 from .model import int_at_least
 
-__all__ = ["METHODS", "Method", "MethodResult", "SimulationResult", "TraceStep", "Trace",
+__all__ = ["PROCESS_METHODS", "Method", "MethodResult", "SimulationResult", "TraceStep", "Trace",
            "training_run", "trace_training_run", "simulate", "expected_test_accuracy"]
 
-METHODS = ("cold", "warm", "ideal", "shrink_perturb", "dash")
+PROCESS_METHODS = ("cold", "warm", "ideal", "shrink_perturb", "dash")
 
 
 @dataclass(frozen=True)
@@ -62,8 +62,8 @@ class Method:
     label: str | None = None
 
     def __post_init__(self):
-        if self.name not in METHODS:
-            raise ValueError(f"unknown method {self.name!r}; choose one of {METHODS}")
+        if self.name not in PROCESS_METHODS:
+            raise ValueError(f"unknown method {self.name!r}; choose one of {PROCESS_METHODS}")
         if self.name == "shrink_perturb":
             q = 0.3 if self.forget_prob is None else self.forget_prob
             if isinstance(q, bool) or not isinstance(q, numbers.Real) or not 0.0 <= q <= 1.0:
@@ -96,7 +96,7 @@ class Method:
             except TypeError:
                 raise ValueError(f"unknown parameters {sorted(spec[1])} for method {spec[0]!r}; "
                                  "allowed: forget_prob, seed, label") from None
-        raise ValueError(f"a method must be a name {METHODS}, a Method or (name, params), got {spec!r}")
+        raise ValueError(f"a method must be a name {PROCESS_METHODS}, a Method or (name, params), got {spec!r}")
 
     def seed_for(self, data_seed: int | None):
         """The coin seed used on data set ``data_seed`` by ``run_fig3`` (``seed`` itself when None).
@@ -191,7 +191,7 @@ def parse_methods(methods):
     except TypeError:
         items = None
     if items is None or isinstance(methods, Mapping):
-        raise ValueError(f"methods must be a method or a list of them (names from {METHODS}, Method "
+        raise ValueError(f"methods must be a method or a list of them (names from {PROCESS_METHODS}, Method "
                          f"objects or (name, params) pairs), got {methods!r}")
     methods = [Method.parse(m) for m in items]
     if not methods:
@@ -206,7 +206,7 @@ def parse_methods(methods):
 def simulate(data, *, n_per_exp, n_exp, gamma, tau, methods=("cold", "warm", "ideal")) -> SimulationResult:
     """Run ``n_exp`` experiments on ``data`` (C, K, n) bool for every method; exact rules above.
 
-    ``methods``: names from ``METHODS``, ``Method`` objects or ``(name, params)`` pairs, e.g.
+    ``methods``: names from ``PROCESS_METHODS``, ``Method`` objects or ``(name, params)`` pairs, e.g.
     ``("cold", "warm", Method("shrink_perturb", forget_prob=0.5, seed=1))``.
     Returns ``SimulationResult``; ``result["warm"].features`` etc. (see ``MethodResult``).
 
