@@ -621,14 +621,14 @@ BAD += [
                                           for s in (0, 1)]
                                       + [(_AUG.format("warm", s), _MLP.format("warm", s).split("/", 1)[1])
                                          for s in (0, 1)])),
-    Bad("loader-ht-same-method-and-seed-other-config", lambda p, _: _ht.load_study(p), ValueError,
+    Bad("loader-ht-same-method-and-seed-other-config", lambda p, _: _ht.load_records(p), ValueError,
         r"config field 'epochs' is .* but .* has .*differ only in method and seed",
         setup=lambda p: (_copy_shipped(p, [(_GRID.format(0), "a.json")]),
                          _edited(p, _GRID.format(0), "b.json", lambda d: d["config"].update(epochs=7)))),
-    Bad("loader-ht-duplicate-run", lambda p, _: _ht.load_study(p), ValueError,
+    Bad("loader-ht-duplicate-run", lambda p, _: _ht.load_records(p), ValueError,
         r"b\.json: method and seed .* are also in .*a\.json",
         setup=lambda p: _copy_shipped(p, [(_GRID.format(0), "a.json"), (_GRID.format(0), "b.json")])),
-    Bad("loader-ht-foreign-protocol", lambda p, _: _ht.load_study(p), ValueError,
+    Bad("loader-ht-foreign-protocol", lambda p, _: _ht.load_records(p), ValueError,
         r"field 'protocol' is 'chunked', expected 'noisy_warm_start'",
         setup=lambda p: _copy_shipped(p, [(_MLP.format("cold", 0), "x.json")])),
     Bad("loader-continual-foreign-protocol", lambda p, _: _ht.load_continual(p), ValueError,
@@ -652,7 +652,7 @@ BAD += [
     Bad("loader-regression-foreign-protocol", lambda p, _: _cstudies.load_regression("bp", p), ValueError,
         r"regression_bp\.json: field 'protocol' is 'chunked', expected 'slow_regression'",
         setup=lambda p: _copy_shipped(p, [(_MLP.format("cold", 0), "regression_bp.json")])),
-    Bad("loader-keeping-study-damaged", lambda p, _: _remedies.load_study("adam", p), ValueError,
+    Bad("loader-keeping-study-damaged", lambda p, _: _remedies.load_keeping_file("adam", p), ValueError,
         r"keeping_adam\.json: damaged results file \(KeyError: 'runs'\)",
         setup=lambda p: _edited(p, "continual/keeping_adam.json", "keeping_adam.json",
                                 lambda d: [a.pop("runs") for a in d["arms"].values()])),
@@ -741,9 +741,9 @@ def _good_ray_failure_is_one_line(p: Path):
 
 
 def _good_shipped_studies_still_load(p: Path):
-    assert _cpu_study.arm_table("mlp_aug") and _ht.load_study("grid")["files"] == 5
+    assert _cpu_study.arm_table("mlp_aug") and _ht.load_records("grid")["files"] == 5
     assert _ht.load_continual("continual_full")["files"] == 20
-    assert _cstudies.regression_headline()["n"] >= 2 and _remedies.load_study("adam")
+    assert _cstudies.regression_headline()["n"] >= 2 and _remedies.load_keeping_file("adam")
     assert _report.summarize_results(_SHIPPED / "dash_cpu" / "cnn").methods
 
 

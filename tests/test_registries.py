@@ -140,7 +140,7 @@ def test_theory_registries():
     from plasticity_sim.theory import process
 
     check_registry(lambda law: sample_frequencies(2, 3, np.random.default_rng(0), law=law), FREQUENCY_LAWS)
-    check_registry(lambda name: process.Method(name), process.METHODS)
+    check_registry(lambda name: process.Method(name), process.PROCESS_METHODS)
 
 
 def test_published_tables_and_their_levels():
