@@ -8,6 +8,7 @@ r"""Command line: ``python -m plasticity_sim run|sweep|list ...`` for every regi
         [--workers 2] [--out-dir results/sweep] [--backend process|ray] [--list] [--set ...] [--overwrite]
     python -m plasticity_sim study [<part>/<study>] [--list] [--workers 2] [--seeds ...] [--overwrite]
     python -m plasticity_sim list                # protocols, presets, methods and measured costs
+    python -m plasticity_sim verify results/ --cheapest   # re-run shipped results, compare (verify.py)
 
 Every user error (unknown name, bad value, unwritable or existing output, a checkpoint that is not
 asked to resume, a damaged checkpoint, no network) is found before any training where it can be,
@@ -89,6 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
     study = sub.add_parser("study", add_help=False,
                            help="the book's shipped studies (<part>/<study>); without a name, list them")
     study.add_argument("rest", nargs=argparse.REMAINDER)
+    verify = sub.add_parser("verify", add_help=False,
+                            help="re-run results files from their stored config and compare: see `verify --help`")
+    verify.add_argument("rest", nargs=argparse.REMAINDER)
     return ap
 
 
@@ -225,6 +229,15 @@ def _cmd_study(args) -> int:
         return int(exit_.code or 0)
 
 
+def _cmd_verify(args) -> int:
+    from plasticity_sim import verify
+
+    try:
+        return verify.main(args.rest)
+    except SystemExit as exit_:  # its argparse already printed the message
+        return int(exit_.code or 0)
+
+
 def _cmd_list(args) -> int:
     for name, entry in protocols.PROTOCOLS.items():
         print(f"protocol {name}: {entry.doc}")
@@ -253,7 +266,8 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exit_:  # argparse already printed its message
         return int(exit_.code or 0)
     try:
-        return {"run": _cmd_run, "sweep": _cmd_sweep, "list": _cmd_list, "study": _cmd_study}[args.command](args)
+        return {"run": _cmd_run, "sweep": _cmd_sweep, "list": _cmd_list, "study": _cmd_study,
+                "verify": _cmd_verify}[args.command](args)
     except (FloatingPointError, runs.RunFailed) as err:  # divergence and co.: a run failure, not a usage error
         print(f"run failed: {err}", file=sys.stderr)
         return 1

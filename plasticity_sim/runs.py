@@ -285,14 +285,26 @@ def seed_streams(seed: int, names: tuple[str, ...] = ("init", "chunks", "train",
 
 # ---------------------------------------------------------------------------------------------
 # Provenance
+# What "the code that ran" is: a modified chapter or results file must not mark a run dirty, a
+# modified (or new, not yet committed) module of the package must.
+CODE_PATHS = ("plasticity_sim", "pyproject.toml")
+
+
 def git_commit(path: str | os.PathLike | None = None) -> str | None:
-    """The git commit of the package's checkout (``+dirty`` if modified), or None without git."""
+    """The git commit of the package's checkout, or None without git.
+
+    ``+dirty`` is appended when the code that runs differs from that commit: a tracked file under
+    ``CODE_PATHS`` modified, or an untracked file added there (``__pycache__`` is ignored by git).
+    Changes elsewhere in the checkout (chapters, results, tests) do not count.
+    """
     where = str(path or Path(__file__).resolve().parent)
     try:
-        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=where, capture_output=True,
+        top = subprocess.run(["git", "rev-parse", "--show-toplevel"], cwd=where, capture_output=True,
                              text=True, timeout=10, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=where,
-                               capture_output=True, text=True, timeout=10).stdout.strip()
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=top, capture_output=True,
+                             text=True, timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all", "--", *CODE_PATHS],
+                               cwd=top, capture_output=True, text=True, timeout=10).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return None
     return sha + ("+dirty" if dirty else "") if sha else None

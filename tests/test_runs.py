@@ -263,3 +263,35 @@ def test_vocabulary_matches_the_modules():
         intervention, params = methods.intervention_spec(name)
         interventions.get_intervention(intervention, **params)  # every table entry builds
         assert methods.build(name).name == intervention
+
+
+def test_git_commit_is_dirty_only_when_the_package_changed(tmp_path):
+    def git(*args):
+        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@example.org", *args], cwd=tmp_path,
+                       check=True, capture_output=True)
+
+    (tmp_path / "plasticity_sim").mkdir()
+    (tmp_path / "book").mkdir()
+    (tmp_path / "results").mkdir()
+    files = {"plasticity_sim/x.py": "a = 1\n", "pyproject.toml": "[project]\n", "book/c.ipynb": "{}\n",
+             "results/r.json": "{}\n", "README.md": "hi\n"}
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    git("init", "-q")
+    git("add", ".")
+    git("commit", "-q", "-m", "one")
+    sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=tmp_path, capture_output=True, text=True,
+                         check=True).stdout.strip()
+    assert runs.git_commit(tmp_path) == sha
+    # A modified chapter, results file or README, and a new results file: still the code that was committed.
+    for name in ("book/c.ipynb", "results/r.json", "README.md"):
+        (tmp_path / name).write_text("changed\n")
+    (tmp_path / "results" / "new.json").write_text("{}\n")
+    assert runs.git_commit(tmp_path) == sha
+    assert runs.git_commit(tmp_path / "book") == sha  # from any folder of the checkout
+    # A modified module, a new module, a modified pyproject.toml: the code that ran is not the commit.
+    for change in ("plasticity_sim/x.py", "plasticity_sim/new.py", "pyproject.toml"):
+        (tmp_path / change).write_text("b = 2\n")
+        assert runs.git_commit(tmp_path) == sha + "+dirty", change
+        git("checkout", "-q", "--", ".") if change != "plasticity_sim/new.py" else (tmp_path / change).unlink()
+        assert runs.git_commit(tmp_path) == sha
