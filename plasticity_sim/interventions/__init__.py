@@ -153,6 +153,11 @@ INTERVENTIONS.update({
     "architecture": ArchitectureOption,
 })
 
+# The bridge part: the discrete model's ideal, built from the ground truth of feature/noise images.
+from .oracle import OracleReset  # noqa: E402
+
+INTERVENTIONS["oracle_reset"] = OracleReset
+
 
 def _build(kind: str, registry: dict, name: str, *args, **params):
     if name not in registry:
@@ -194,5 +199,5 @@ __all__ = [
     "L2Continual", "ShrinkPerturbContinual", "WeightClipping", "Parseval", "ParsevalRegularizer",
     "Fire", "newton_schulz_orthogonalize",
     "PlainEMA", "SelfDistillation", "OutputCapture", "L2Penalty", "SpectralDecoupling", "Augmentation",
-    "ArchitectureOption", "augment_batch",
+    "ArchitectureOption", "augment_batch", "OracleReset",
 ]
