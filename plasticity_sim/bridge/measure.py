@@ -27,7 +27,7 @@ import torch
 
 from plasticity_sim.dash.studies import feature_share
 
-PROBES_PER_FEATURE = 48
+PROBES_PER_FEATURE = 32
 
 
 def learned_threshold(num_classes: int) -> float:

@@ -5,8 +5,8 @@
 
 The regime (:data:`DATA`, :data:`PROTOCOL`): C = 2 classes of K = 30 features each with the
 discrete model's power law p_k = 0.3 / k (a few common features, a long tail down to p = 0.01),
-N = 2,000 training images of 16 x 16 pixels (3 channels, 4 x 4 patch slots), two noise patches per
-image, J = 10 chunks. The discrete simulator, fed the same frequencies, N and J, predicts a clear
+N = 1,500 training images of 16 x 16 pixels (3 channels, 4 x 4 patch slots), two noise patches per
+image, J = 5 chunks. The discrete simulator, fed the same frequencies, N and J, predicts a clear
 warm penalty in the rare features for every threshold gamma from 3 to 8
 (:func:`plasticity_sim.bridge.compare.model_prediction`).
 
@@ -27,8 +27,8 @@ from plasticity_sim.sweep import Call, Study
 RESULTS = runs.results_dir("bridge")
 DATA = {"num_classes": 2, "features_per_class": 30, "frequencies": "power_law",
         "frequency_params": {"p_max": 0.3, "alpha": 1.0}, "patch_size": 4, "image_size": 16,
-        "channels": 3, "noise_patches": 2, "noise_std": 1.0, "n_train": 2000, "n_test": 1000}
-PROTOCOL = {"num_chunks": 10, "optimizer": "adamw", "lr": 1e-2, "batch_size": 64,
+        "channels": 3, "noise_patches": 2, "noise_std": 1.0, "n_train": 1500, "n_test": 500}
+PROTOCOL = {"num_chunks": 5, "optimizer": "adamw", "lr": 1e-2, "batch_size": 64,
             "target_train_acc": 1.0, "max_epochs": 300}
 # The patch CNN: the network of the feature-learning theory (one filter = one patch-shaped unit).
 # The small CNN: the ordinary network of the DASH chapters (three 3x3/5x5 strided convolutions).
