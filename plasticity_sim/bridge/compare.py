@@ -35,7 +35,7 @@ from plasticity_sim.theory.process import simulate
 
 RARE_P = 0.05
 GAMMAS = (3, 5, 8)
-MODEL_SEEDS = 20
+MODEL_SEEDS = 10
 
 
 def frequencies() -> np.ndarray:
