@@ -134,3 +134,23 @@ def test_study_is_registered_and_refuses_to_overwrite(tmp_path):
         studies.network_file(out, network="cnn", method="warm", seeds=[0], check_only=True)
     with pytest.raises(ValueError, match="unknown network"):
         studies.config("mlp", "warm", 0)
+
+
+def _fake_results(scores, starts, memorised):
+    """A results dict of one seed: per experiment a (C, K) score, a start {"seen", "active"} and the
+    memorised indices."""
+    exps = [{"end": {"score": sc, "memorised": mem}, "start": st} for sc, st, mem in zip(scores, starts, memorised)]
+    return {"seeds": [0], "runs": [{"seed": 0, "experiments": exps}]}
+
+
+def test_fitted_shares_and_kept_share_by_hand():
+    no, yes = [[0.0, 0.0]] * 2, [[0.9, 0.0]] + [[0.0, 0.0]]
+    # experiment 2: feature (0, 0) is learned; (0, 1) and (1, *) are not. Seen / active counts at its start:
+    start2 = {"seen": [[10, 10], [4, 0]], "active": [[5, 1], [2, 0]], "fitted": 0}
+    res = _fake_results([no, yes], [{"seen": [[0, 0], [0, 0]], "active": [[0, 0], [0, 0]]}, start2],
+                        [[1, 2, 3, 4], [3, 4, 5]])
+    missed, learned = compare.fitted_shares(res)[0]
+    assert learned == pytest.approx(0.5)                     # (0, 0): 1 - 5/10
+    assert missed == pytest.approx(np.mean([0.9, 0.5]))      # (0, 1): 1 - 1/10; (1, 0): 1 - 2/4; (1, 1) unseen
+    assert compare.fitted_share_gap(res)[0] == pytest.approx(missed - learned)
+    assert compare.kept_share(res)[0] == pytest.approx(0.5)  # {3, 4} of {1, 2, 3, 4} kept

@@ -107,13 +107,13 @@ def kept_share(results: dict) -> dict:
     return by_seed(results, out)
 
 
-def fitted_share_gap(results: dict) -> dict:
-    """(b) for one run file (warm): {seed: mean fitted share of features missed in an experiment -
-    that of features learned in it}. A feature counts at experiment j >= 2 when it was not learned
-    after j - 1 and some seen point holds it; its fitted share is 1 - active / seen at the start."""
-    L = learned(results)
+def fitted_shares(results: dict) -> dict:
+    """(b) for one run file (warm): {seed: (missed, learned)}, the mean fitted share of the seen points
+    of the features missed in an experiment and of those learned in it. A feature counts at experiment
+    j >= 2 when it was not learned after j - 1 and some seen point holds it; its fitted share is
+    1 - active / seen at the start of j. A seed where one group is empty gets NaN for it."""
     out = {}
-    for s, (r, Ls) in enumerate(zip(results["runs"], L)):
+    for seed, r, Ls in zip(results["seeds"], results["runs"], learned(results)):
         missed, got = [], []
         for j in range(1, len(r["experiments"])):
             start = r["experiments"][j]["start"]
@@ -122,9 +122,13 @@ def fitted_share_gap(results: dict) -> dict:
             share = 1 - active / np.maximum(seen, 1)
             missed += list(share[cand & ~Ls[j]])
             got += list(share[cand & Ls[j]])
-        if missed and got:
-            out[int(results["seeds"][s])] = float(np.mean(missed) - np.mean(got))
+        out[int(seed)] = (float(np.mean(missed)) if missed else np.nan, float(np.mean(got)) if got else np.nan)
     return out
+
+
+def fitted_share_gap(results: dict) -> dict:
+    """(b): {seed: missed - learned} of :func:`fitted_shares`, over the seeds where both exist."""
+    return {s: a - b for s, (a, b) in fitted_shares(results).items() if np.isfinite(a - b)}
 
 
 # ----------------------------------------------------------------------------- statistics
