@@ -31,6 +31,7 @@ from plasticity_sim import runs, sweep
 # Where each part declares its studies (a module-level STUDIES tuple). Parts are imported only here
 # and in the CLI: the engine never imports a part.
 PART_MODULES = {
+    "bridge": ("plasticity_sim.bridge.studies",),
     "dash": ("plasticity_sim.dash.cpu_study",),
     "hare_tortoise": ("plasticity_sim.hare_tortoise.studies",),
     "continual": ("plasticity_sim.continual.remedies", "plasticity_sim.continual.studies"),

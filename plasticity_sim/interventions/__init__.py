@@ -51,6 +51,8 @@ from .continual_remedies import (Fire, L2Continual, Parseval, ParsevalRegularize
 # Hare & Tortoise part (Lee et al. 2024, §3.4 and §5.1): the method comparison's other baselines.
 from .ema import OutputCapture, PlainEMA, SelfDistillation
 from .ht_baselines import ArchitectureOption, Augmentation, L2Penalty, SpectralDecoupling
+# The bridge part: the discrete model's ideal, built from the ground truth of feature/noise images.
+from .oracle import OracleReset
 
 
 class StepHookIntervention(BaseIntervention):
@@ -136,6 +138,7 @@ INTERVENTIONS = {
     "spectral_decoupling": SpectralDecoupling,
     "augmentation": Augmentation,
     "architecture": ArchitectureOption,
+    "oracle_reset": OracleReset,
 }
 
 STEP_HOOKS = {
@@ -201,5 +204,5 @@ __all__ = [
     "L2Continual", "ShrinkPerturbContinual", "WeightClipping", "Parseval", "ParsevalRegularizer",
     "Fire", "newton_schulz_orthogonalize",
     "PlainEMA", "SelfDistillation", "OutputCapture", "L2Penalty", "SpectralDecoupling", "Augmentation",
-    "ArchitectureOption",
+    "ArchitectureOption", "OracleReset",
 ]
