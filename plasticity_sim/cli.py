@@ -259,8 +259,8 @@ def main(argv: list[str] | None = None) -> int:
     """
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        if argv[:1] == ["study"]:   # the study runner parses its own options (--help included)
-            args = argparse.Namespace(command="study", rest=argv[1:])
+        if argv[:1] in (["study"], ["verify"]):   # they parse their own options (--help included)
+            args = argparse.Namespace(command=argv[0], rest=argv[1:])
         else:
             args = build_parser().parse_args(argv)
     except SystemExit as exit_:  # argparse already printed its message

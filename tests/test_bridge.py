@@ -8,7 +8,7 @@ import torch
 
 from plasticity_sim import study
 from plasticity_sim.bridge import compare, measure, studies
-from plasticity_sim.dash.studies import noise_patch_vectors
+from plasticity_sim.ground_truth import noise_patch_vectors
 from plasticity_sim.data import make_feature_noise
 from plasticity_sim.interventions import InterventionContext, get_intervention
 from plasticity_sim.models import PatchCNN

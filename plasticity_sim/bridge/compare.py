@@ -22,10 +22,8 @@ Explained in: book/bridge/01_theory_meets_network.ipynb
 """
 from __future__ import annotations
 
-import math
 
 import numpy as np
-from scipy import stats as _st
 
 from plasticity_sim import stats
 from plasticity_sim.bridge import studies
@@ -133,27 +131,22 @@ def fitted_share_gap(results: dict) -> dict:
 
 # ----------------------------------------------------------------------------- statistics
 def holm(diffs: dict, level: float = 0.95) -> dict:
-    """Holm's step-down over a family {name: {seed: difference}}: each comparison's interval at its
-    Holm level (1 - alpha / (m - rank + 1), ranked by two-sided t p-value) and ``holds`` when that
-    interval lies above 0. Returns {name: {"ci": {"mean", "low", "high", "n"}, "p", "level", "holds"}}.
-    (``stats.paired_ci`` offers only the 95 % and 90 % levels, so the t interval is computed here.)"""
-    # TODO: stats.holm once merged
-    alpha, m = 1 - level, len(diffs)
-    pv = {}
-    for name, d in diffs.items():
-        x = np.array([d[k] for k in sorted(d)], dtype=float)
-        sd = x.std(ddof=1)
-        t = x.mean() / (sd / math.sqrt(len(x))) if sd > 0 else math.copysign(math.inf, x.mean() or 1.0)
-        pv[name] = float(2 * _st.t.sf(abs(t), len(x) - 1))
+    """Holm's step-down over a family {name: {seed: difference}}: comparisons ranked by the p-value
+    of their paired t test, each one's interval at its Holm level 1 - alpha / (m - rank), and
+    ``holds`` when that interval lies above 0 and every comparison ranked before it held.
+    Returns {name: {"ci": {"mean", "low", "high", "n"}, "p", "p_holm", "level", "holds"}}; the
+    intervals are :func:`plasticity_sim.stats.paired_ci`, the adjusted p-values :func:`stats.holm`."""
+    alpha, names = 1 - level, list(diffs)
+    p = {name: stats.paired_ci(diffs[name]).pvalue for name in names}
+    adjusted = dict(zip(names, stats.holm([p[n] for n in names])))
     out, stop = {}, False
-    for rank, name in enumerate(sorted(pv, key=pv.get)):
-        lev = 1 - alpha / (m - rank)
-        x = np.array([diffs[name][k] for k in sorted(diffs[name])], dtype=float)
-        half = float(_st.t.ppf(0.5 + lev / 2, len(x) - 1) * x.std(ddof=1) / math.sqrt(len(x)))
-        ci = {"mean": float(x.mean()), "low": float(x.mean()) - half, "high": float(x.mean()) + half, "n": len(x)}
-        holds = (not stop) and ci["low"] > 0
+    for rank, name in enumerate(sorted(names, key=p.get)):
+        lev = 1 - alpha / (len(names) - rank)
+        ci = stats.paired_ci(diffs[name], level=lev)
+        holds = (not stop) and ci.low > 0
         stop = stop or not holds
-        out[name] = {"ci": ci, "p": pv[name], "holds": holds, "level": lev}
+        out[name] = {"ci": {"mean": ci.mean, "low": ci.low, "high": ci.high, "n": ci.n}, "p": p[name],
+                     "p_holm": adjusted[name], "holds": holds, "level": lev}
     return out
 
 

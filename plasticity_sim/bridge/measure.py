@@ -25,7 +25,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from plasticity_sim.dash.studies import feature_share
+from plasticity_sim.ground_truth import feature_share
 
 PROBES_PER_FEATURE = 32
 

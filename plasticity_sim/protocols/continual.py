@@ -1,8 +1,7 @@
 """Continual-learning loops: the slowly-changing regression, vectorised over runs.
 
-Why one module over 400 lines: the three continual benchmarks share their setup, optimizer and
-per-task diagnostics; the vectorised regression loop is half of it and reads best in one piece.
-
+Why one module of this size: the three continual benchmarks share their setup, optimizer and
+per-task diagnostics, and the vectorised regression loop reads best in one piece.
 :func:`run_regression` trains ``len(seeds)`` independent learners (one hidden layer of
 ``hidden`` units, the published 5) on :class:`plasticity_sim.data.continual.SlowlyChangingRegression`
 in one batched computation: every parameter of every run lives in one ``(runs, P)`` tensor, the
@@ -429,24 +428,21 @@ def run_class_incremental(config: ClassIncrementalConfig, *, prepared=None) -> "
 
 
 def check(config) -> None:
-    """Everything that can fail before training: the config, the method's parameters, the data."""
+    """Everything that can fail before training (the config, the method's parameters, the data)."""
     prepare(config)
 
 
 def prepare(config):
-    """:func:`check`, returning the loaded data (None for the regression, which makes its own) for
-    the run's ``prepared=`` (one load per run)."""
+    """:func:`check`, returning the data for the run's ``prepared=`` (one load per run; None for the regression)."""
     _runs.ensure_valid(config)
     if isinstance(config, (PermutedConfig, ClassIncrementalConfig)):
         from plasticity_sim.models import check_model_size
 
         _methods.build(config.method, config.method_params)
         ds = _load(config)
-        features = 1
-        for n in ds.input_shape:
-            features *= int(n)
         # The same one-line size check as the other protocols, before any allocation.
-        check_model_size(config.model, (features,), ds.num_classes, depth=config.depth, width=config.width)
+        check_model_size(config.model, (math.prod(int(n) for n in ds.input_shape),), ds.num_classes,
+                         depth=config.depth, width=config.width)
         return ds
     if isinstance(config, SlowRegressionConfig) and config.hidden > MAX_HIDDEN:
         raise ValueError(f"hidden={config.hidden} is too large (at most {MAX_HIDDEN:,} units); "
