@@ -39,8 +39,9 @@ def parse_csv(text: str) -> list[str]:
 
 def parse_seeds(text: str) -> list[int]:
     """``--seeds 0,1,2`` as a list of non-negative ints (a ``UsageError`` names the bad text)."""
-    try:
-        seeds = [int(s) for s in parse_csv(text)]
+    items = [s.strip() for s in text.split(",")]
+    try:   # an empty item ("0,,1", "") is a typo, not a seed to drop
+        seeds = [int(s) for s in items]
     except ValueError:
         raise UsageError(f"bad --seeds {text!r}; expected comma-separated integers such as 0,1,2") from None
     bad = [s for s in seeds if s < 0]

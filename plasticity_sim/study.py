@@ -170,7 +170,8 @@ def main(argv: list[str], parse_seeds) -> int:
         all_jobs = [all_jobs[args.job]]
     todo, done = sweep.pending(all_jobs, overwrite=args.overwrite)
     if args.list:
-        print("\n".join(sweep.job_command(job) for job in todo))
+        for job in todo:
+            print(sweep.job_command(job))
         if done:
             print(f"# {len(done)} job(s) already done (their results files exist); --overwrite lists them too",
                   file=sys.stderr)

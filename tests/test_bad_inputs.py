@@ -792,6 +792,37 @@ def _good_cli_sweep_list(p: Path, capsys=None):
     assert not (p / "s").exists()                                            # --list writes nothing
 
 
+# The one study runner (issue 23's continual entry points are gone; every study goes through it):
+# bad seeds, output folders and job numbers are refused in one line before anything trains.
+def _study(p: Path, *argv: str) -> int:
+    return cli(_cli.main, ["study", "continual/adam", "--out-dir", str(p / "st"), *argv])
+
+
+BAD += [
+    *[Bad(f"study-seeds-{name}", lambda p, _, s=s: _study(p, "--seeds", s), CliError, rf"bad --seeds {msg}")
+      for name, s, msg in (("letter", "a", "'a'"), ("negative", "-1", "'-1': -1 is negative"),
+                           ("empty", "", "''"), ("empty-item", "0,,1", "'0,,1'"), ("range", "1-3", "'1-3'"))],
+    Bad("study-out-dir-is-a-file", lambda p, _: cli(_cli.main, ["study", "continual/adam", "--out-dir", str(p / "f")]),
+        CliError, r"f/keeping_adam\.json", setup=lambda p: (p / "f").write_text("x")),
+    Bad("study-out-dir-unwritable", lambda p, _: cli(_cli.main, ["study", "continual/adam", "--out-dir", "/proc/ps_study"]),
+        CliError, r"/proc/ps_study"),
+    Bad("study-unknown", lambda p, _: cli(_cli.main, ["study", "continual/nope"]), CliError,
+        r"unknown study 'continual/nope'; allowed: .*continual/adam"),
+    Bad("study-job-out-of-range", lambda p, _: _study(p, "--job", "9"), CliError, r"--job 9 is not a job"),
+]
+
+
+def _good_study_keeps_existing_files(p: Path):
+    out = p / "st" / "keeping_adam.json"
+    out.parent.mkdir()
+    out.write_text("{}")
+    assert _study(p, "--quiet") == 0 and out.read_text() == "{}"   # done: kept, nothing trained
+    listed = io.StringIO()
+    with contextlib.redirect_stdout(listed):
+        assert _study(p, "--list") == 0
+    assert listed.getvalue() == ""   # nothing left to run, so no command that would fail on the file
+
+
 @pytest.mark.parametrize("case", BAD, ids=[c.id for c in BAD])
 def test_bad_input(case: Bad, tmp_path):
     ctx = case.setup(tmp_path)
@@ -909,6 +940,7 @@ GOOD: list[Good] = [
     Good("feature-noise-rectangular", _good_feature_noise),
     Good("cli-overwrite-and-file-names-from-the-config", _good_cli_overwrite_and_names),
     Good("cli-sweep-list-one-command-per-job", _good_cli_sweep_list),
+    Good("study-keeps-existing-files-and-lists-only-pending-jobs", _good_study_keeps_existing_files),
     *GOOD_23,
 ]
 
