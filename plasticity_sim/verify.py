@@ -15,7 +15,7 @@ Two kinds of file are re-run: every protocol's results file (:func:`protocols.lo
 run), and the continual part's ``keeping_*.json`` (``plasticity_sim.keeping_plasticity/1``; one run per
 arm and seed, each with its own config: every run is re-run and its columns compared).
 ``regression_frames.json`` is a grid of animation frames written by
-``plasticity_sim.continual.studies frames`` with no per-frame config: it is reported as not
+``study continual/frames`` with no per-frame config: it is reported as not
 re-runnable, with the command that regenerates it.
 
 Exit status of the command: 0 when nothing differs, 1 when a file differs or a re-run fails,
@@ -156,7 +156,7 @@ def units(data: dict) -> list[Unit] | str:
 
     if data.get("format") == FRAMES_FORMAT:
         return ("a grid of animation frames with no per-frame config; regenerate it with "
-                "`python -m plasticity_sim.continual.studies frames` and compare")
+                "`python -m plasticity_sim study continual/frames --out-dir DIR` and compare")
     if data.get("format") == KEEPING_FORMAT:
         out = []
         for arm, entry in data["arms"].items():

@@ -98,7 +98,7 @@ def _label(arm):
 
 def plot_remedy_curves(data: dict, column: str, arms=None, *, title: str | None = None, band: bool = False):
     """Mean over seeds of one recorded column per task (step, experiment), one line per arm, from a
-    ``continual_remedies_study`` results file (or :func:`~plasticity_sim.continual.remedies.live_run`);
+    ``keeping_<study>.json`` results file (or :func:`~plasticity_sim.continual.remedies.live_run`);
     ``band`` adds the 95 % t band over seeds. The legend sits right of the axes, off the data.
 
     Explained in: book/continual/03_keeping_plasticity.ipynb
@@ -127,7 +127,7 @@ def plot_remedy_curves(data: dict, column: str, arms=None, *, title: str | None 
 
 def plot_paired(rows: list[dict], *, xlabel: str, title: str | None = None, scale: float = 1.0):
     """Forest plot of paired differences against the baseline (rows of
-    ``continual_remedies_study.paired_table``): mean and 95 % t interval per arm, a line at 0; an
+    ``remedies.paired_table``): mean and 95 % t interval per arm, a line at 0; an
     interval that crosses the line is drawn hollow ("no measurable difference").
 
     Explained in: book/continual/03_keeping_plasticity.ipynb

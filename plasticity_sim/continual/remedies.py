@@ -3,7 +3,7 @@
 Regenerate the shipped results (into ``results/continual/``, each file with provenance), one
 command, one process, one core (about 10 minutes on a laptop core)::
 
-    python -m plasticity_sim.continual.remedies all --out-dir results/continual
+    python -m plasticity_sim study continual
 
 Four studies, each an *arm* x *seed* grid through the registered protocols (so every run is the
 same config a reader can start with ``python -m plasticity_sim run``):

@@ -78,7 +78,7 @@ def load_regression(method: str, results_dir=RESULTS) -> dict:
     (data,) = protocols.load_together([path], protocol="slow_regression")
     if data["config"].get("method") != method:
         raise ValueError(f"{path}: field 'method' is {data['config'].get('method')!r}, expected {method!r}; "
-                         f"regenerate it with: python -m plasticity_sim.continual.studies regression")
+                         f"regenerate it with: python -m plasticity_sim study continual/regression")
     return data
 
 
