@@ -1,9 +1,9 @@
 """Numbers for chapter 3 of the continual part, "Keeping plasticity": the remedies side by side.
 
 Regenerate the shipped results (into ``results/continual/``, each file with provenance), one
-command, one process, one core (about 10 minutes on a laptop core)::
+command per study, one process and one core each (about 10 minutes on a laptop core in all)::
 
-    python -m plasticity_sim study continual
+    python -m plasticity_sim study continual/permuted    # and class_incremental, adam, chunked
 
 Four studies, each an *arm* x *seed* grid through the registered protocols (so every run is the
 same config a reader can start with ``python -m plasticity_sim run``):
