@@ -11,9 +11,11 @@ run), because bit-identity is only expected where the arithmetic is the same: th
 the file recorded (CPU model, ATen capability, BLAS and oneDNN builds, threads, torch, device) with what
 the re-run got here and says whether identical bits are expected (see :mod:`plasticity_sim.arithmetic`).
 
-Two kinds of file are re-run: every protocol's results file (:func:`protocols.load_results`; one
-run), and the continual part's ``keeping_*.json`` (``plasticity_sim.keeping_plasticity/1``; one run per
-arm and seed, each with its own config: every run is re-run and its columns compared).
+Three kinds of file are re-run: every protocol's results file (:func:`protocols.load_results`; one
+run), the continual part's ``keeping_*.json`` (``plasticity_sim.keeping_plasticity/1``; one run per
+arm and seed, each with its own config: every run is re-run and its columns compared), and the bridge
+part's ``results/bridge/*.json`` (``plasticity_sim.bridge_network/1``; one run per seed, re-run by
+:func:`plasticity_sim.bridge.studies.rerun_seed`, its per-experiment measurements compared).
 ``regression_frames.json`` is a grid of animation frames written by
 ``study continual/frames`` with no per-frame config: it is reported as not
 re-runnable, with the command that regenerates it.
@@ -39,6 +41,8 @@ from plasticity_sim.arithmetic import ARITHMETIC_ENV
 
 KEEPING_FORMAT = "plasticity_sim.keeping_plasticity/1"   # plasticity_sim.continual.remedies.FORMAT
 FRAMES_FORMAT = "plasticity_sim.continual_frames/1"
+BRIDGE_FORMAT = "plasticity_sim.bridge_network/1"        # plasticity_sim.bridge.studies.FORMAT
+BRIDGE_RERUN = "plasticity_sim.bridge.studies:rerun_seed"
 # Not compared: how long things took differs on every run.
 TIMING_KEYS = frozenset({"wall_time", "wall_time_s", "intervention_time", "elapsed"})
 # What decides the last bits (arithmetic_facts keys). A file that recorded none gives "unknown".
@@ -138,10 +142,10 @@ def read(path: Path) -> dict:
         from plasticity_sim import protocols
 
         return protocols.load_results(path)
-    if fmt in (KEEPING_FORMAT, FRAMES_FORMAT):
+    if fmt in (KEEPING_FORMAT, FRAMES_FORMAT, BRIDGE_FORMAT):
         return data
     raise ValueError(f"{path}: format {fmt!r} is not a results file verify knows "
-                     f"({runs.RESULTS_FORMAT}, {KEEPING_FORMAT}, {FRAMES_FORMAT})")
+                     f"({runs.RESULTS_FORMAT}, {KEEPING_FORMAT}, {FRAMES_FORMAT}, {BRIDGE_FORMAT})")
 
 
 def cost_s(data: dict) -> float:
@@ -157,6 +161,11 @@ def units(data: dict) -> list[Unit] | str:
     if data.get("format") == FRAMES_FORMAT:
         return ("a grid of animation frames with no per-frame config; regenerate it with "
                 "`python -m plasticity_sim study continual/frames --out-dir DIR` and compare")
+    if data.get("format") == BRIDGE_FORMAT:
+        # one run per seed; the protocol field names the function that re-runs one seed
+        return [Unit(f"seed {run['seed']}", "call:" + BRIDGE_RERUN, {**data["config"], "seed": run["seed"]},
+                     float(run.get("wall_time_s", math.inf)), {"records": run["experiments"]})
+                for run in data["runs"]]
     if data.get("format") == KEEPING_FORMAT:
         out = []
         for arm, entry in data["arms"].items():
@@ -262,6 +271,13 @@ def _child_main(job_path: str, out_path: str) -> int:
     job = json.loads(Path(job_path).read_text())
     if job.get("threads"):
         torch.set_num_threads(int(job["threads"]))
+    if job["protocol"].startswith("call:"):   # a part's own re-run function: config dict -> records
+        import importlib
+
+        module, _, func = job["protocol"][len("call:"):].partition(":")
+        records = getattr(importlib.import_module(module), func)(job["config"])
+        runs.write_json_atomic(out_path, {"records": records, "provenance": runs.provenance("cpu")})
+        return 0
     config = protocols.config_from_dict(job["config"], job["protocol"])
     if hasattr(config, "progress"):
         config = dataclasses.replace(config, progress=False)
@@ -296,7 +312,11 @@ def verify_file(path, *, one_run: bool = False) -> Report:
         exp, why = compare_arithmetic(arith, new["provenance"].get("arithmetic"), prov.get("device"),
                                       new["provenance"].get("device"))
         expected.append((exp, why))
-        if "columns" in unit.expected:
+        if "summary" not in unit.expected and "columns" not in unit.expected:
+            rdiffs, n = diff(unit.expected["records"], new["records"])
+            report.summary_diffs += [(f"{unit.label} {k}", a, b) for k, a, b in rdiffs[:3]]
+            report.record_diffs += len(rdiffs)
+        elif "columns" in unit.expected:
             key = protocols.get(unit.protocol).records_key
             cols = {c: [float(r[c]) for r in new[key]] for c in unit.columns}
             diffs, n = diff(unit.expected["columns"], cols)

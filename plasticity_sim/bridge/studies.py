@@ -74,6 +74,18 @@ def network_file(out, *, network: str, method: str, seeds, overwrite: bool = Fal
     return str(out)
 
 
+def rerun_seed(config_values: dict) -> list:
+    """One seed of a results file again, from the config it stored (with ``seed`` set): the
+    per-experiment measurements, as the file holds them (``python -m plasticity_sim verify``)."""
+    from plasticity_sim.bridge.measure import Measurer
+    from plasticity_sim.protocols import feature_chunked
+    from plasticity_sim.protocols.feature_chunked import FeatureChunkedConfig
+
+    c = runs.config_from_dict(FeatureChunkedConfig, config_values)
+    feature_chunked.check(c)
+    return feature_chunked.run(c, measure=Measurer(feature_chunked.load_data(c), c.seed)).records
+
+
 def load(network: str, method: str, results_dir=RESULTS) -> dict:
     """One results file of the study, checked: its format, network, method and one run per seed."""
     path = Path(results_dir) / f"{network}_{method}.json"
