@@ -74,7 +74,7 @@ def test_cheapest_picks_one_file_per_folder_by_recorded_wall_time(made, tmp_path
     files = verify.collect([tmp_path])
     assert [f.name for f in verify.cheapest(files)] == ["fast.json", "frames.json"]
     report = verify.verify_file(tmp_path / "g" / "frames.json")
-    assert report.verdict == "not re-runnable by verify" and "studies frames" in report.reason
+    assert report.verdict == "not re-runnable by verify" and "continual/frames" in report.reason
 
 
 def test_arithmetic_comparison_names_what_differs():
