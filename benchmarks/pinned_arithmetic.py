@@ -28,7 +28,7 @@ from plasticity_sim.arithmetic import ARITHMETIC_ENV, PINNED_ENV  # noqa: E402
 
 WORK = r"""
 import json, time, torch
-from plasticity_sim import runs
+from plasticity_sim import protocols as runs  # preset_config and run_config live in protocols
 torch.manual_seed(0)
 # 1) MLP, MNIST-1D, the chapters' tiny preset (2 chunks)
 cfg = runs.preset_config("tiny", method="cold", seed=0, progress=False, num_chunks=2)
