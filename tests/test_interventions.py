@@ -581,3 +581,26 @@ def test_integration_with_package_mlp():
     cbp = get_step_hook("cbp", model, generator=torch.Generator().manual_seed(0))
     assert len(cbp.layers) >= 1
     cbp.remove()
+
+
+def test_head_reset_to_initial_weights_restores_exactly_the_head():
+    """`head_reset_init`: the head goes back to its first weights; the body and a fresh draw differ."""
+    import torch
+
+    from plasticity_sim.interventions import get_intervention
+    from plasticity_sim.models import build_model
+
+    model = build_model("mlp", (40,), 10, seed=0, depth=3, width=16)
+    initial = {k: v.clone() for k, v in model.state_dict().items()}
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(1.0)
+    trained = {k: v.clone() for k, v in model.state_dict().items()}
+    get_intervention("head_reset", to="initial")(model, None, _ctx(initial_state=initial))
+    head = {f"{n}.{k}" for n, m in model.named_modules() if m is model.head for k in m.state_dict()}
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, initial[k] if k in head else trained[k]), k
+    with pytest.raises(ValueError, match="to='initial'"):
+        get_intervention("head_reset", to="initial")(model, None, _ctx(initial_state=None))
+    with pytest.raises(ValueError, match="allowed: fresh, initial"):
+        get_intervention("head_reset", to="zero")

@@ -150,9 +150,23 @@ class HeadReset(BaseIntervention):
     which keeps the optimizer object - so stale momentum of the head parameters survives, as here.
     The DASH code re-seeds the global RNG with ``seed * j``; we draw from ``ctx.generator``
     instead. Also the "Head Reset" baseline of Hare & Tortoise (their App. A.4, Nikishin et al.).
+
+    ``to="fresh"`` (default, the DASH code) draws a new head; ``to="initial"`` puts the head back to
+    the weights it had at the model's very first initialisation (``ctx.initial_state``), the other
+    reading of "reset" in the Hare & Tortoise baseline. Method ``head_reset_init``.
     """
 
     name = "head_reset"
+    TARGETS = ("fresh", "initial")
+
+    def __init__(self, to: str = "fresh"):
+        if to not in self.TARGETS:
+            raise ValueError(f"unknown head reset target to={to!r}; allowed: {', '.join(self.TARGETS)}")
+        self.to = to
+
+    @property
+    def params(self) -> dict:
+        return {} if self.to == "fresh" else {"to": self.to}
 
     def __call__(self, model, optimizer, ctx):
         if ctx.experiment < 2:
@@ -162,7 +176,16 @@ class HeadReset(BaseIntervention):
             raise ValueError(
                 f"head_reset needs a model with reset_head(generator); "
                 f"{type(model).__name__} has none (use plasticity_sim.models.build_model)")
-        reset(ctx.generator)
+        if self.to == "fresh":
+            reset(ctx.generator)
+            return model, optimizer
+        if ctx.initial_state is None:
+            raise ValueError("head_reset with to='initial' needs the model's initial weights "
+                             "(ctx.initial_state); this protocol does not keep them: use to='fresh'")
+        prefix = next(name for name, m in model.named_modules() if m is model.head)
+        with torch.no_grad():
+            for name, value in model.head.state_dict().items():
+                value.copy_(ctx.initial_state[f"{prefix}.{name}" if prefix else name])
         return model, optimizer
 
 
