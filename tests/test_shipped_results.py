@@ -29,12 +29,7 @@ STARTUP_S = 5.0        # a fresh process: torch import, data (measured ~4-6 s on
 # Folders known not to be made by the code on main, each with why and the command that regenerates it.
 # A listed folder's files are expected to fail the provenance test (strict xfail: once regenerated, the
 # test fails until the entry is removed).
-KNOWN_STALE = {
-    "results/small": "does not reproduce at HEAD (issue 22) and records an absolute argv path; "
-                     "regenerating all 12 runs does not fit one core's budget of this pass: "
-                     "python -m plasticity_sim sweep chunked --preset small --methods cold,warm,sp,dash "
-                     "--seeds 0,1,2 --workers 1 --overwrite --out-dir results/small",
-}
+KNOWN_STALE: dict[str, str] = {}
 
 
 def _rel(path: Path) -> str:
