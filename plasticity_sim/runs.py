@@ -270,16 +270,25 @@ def override_values(cls, values: dict, assignments: list[str]) -> dict:
 
 # ---------------------------------------------------------------------------------------------
 # Seeds
-def seed_streams(seed: int, names: tuple[str, ...] = ("init", "chunks", "train", "intervention")
-                 ) -> dict[str, int]:
+def seed_streams(seed: int, names: tuple[str, ...] = ("init", "chunks", "train", "intervention"),
+                 key: int | None = None) -> dict[str, int]:
     """Independent integer seeds for the named random streams of one run, derived from ``seed``.
 
     Separate streams keep methods paired: changing what an intervention draws never changes the
     initial model, the chunks or the batch order. Every protocol derives its streams here.
+    ``key`` (an int >= 0) gives each stream a sub-stream of its own for that key - the chunked
+    protocol keys an experiment's streams by the number of points it trains on, so they do not
+    depend on what ran before (``streams="by_size"``). Without a key the streams are unchanged.
     """
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed must be a non-negative int, got {seed!r}")
-    children = np.random.SeedSequence(int(seed)).spawn(len(names))
+    if key is None:
+        children = np.random.SeedSequence(int(seed)).spawn(len(names))
+    else:
+        if isinstance(key, bool) or not isinstance(key, (int, np.integer)) or key < 0:
+            raise ValueError(f"key must be a non-negative int, got {key!r}")
+        # the key-th grandchild of each stream: never one of the unkeyed streams themselves
+        children = [np.random.SeedSequence(int(seed), spawn_key=(i, int(key))) for i in range(len(names))]
     return {name: int(child.generate_state(1)[0]) for name, child in zip(names, children)}
 
 

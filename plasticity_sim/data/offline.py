@@ -54,7 +54,7 @@ def _mnist1d_arrays(num_samples: int, train_split: float, data_seed: int) -> tup
 
 
 def load_mnist1d(*, seed: int = 0, num_samples: int = 10000, train_split: float = 0.8,
-                 data_seed: int | None = 42) -> Dataset:
+                 data_seed: int | None = 42, validation: int = 0) -> Dataset:
     """MNIST-1D (Greydanus 2020) generated offline: x of shape (N, 1, 40), 10 classes.
 
     `num_samples` examples in total (default 10,000 -> 8,000 train / 2,000 test), generated with
@@ -62,6 +62,10 @@ def load_mnist1d(*, seed: int = 0, num_samples: int = 10000, train_split: float 
     whole set to mean 0 and std 1. `data_seed` is the library's generation seed: the default 42 is
     the library's own, and it is the same dataset for every run seed (as in the CPU findings), so
     `seed` does not change the data unless `data_seed=None`, which uses `seed` instead.
+    `validation` > 0 carves a validation split from the *training* points for tuning: that many
+    training points, chosen by a permutation seeded with `data_seed`, become the returned "test"
+    set and the rest the training set; the real test set is then not returned at all, so a tuning
+    run cannot see it (book/dash/02c).
     The caller's global `random` / `np.random` states are left untouched.
 
     Source: Greydanus, "Scaling down deep learning with MNIST-1D" (package `mnist1d`).
@@ -80,6 +84,14 @@ def load_mnist1d(*, seed: int = 0, num_samples: int = 10000, train_split: float 
     x, y, xt, yt = _mnist1d_arrays(num_samples, float(train_split), int(data_seed))
     if len(yt) == 0:
         raise ValueError(f"train_split={train_split} leaves no test examples of {num_samples}")
+    if isinstance(validation, bool) or not isinstance(validation, (int, np.integer)) \
+            or not 0 <= validation < len(y):
+        raise ValueError(f"validation={validation!r}: must be an int from 0 to {len(y) - 1} (points of the "
+                         f"{len(y)} training points held out for tuning)")
+    if validation:
+        perm = np.random.default_rng(int(data_seed)).permutation(len(y))
+        held, kept = np.sort(perm[:validation]), np.sort(perm[validation:])
+        x, y, xt, yt = x[kept], y[kept], x[held], y[held]
     return Dataset(
         name="mnist1d",
         x_train=torch.tensor(x, dtype=torch.float32).unsqueeze(1),
@@ -89,7 +101,10 @@ def load_mnist1d(*, seed: int = 0, num_samples: int = 10000, train_split: float 
         num_classes=10,
         meta={"source": "mnist1d.data.make_dataset (offline)", "num_samples": num_samples,
               "train_split": float(train_split), "data_seed": int(data_seed), "seed": seed,
-              "num_train": len(y), "num_test": len(yt), "standardised": True})
+              "num_train": len(y), "num_test": len(yt), "standardised": True,
+              # only when asked, so that the meta of every earlier results file stays as it was
+              **({"validation": int(validation), "test_is": "validation split of the training points"}
+                 if validation else {})})
 
 
 # ---------------------------------------------------------------------------------------------

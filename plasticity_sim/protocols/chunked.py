@@ -37,6 +37,38 @@ def _generators(seed: int) -> dict[str, torch.Generator]:
     return {name: torch.Generator().manual_seed(s) for name, s in runs.seed_streams(seed, STREAMS).items()}
 
 
+def _experiment_generators(config: ChunkedConfig, gens: dict, n_seen: int) -> dict[str, torch.Generator]:
+    """The batch-order, intervention and augmentation streams of one experiment: the run's own
+    (``streams="sequential"``) or, for ``"by_size"``, fresh ones keyed by the points it trains on."""
+    if config.streams == "sequential":
+        return gens
+    keyed = runs.seed_streams(config.seed, STREAMS, key=n_seen)
+    return {name: torch.Generator().manual_seed(keyed[name]) for name in ("train", "intervention", "augment")}
+
+
+def _continue(config: ChunkedConfig, model, x, y, optimizer, intervention, augment, generator,
+              evaluate_on) -> dict:
+    """The budget control: ``continue_epochs`` more epochs on the same data after the target, with
+    test accuracy every ``continue_eval_every`` epochs (epoch counts after the target)."""
+    t0 = time.perf_counter()
+    curve: dict[str, list] = {"epochs": [], "steps": [], "test_acc": []}
+    steps = 0
+    for epoch in range(1, config.continue_epochs + 1):
+        # target 1.0 and one epoch per call: exactly one epoch, whatever the running accuracy
+        result = train_until(model, x, y, optimizer=optimizer, target_train_acc=1.0, max_epochs=1,
+                             batch_size=config.batch_size, generator=generator,
+                             regularizer=getattr(intervention, "regularizer", None),
+                             step_hooks=tuple(getattr(intervention, "step_hooks", ()) or ()),
+                             augment=augment, progress=False, context="budget control", first_epoch=epoch)
+        steps += int(result.steps)
+        if epoch % config.continue_eval_every == 0 or epoch == config.continue_epochs:
+            curve["epochs"].append(epoch)
+            curve["steps"].append(steps)
+            curve["test_acc"].append(float(evaluate_on()))
+    curve["wall_time"] = time.perf_counter() - t0
+    return curve
+
+
 def _augmenter(config: ChunkedConfig, generator: torch.Generator):
     """The data-augmentation control as ``train_until``'s ``augment`` callable, or None when off."""
     if not (config.augment_pad or config.augment_flip):
@@ -59,6 +91,9 @@ def prepare(config: ChunkedConfig):
     caches) the data on the config's device, builds the intervention, checks the model size."""
     runs.ensure_valid(config)
     methods.check_runs_in(config.method, "chunked")
+    if config.only_last and config.method != "cold":
+        raise ValueError(f"only_last=True with method={config.method!r}: only a cold start's last experiment "
+                         "can run alone; use method=cold or only_last=false")
     name, params = methods.intervention_spec(config.method, config.method_params)
     intervention = methods.build(config.method, config.method_params)  # bad params fail before any work
     device = resolve_device(config.device)
@@ -109,11 +144,13 @@ def run_chunked(config: ChunkedConfig, *, resume_state: dict | None = None,
     n, J = data.num_train, config.num_chunks
     chunk_size = n // J
     gens = _generators(config.seed)
+    # one permutation cut into J pieces: all chunks together are the same order for every J
     chunks = [c.to(device) for c in random_chunks(n, J, gens["chunks"])]
+    current = gens   # this experiment's train / intervention / augment streams
 
     def fresh_model():
         return build_model(config.model, data.input_shape, data.num_classes,
-                           generator=gens["intervention"], **config.model_kwargs).to(device)
+                           generator=current["intervention"], **config.model_kwargs).to(device)
 
     def new_optimizer(params):
         return make_optimizer(config.optimizer, params, lr=config.lr, momentum=config.momentum,
@@ -135,31 +172,33 @@ def run_chunked(config: ChunkedConfig, *, resume_state: dict | None = None,
                 g.set_state(resume_state["generators"][key])
         records = runs.json_loads(resume_state["records_json"])
         elapsed_before = float(resume_state["elapsed"])
-    start = len(records) + 1
+    first = J if config.only_last else 1   # only_last: experiment J alone (a cold start's last)
+    start = first + len(records)
 
     # what the method evaluates: the model itself, or e.g. Hare & Tortoise's Tortoise
     evaluation_model = getattr(intervention, "evaluation_model", lambda m: m)
-    augment = _augmenter(config, gens["augment"])
     t_start = time.perf_counter()
     bar = tqdm(range(start, J + 1), desc=f"{config.method} seed {config.seed}", unit="exp",
-               disable=not progress, initial=start - 1, total=J)
+               disable=not progress, initial=start - first, total=J - first + 1)
     for j in bar:
         seen = torch.cat(chunks[:j])              # arrival order: chunk 1 first
         x, y = data.x_train[seen], data.y_train[seen]
         t0 = time.perf_counter()
+        current = _experiment_generators(config, gens, len(seen))
+        augment = _augmenter(config, current["augment"])
         # Called before every experiment; interventions act only from experiment 2 on (the official
         # code applies them after an experiment), so experiment 1 starts from the initial model for
         # every method, while e.g. l2_init can take its anchor from the context at experiment 1.
         # The official loop left the model in eval() after testing; DASH's gradient pass sees that mode.
         model.eval()
         context = InterventionContext(
-            experiment=j, x_seen=x, y_seen=y, chunk_size=chunk_size, generator=gens["intervention"],
+            experiment=j, x_seen=x, y_seen=y, chunk_size=chunk_size, generator=current["intervention"],
             initial_state=initial_state, make_fresh_model=fresh_model, make_optimizer=new_optimizer)
         model, optimizer = intervention(model, optimizer, context)
         intervention_time = time.perf_counter() - t0
         result = train_until(
             model, x, y, optimizer=optimizer, target_train_acc=config.target_train_acc,
-            max_epochs=config.max_epochs, batch_size=config.batch_size, generator=gens["train"],
+            max_epochs=config.max_epochs, batch_size=config.batch_size, generator=current["train"],
             regularizer=getattr(intervention, "regularizer", None),
             step_hooks=tuple(getattr(intervention, "step_hooks", ()) or ()),
             augment=augment, progress=False, context=f"experiment {j}")
@@ -171,6 +210,10 @@ def run_chunked(config: ChunkedConfig, *, resume_state: dict | None = None,
             "reached_target": bool(result.reached_target),
             "wall_time": time.perf_counter() - t0, "intervention_time": intervention_time,
         }
+        if config.continue_epochs and j == J:
+            record["continuation"] = _continue(
+                config, model, x, y, optimizer, intervention, augment, current["train"],
+                lambda: evaluate(evaluation_model(model), data.x_test, data.y_test))
         if config.diagnostics:
             record["diagnostics"] = _diagnostics(model, x, y, initial_state, config.diagnostics_max_points)
         records.append(record)
@@ -188,7 +231,7 @@ def run_chunked(config: ChunkedConfig, *, resume_state: dict | None = None,
     bar.close()
 
     return runs.RunOutcome(
-        records=records, complete=len(records) == J, device=str(device),
+        records=records, complete=len(records) == J - first + 1, device=str(device),
         device_name=torch.cuda.get_device_name(device) if device.type == "cuda" else None,
         seeds={"seed": config.seed, "data_seed": config.data_seed,
                "streams": runs.seed_streams(config.seed, STREAMS)},

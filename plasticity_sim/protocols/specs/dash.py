@@ -49,6 +49,20 @@ class ChunkedConfig:
     method: str = option("warm", choices=trainable)
     method_params: dict = option({})
     seed: int = option(0, ge=0)
+    # Random streams of the experiments. "sequential" (the default, every shipped study before the
+    # J sweep): one batch-order / intervention stream runs through all experiments. "by_size": each
+    # experiment draws from streams keyed by the number of points it trains on, so what it draws
+    # does not depend on earlier experiments; with the chunks cut from one permutation, the last
+    # experiment of a cold start is then the same run at every J (book/dash/02c).
+    streams: str = option("sequential", choices=("sequential", "by_size"))
+    # Run only the last experiment (a cold start's last experiment needs nothing before it): needs
+    # method "cold", streams "by_size" and num_chunks >= 2. Its results hold one record.
+    only_last: bool = False
+    # Budget control: after the last experiment reaches its target, keep training the same network
+    # on all the data for continue_epochs more epochs, measuring test accuracy every
+    # continue_eval_every epochs (the last record's "continuation").
+    continue_epochs: int = option(0, ge=0)
+    continue_eval_every: int = option(1, gt=0)
     device: str = option("auto", result=False)
     diagnostics: bool = False
     diagnostics_max_points: int = option(2000, gt=0)   # points of seen data for activation diagnostics
@@ -56,6 +70,11 @@ class ChunkedConfig:
 
     def check(self) -> None:
         check_device(self.device)
+        # (the method, checked when a run is prepared, must be cold: a sweep's base config has none yet)
+        if self.only_last and (self.streams != "by_size" or self.num_chunks < 2):
+            raise ValueError(f"only_last=True needs streams=by_size and num_chunks >= 2 (got streams="
+                             f"{self.streams!r}, num_chunks={self.num_chunks}): only then is a cold start's "
+                             "last experiment independent of the ones before it")
 
 
 def table1_summary(records: list[dict]) -> dict:

@@ -1,0 +1,191 @@
+"""Where the paper's gain over cold comes from: the J sweep, the budget control and the tuning grid.
+
+    python -m plasticity_sim study dash/j_sweep_mlp          # J = 5, 10, 20, 50; MLP; 5 seeds
+    python -m plasticity_sim study dash/j_sweep_cnn          # the same with the 1-D CNN
+    python -m plasticity_sim study dash/j_tuning             # validation grid: lambda, shrink, cold's epochs
+    python -m plasticity_sim study dash/j_sweep_mlp --list   # one command per job, for a cluster
+
+DASH's Table 1 has S&P and DASH several points *above* a cold start; our J = 5 study (dash/main) has
+them tied with it. Four departures from the paper could each make the difference, and this module
+varies them (book/dash/02c):
+
+* **J**, the number of chunks (the paper's 50, ours 5). Every arm is an ordinary ``chunked`` sweep at
+  the same 4,000 training points with ``num_chunks = J``.
+* **Training budget.** A warm-based method's final network has had all experiments' steps; a cold
+  start only the last experiment's. The budget control keeps training the cold start's final network
+  on all data past its target (``continue_epochs``), measuring test accuracy on the way, so it can be
+  read at exactly as many steps as each method's whole run.
+* **Method strengths**: a small grid for DASH's lambda and S&P's shrink, and the cold start's epoch
+  budget, chosen on a validation split of the *training* points (``dataset_kwargs.validation``),
+  never on the test set.
+* **Capacity** is not varied here (see the chapter).
+
+Work saved, honestly: every arm uses ``streams="by_size"``: an experiment's batch order and fresh
+draws are keyed by the number of points it trains on, and the chunks are one permutation cut into J
+pieces. A cold start's last experiment - a fresh network trained on all 4,000 points - is then the
+same run at every J (a test checks it), so it is run once per seed (``only_last``, files
+``cold_last``) and serves every J; the budget control continues that same run. Cold's full runs,
+needed only for its average accuracy and total steps, are run at J = 5, 10 and 20; at J = 50 a cold
+run costs about 25 cold trainings on all data and adds no last-accuracy information, so its cost
+columns are not measured there (the chapter says so). The CNN arms run cold, warm, S&P and DASH;
+the MLP arms add DASH (row) and FIRE.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from plasticity_sim import protocols, runs, stats
+from plasticity_sim.sweep import Study, Sweep
+
+J_VALUES = (5, 10, 20, 50)
+PRESETS = {"mlp": "tiny", "cnn": "tiny_cnn"}
+METHODS = {"mlp": ("warm", "sp", "dash", "dash_row", "fire"), "cnn": ("warm", "sp", "dash")}
+COLD_FULL_J = (5, 10, 20)        # J at which cold's whole run (average accuracy, total steps) is measured
+SEEDS = (0, 1, 2, 3, 4)
+# The budget control: 3,200 more epochs of the cold start's final network (102,400 steps at 32
+# steps an epoch), more than any method's whole run at J = 50 takes, measured every 20 epochs.
+CONTINUE = ("continue_epochs=3200", "continue_eval_every=20")
+BY_SIZE = ("streams=by_size",)
+COLD_LAST = BY_SIZE + ("only_last=true", "num_chunks=5") + CONTINUE   # any J >= 2 gives the same run
+RESULTS = runs.results_dir("dash_jsweep")
+
+# The tuning grid (DASH paper: values per setting not published; the code's defaults are lambda 0.3
+# and shrink 0.3). Chosen on a validation split of 800 of the 4,000 training points, at J = TUNE_J
+# (fixed before any result was seen: the middle of the sweep that is cheap to run), 3 seeds.
+TUNE_J = 10
+TUNE_SEEDS = (0, 1, 2)
+LAMBDAS = (0.1, 0.3, 0.6)
+SHRINKS = (0.1, 0.3, 0.6)
+VALIDATION = 800
+_VALID = ('dataset_kwargs={"num_samples": 10000, "train_split": 0.4, "validation": %d}' % VALIDATION,)
+TUNE_RESULTS = runs.results_dir("dash_jtune")
+
+
+def _arm(model: str, j: int) -> str:
+    return f"{model}_J{j}"
+
+
+def _grid_sweeps(model: str) -> tuple[Sweep, ...]:
+    preset, at = PRESETS[model], BY_SIZE + (f"num_chunks={TUNE_J}",)
+    out = [Sweep("chunked", preset, ("dash",), _VALID + at + ('method_params={"dash": {"lam": %g}}' % lam,),
+                 sub=f"{model}_dash_lam{lam:g}") for lam in LAMBDAS]
+    out += [Sweep("chunked", preset, ("sp",), _VALID + at + ('method_params={"sp": {"shrink": %g}}' % s,),
+                  sub=f"{model}_sp_shrink{s:g}") for s in SHRINKS]
+    out.append(Sweep("chunked", preset, ("cold",), _VALID + COLD_LAST, sub=f"{model}_cold_last"))
+    return tuple(out)
+
+
+def _sweep_sweeps(model: str) -> tuple[Sweep, ...]:
+    preset = PRESETS[model]
+    out = [Sweep("chunked", preset, ("cold",), COLD_LAST, sub=f"{model}_cold_last")]
+    for j in J_VALUES:
+        methods = METHODS[model] + (("cold",) if j in COLD_FULL_J else ())
+        out.append(Sweep("chunked", preset, methods, BY_SIZE + (f"num_chunks={j}",), sub=_arm(model, j)))
+    return tuple(out)
+
+
+STUDIES = (
+    Study("dash/j_sweep_mlp", "dash_jsweep", _sweep_sweeps("mlp"), chapters=("dash/02c",),
+          doc="J = 5, 10, 20, 50 at the same data, MLP, 6 methods; cold's last run shared by every J and "
+              "continued for the budget control"),
+    Study("dash/j_sweep_cnn", "dash_jsweep", _sweep_sweeps("cnn"), chapters=("dash/02c",),
+          doc="the same J sweep with the 1-D CNN: cold, warm, S&P, DASH"),
+    Study("dash/j_tuning", "dash_jtune", _grid_sweeps("mlp"), seeds=TUNE_SEEDS, chapters=("dash/02c",),
+          doc=f"validation grid at J = {TUNE_J} (MLP): DASH lambda, S&P shrink, cold's epoch budget"),
+)
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading
+def _load(folder: Path) -> dict[str, dict[int, dict]]:
+    files = sorted(folder.glob("*.json"))
+    if not files:
+        raise FileNotFoundError(f"no results in {folder}; run `python -m plasticity_sim study dash/j_sweep_mlp` (or _cnn)")
+    out: dict[str, dict[int, dict]] = {}
+    for r in protocols.load_together(files, protocol="chunked"):
+        out.setdefault(r["config"]["method"], {})[int(r["config"]["seed"])] = r
+    return out
+
+
+def load_sweep(model: str, results_dir: str | Path = RESULTS) -> dict:
+    """``{"cold_last": {seed: results}, J: {method: {seed: results}}}`` for one model."""
+    if model not in PRESETS:
+        raise ValueError(f"unknown model {model!r}; allowed: {', '.join(PRESETS)}")
+    root = Path(results_dir)
+    out: dict = {"cold_last": _load(root / f"{model}_cold_last")["cold"]}
+    for j in J_VALUES:
+        out[j] = _load(root / _arm(model, j))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# The budget control
+def cold_at_steps(cold_last: dict, total_steps: float) -> tuple[float, int]:
+    """The cold start's test accuracy after (at most) ``total_steps`` steps on all data: the last
+    point of its run (the target, then the continuation) at or below that many steps, and the steps
+    there. Raises if the continuation is shorter than asked (the control would be cut short)."""
+    record = cold_last["experiments"][-1]
+    curve = record.get("continuation") or {"steps": [], "test_acc": []}
+    steps = [record["steps"]] + [record["steps"] + s for s in curve["steps"]]
+    accs = [record["test_acc"]] + list(curve["test_acc"])
+    if total_steps > steps[-1] + (steps[-1] - steps[-2] if len(steps) > 1 else 0):
+        raise ValueError(f"the budget control asks for {total_steps:.0f} steps but the cold run stops at "
+                         f"{steps[-1]}; raise continue_epochs")
+    i = max(k for k, s in enumerate(steps) if s <= max(total_steps, steps[0]))
+    return float(accs[i]), int(steps[i])
+
+
+def cold_best(cold_last: dict) -> tuple[float, int]:
+    """The cold start's best test accuracy anywhere on its continued run, and the steps there (an
+    upper bound for any epoch budget: it is chosen by looking at the test set, so only a bound)."""
+    record = cold_last["experiments"][-1]
+    curve = record["continuation"]
+    accs = [record["test_acc"]] + list(curve["test_acc"])
+    steps = [record["steps"]] + [record["steps"] + s for s in curve["steps"]]
+    k = int(np.argmax(accs))
+    return float(accs[k]), int(steps[k])
+
+
+# ---------------------------------------------------------------------------------------------
+# The effect-versus-J table
+def effect_rows(model: str, results_dir: str | Path = RESULTS, *, level: float = 0.95) -> list[dict]:
+    """One row per (J, method): final accuracy (mean, sample std over seeds), total steps, and two
+    paired differences in points with t-intervals over seeds: ``vs_cold`` (method − the cold
+    start's last experiment, shared by every J) and ``vs_budget`` (method − the same cold run read
+    at the method's own total steps, the budget control). Holm's correction runs over the whole
+    family of ``vs_cold`` comparisons of the model and, separately, of the ``vs_budget`` ones
+    (``p_holm``)."""
+    sweep = load_sweep(model, results_dir)
+    cold = sweep["cold_last"]
+    rows = []
+    for j in J_VALUES:
+        for method, by_seed in sweep[j].items():
+            seeds = stats.pair_by_seed({s: r for s, r in by_seed.items()}, cold, (f"{method} J={j}", "cold"))
+            last = {s: by_seed[s]["summary"]["test_acc_last"] for s in seeds}
+            total = {s: by_seed[s]["summary"]["total_steps"] for s in seeds}
+            row = {"model": model, "J": j, "method": method, "seeds": list(seeds),
+                   "acc_last": stats.mean_std([100 * last[s] for s in seeds]),
+                   "acc_avg": stats.mean_std([100 * by_seed[s]["summary"]["test_acc_avg"] for s in seeds]),
+                   "total_steps": stats.mean_std([total[s] for s in seeds])}
+            if method != "cold":
+                row["vs_cold"] = stats.paired_ci({s: 100 * (last[s] - cold[s]["summary"]["test_acc_last"])
+                                                  for s in seeds}, level=level)
+                budget = {s: cold_at_steps(cold[s], total[s]) for s in seeds}
+                row["vs_budget"] = stats.paired_ci({s: 100 * (last[s] - budget[s][0]) for s in seeds}, level=level)
+                row["budget_steps"] = float(np.mean([budget[s][1] for s in seeds]))
+            rows.append(row)
+    for key in ("vs_cold", "vs_budget"):
+        family = [r for r in rows if key in r]
+        for r, p in zip(family, stats.holm([r[key].pvalue for r in family])):
+            r[f"p_holm_{key}"] = p
+    return rows
+
+
+def verdict(ci, p_holm: float, alpha: float = 0.05) -> str:
+    """The statistics policy in words: a difference survives Holm's correction, or it is "no
+    measurable difference"."""
+    if p_holm >= alpha:
+        return "no measurable difference"
+    return "above" if ci.mean > 0 else "below"
