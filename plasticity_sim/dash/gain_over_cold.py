@@ -69,9 +69,9 @@ def _arm(model: str, j: int) -> str:
 
 def _grid_sweeps(model: str) -> tuple[Sweep, ...]:
     preset, at = PRESETS[model], BY_SIZE + (f"num_chunks={TUNE_J}",)
-    out = [Sweep("chunked", preset, ("dash",), _VALID + at + ('method_params={"dash": {"lam": %g}}' % lam,),
+    out = [Sweep("chunked", preset, ("dash",), _VALID + at + ('method_params={"lam": %g}' % lam,),
                  sub=f"{model}_dash_lam{lam:g}") for lam in LAMBDAS]
-    out += [Sweep("chunked", preset, ("sp",), _VALID + at + ('method_params={"sp": {"shrink": %g}}' % s,),
+    out += [Sweep("chunked", preset, ("sp",), _VALID + at + ('method_params={"shrink": %g}' % s,),
                   sub=f"{model}_sp_shrink{s:g}") for s in SHRINKS]
     out.append(Sweep("chunked", preset, ("cold",), _VALID + COLD_LAST, sub=f"{model}_cold_last"))
     return tuple(out)
