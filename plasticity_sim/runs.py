@@ -174,9 +174,22 @@ def result_fields(config_or_cls) -> tuple[str, ...]:
 
 
 def same_results_config(a: dict, b: dict, cls) -> bool:
-    """True when two config dicts of ``cls`` describe the same numbers (non-result fields aside)."""
+    """True when two config dicts of ``cls`` describe the same numbers (non-result fields aside).
+
+    A field missing from one dict takes the class default: a field added to a config later defaults
+    to what the code did before it existed, so a file written before then describes the same run.
+    """
     keep = result_fields(cls)
-    return {k: v for k, v in a.items() if k in keep} == {k: v for k, v in b.items() if k in keep}
+    defaults = {}
+    for f in dataclasses.fields(cls):
+        if f.default is not dataclasses.MISSING:
+            defaults[f.name] = json.loads(json.dumps(f.default))
+        elif f.default_factory is not dataclasses.MISSING:
+            defaults[f.name] = json.loads(json.dumps(f.default_factory()))
+
+    def filled(d: dict) -> dict:
+        return {k: d.get(k, defaults.get(k)) for k in keep}
+    return filled(a) == filled(b)
 
 
 def config_from_dict(cls, values: dict):

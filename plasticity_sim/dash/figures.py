@@ -343,3 +343,80 @@ def plot_subset_cosines(result: SubsetCosineResult):
     bx.grid(False)
     bx.spines["right"].set_visible(True)
     return fig   # no legend: the right axis is labelled, in the line's colour
+
+
+# ---------------------------------------------------------------------------------------------
+# Where the gain over cold comes from (book/dash/02c)
+def plot_effect_vs_j(rows_by_model: dict, key: str = "vs_cold", theory: dict | None = None):
+    """Method minus cold (points) against the number of chunks J, one panel per network, from
+    :func:`plasticity_sim.dash.gain_over_cold.effect_rows`: the mean paired difference and its 95 %
+    interval over seeds (``key``: ``vs_cold`` or ``vs_budget``). ``theory`` (from ``theory_vs_j``)
+    adds a last panel: the discrete model's warm, S&P and ideal minus cold at the same J.
+
+    Explained in: book/dash/02c_gain_over_cold.ipynb
+    """
+    names = list(rows_by_model)
+    fig, axes = _dash_figure(len(names) + (theory is not None), figsize=(7.0, 2.9), sharey=False)
+    axes = np.atleast_1d(axes)
+    for ax, name in zip(axes, names):
+        rows = [r for r in rows_by_model[name] if key in r]
+        methods = list(dict.fromkeys(r["method"] for r in rows))
+        for k, m in enumerate(methods):
+            mine = [r for r in rows if r["method"] == m]
+            x = np.array([r["J"] for r in mine]) * 1.06 ** (k - (len(methods) - 1) / 2)   # side by side
+            mean = np.array([r[key].mean for r in mine])
+            err = np.array([[r[key].mean - r[key].low for r in mine], [r[key].high - r[key].mean for r in mine]])
+            ax.errorbar(x, mean, yerr=err, marker="o", markersize=3.5, capsize=2, linewidth=1.2,
+                        color=method_color(m), label=label(m))
+        ax.axhline(0.0, color="black", linewidth=0.8)
+        ax.set_title(name, fontsize=10)
+        ax.set_ylabel("minus cold (pts)" if ax is axes[0] else "")
+    if theory is not None:
+        ax = axes[-1]
+        js = sorted(theory)
+        for m, shown in (("warm", "warm"), ("shrink_perturb", "sp"), ("ideal", "ideal")):
+            ax.plot(js, [theory[j][m][0] - theory[j]["cold"][0] for j in js], marker="s", markersize=3.5,
+                    color=method_color(shown), label=f"{label(shown)} (model)",
+                    linestyle="--" if m == "shrink_perturb" else "-")
+        ax.axhline(0.0, color="black", linewidth=0.8)
+        ax.set_title("discrete model", fontsize=10)
+    for ax in axes:
+        ax.set_xscale("log")
+        ax.set_xticks([5, 10, 20, 50], ["5", "10", "20", "50"])
+        ax.minorticks_off()
+        ax.set_xlabel("chunks J")
+    handles = {h.get_label(): h for ax in axes for h in ax.get_legend_handles_labels()[0]}
+    fig.legend(list(handles.values()), list(handles), loc="lower center", ncol=min(4, len(handles)),
+               fontsize=9, frameon=False, bbox_to_anchor=(0.5, -0.02))
+    fig.subplots_adjust(bottom=0.36, wspace=0.35)
+    return fig
+
+
+def plot_budget_control(cold_runs: dict, rows: list[dict], title: str = ""):
+    """The budget control for one network: the cold start's test accuracy as it keeps training on
+    all data past its target (mean over seeds, band = sample std), against total steps, and each
+    method's final accuracy at its own total steps (one marker per J; the marker's size grows with J).
+
+    Explained in: book/dash/02c_gain_over_cold.ipynb
+    """
+    curves = []
+    for r in cold_runs.values():
+        rec = r["experiments"][-1]
+        curves.append(([rec["steps"]] + [rec["steps"] + s for s in rec["continuation"]["steps"]],
+                       [rec["test_acc"]] + list(rec["continuation"]["test_acc"])))
+    steps = np.mean([s for s, _ in curves], axis=0)
+    accs = 100 * np.array([a for _, a in curves])
+    fig, ax = _dash_figure(1, figsize=(7.0, 3.2))
+    mean_std_band(ax, steps, accs.mean(axis=0), accs.std(axis=0, ddof=1), color=method_color("cold"),
+                  label="cold, trained on past its target")
+    for m in dict.fromkeys(r["method"] for r in rows if r["method"] != "cold"):
+        mine = [r for r in rows if r["method"] == m]
+        ax.scatter([r["total_steps"][0] for r in mine], [r["acc_last"][0] for r in mine],
+                   s=[10 + 1.2 * r["J"] for r in mine], color=method_color(m), label=label(m), zorder=3)
+    ax.set_xscale("log")
+    ax.set_xlabel("total SGD steps of the final network (marker size grows with J = 5, 10, 20, 50)")
+    ax.set_ylabel("final test acc. (%)")
+    ax.set_title(title, fontsize=10)
+    ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=9, frameon=False)
+    fig.subplots_adjust(right=0.74)
+    return fig

@@ -189,3 +189,94 @@ def verdict(ci, p_holm: float, alpha: float = 0.05) -> str:
     if p_holm >= alpha:
         return "no measurable difference"
     return "above" if ci.mean > 0 else "below"
+
+
+# ---------------------------------------------------------------------------------------------
+# The tuning grid (validation split) and what it selects
+def load_tuning(model: str = "mlp", results_dir: str | Path = TUNE_RESULTS) -> dict:
+    """``{("dash", lam) | ("sp", shrink): {seed: results}, "cold_last": {seed: results}}``."""
+    root = Path(results_dir)
+    out: dict = {("dash", lam): _load(root / f"{model}_dash_lam{lam:g}")["dash"] for lam in LAMBDAS}
+    out.update({("sp", s): _load(root / f"{model}_sp_shrink{s:g}")["sp"] for s in SHRINKS})
+    out["cold_last"] = _load(root / f"{model}_cold_last")["cold"]
+    for key, by_seed in out.items():
+        if sorted(by_seed) != list(TUNE_SEEDS):
+            raise ValueError(f"tuning arm {key!r} holds seeds {sorted(by_seed)}, not {list(TUNE_SEEDS)}")
+        for r in by_seed.values():   # a tuning run must never have seen the test set
+            if r.get("dataset_meta", {}).get("validation") != VALIDATION:
+                raise ValueError(f"tuning arm {key!r} was not run on the {VALIDATION}-point validation split")
+    return out
+
+
+def _cold_curve(cold_last: dict) -> tuple[list[int], list[float]]:
+    """(epochs after the target, accuracy): 0 is the target itself, then the continuation."""
+    record = cold_last["experiments"][-1]
+    curve = record["continuation"]
+    return [0] + list(curve["epochs"]), [record["test_acc"]] + list(curve["test_acc"])
+
+
+def select_strengths(tuning: dict) -> dict:
+    """What the validation grid selects: DASH's lambda and S&P's shrink with the highest mean
+    validation accuracy at the last experiment (a tie keeps the code's default 0.3), and the cold
+    start's extra epochs after its target with the highest mean validation accuracy (a tie keeps
+    the fewest). Returns the choices and the grid's rows (``(method, value, mean, std)``)."""
+    rows, chosen = [], {}
+    for method, grid, default in (("dash", LAMBDAS, 0.3), ("sp", SHRINKS, 0.3)):
+        means = {v: stats.mean_std([100 * r["summary"]["test_acc_last"] for r in tuning[(method, v)].values()])
+                 for v in grid}
+        rows += [(method, v, *means[v]) for v in grid]
+        best = max(m for m, _ in means.values())
+        chosen[method] = default if means[default][0] == best else next(v for v in grid if means[v][0] == best)
+    curves = [_cold_curve(r) for r in tuning["cold_last"].values()]
+    epochs = curves[0][0]
+    mean = np.mean([acc for _, acc in curves], axis=0) * 100
+    chosen["cold_epochs"] = int(epochs[int(np.argmax(mean))])   # argmax: the first of equal maxima
+    chosen["cold_curve"] = (epochs, [float(v) for v in mean])
+    return {"chosen": chosen, "rows": rows}
+
+
+def cold_at_epochs(cold_last: dict, epochs: int) -> float:
+    """The cold start's test accuracy ``epochs`` epochs after its target (0: at the target)."""
+    grid, accs = _cold_curve(cold_last)
+    if epochs not in grid:
+        raise ValueError(f"epochs={epochs} is not a measured point of the continuation ({grid[0]}..{grid[-1]})")
+    return float(accs[grid.index(epochs)])
+
+
+def tuned_rows(model: str = "mlp", results_dir: str | Path = RESULTS, tuned_dir: str | Path = TUNE_RESULTS,
+               *, level: float = 0.95) -> dict:
+    """Test results at J = TUNE_J with the selected strengths, paired with the cold start at its
+    selected epoch budget: ``{"chosen": ..., "rows": [{"method", "value", "vs_cold", ...}]}`` (Holm
+    over the rows). A selected value equal to the default reads the J sweep's own runs."""
+    sel = select_strengths(load_tuning(model, tuned_dir))["chosen"]
+    sweep = load_sweep(model, results_dir)
+    cold = {s: cold_at_epochs(r, sel["cold_epochs"]) for s, r in sweep["cold_last"].items()}
+    rows = []
+    for method, key in (("dash", "lam"), ("sp", "shrink")):
+        value = sel[method]
+        by_seed = sweep[TUNE_J][method] if value == 0.3 else \
+            _load(Path(results_dir) / f"{model}_J{TUNE_J}_{method}_{key}{value:g}")[method]
+        seeds = stats.pair_by_seed(by_seed, cold, (method, "cold (tuned epochs)"))
+        diffs = {s: 100 * (by_seed[s]["summary"]["test_acc_last"] - cold[s]) for s in seeds}
+        rows.append({"method": method, "param": key, "value": value, "vs_cold": stats.paired_ci(diffs, level=level),
+                     "acc_last": stats.mean_std([100 * by_seed[s]["summary"]["test_acc_last"] for s in seeds])})
+    for r, p in zip(rows, stats.holm([r["vs_cold"].pvalue for r in rows])):
+        r["p_holm"] = p
+    return {"chosen": sel, "rows": rows, "cold_acc": stats.mean_std([100 * v for v in cold.values()])}
+
+
+# ---------------------------------------------------------------------------------------------
+# The theory beside it: the discrete model at the same total data for every J
+def theory_vs_j(n_seeds: int = 10, total_points: int = 50_000, forget_prob: float = 0.3) -> dict:
+    """The discrete learning process (the paper's synthetic setting, 50,000 points in all) at each
+    J of the sweep: ``{J: {method: (mean accuracy %, std, mean learned features)}}`` for cold, warm,
+    ideal and S&P (forget probability ``forget_prob``). Seconds to run."""
+    from plasticity_sim.theory.experiment import Fig3Config, run_fig3
+
+    out = {}
+    for j in J_VALUES:
+        cfg = Fig3Config(n_exp=j, n_per_exp=total_points // j, n_seeds=n_seeds,
+                         methods=("cold", "warm", "ideal", ("shrink_perturb", {"forget_prob": forget_prob})))
+        summary = run_fig3(cfg).summary()
+        out[j] = {m: (100 * s["accuracy"][0], 100 * s["accuracy"][1], s["n_learned"][0]) for m, s in summary.items()}
+    return out
