@@ -181,3 +181,17 @@ def holm(pvalues: Sequence[float]) -> list[float]:
         running = max(running, min(1.0, (m - rank) * p[i]))
         out[i] = running
     return out
+
+
+def holm_verdicts(family: Mapping, alpha: float = 0.05) -> dict:
+    """The book's statistics policy on one family of comparisons (``{name: PairedCI}``): Holm's
+    correction over the family, then per comparison ``{"ci", "p_holm", "verdict"}`` with verdict
+    ``"above"`` or ``"below"`` (the difference survives the correction at ``alpha``) or
+    ``"no measurable difference"`` (it does not)."""
+    if not 0.0 < alpha < 1.0:
+        raise ValueError(f"alpha={alpha!r} must lie in (0, 1)")
+    names = list(family)
+    adjusted = holm([family[n].pvalue for n in names])
+    return {n: {"ci": family[n], "p_holm": p,
+                "verdict": "no measurable difference" if p > alpha else ("above" if family[n].mean > 0 else "below")}
+            for n, p in zip(names, adjusted)}

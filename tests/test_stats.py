@@ -81,3 +81,19 @@ def test_rejects_what_has_no_interval():
     with pytest.raises(ValueError, match="degree"):
         t_quantile(0)
     assert "95 % CI" in paired_ci([1.0, 2.0]).format()
+
+
+def test_holm_verdicts_call_what_does_not_survive_no_measurable_difference():
+    from plasticity_sim.stats import holm_verdicts
+    family = {"a": paired_ci([1.0, 1.1, 0.9, 1.2, 1.0]),          # clearly above zero
+              "b": paired_ci([-0.5, 0.0, -0.9, -0.3, -0.6]),     # significant alone ...
+              "c": paired_ci([-2.0, -2.2, -1.9, -2.1, -2.3]),     # clearly below
+              "d": paired_ci([0.3, -0.4, 0.1, -0.2, 0.5])}        # nothing
+    assert family["b"].pvalue < 0.05
+    v = holm_verdicts(family)
+    assert v["a"]["verdict"] == "above" and v["c"]["verdict"] == "below"
+    assert v["b"]["p_holm"] == pytest.approx(2 * family["b"].pvalue)          # third smallest of four: x2
+    assert v["b"]["verdict"] == "no measurable difference"                    # ... not in the family
+    assert v["d"]["verdict"] == "no measurable difference"
+    with pytest.raises(ValueError, match="alpha"):
+        holm_verdicts(family, alpha=1.5)
