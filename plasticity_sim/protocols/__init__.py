@@ -301,9 +301,10 @@ def load_results(path: str | os.PathLike) -> dict:
     if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
         raise ValueError(f"{path}: {entry.records_key!r} must be a list of records")
     if entry.name == "chunked":
-        if len(records) != config.num_chunks:
-            raise ValueError(f"{path}: expected {config.num_chunks} experiment records, found {len(records)}")
-        for i, record in enumerate(records, start=1):
+        first = config.num_chunks if config.only_last else 1     # only_last: experiment J alone
+        if len(records) != config.num_chunks - first + 1:
+            raise ValueError(f"{path}: expected {config.num_chunks - first + 1} experiment records, found {len(records)}")
+        for i, record in enumerate(records, start=first):
             missing = [k for k in _RECORD_KEYS["chunked"] if k not in record]
             if missing or record["experiment"] != i:
                 raise ValueError(f"{path}: experiment record {i} is malformed (missing {missing})")
