@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from plasticity_sim import runs
-from plasticity_sim.stats import paired_ci
+from plasticity_sim.stats import holm_verdicts, paired_ci
 from plasticity_sim.sweep import Call, Study
 
 RESULTS = runs.results_dir("continual")
@@ -192,21 +192,27 @@ def window(values: np.ndarray, part: str) -> np.ndarray:
 
 def paired_table(data: dict, column: str, part: str = "last", baseline: str | None = None) -> list[dict]:
     """Per arm: the mean of ``column`` over ``part`` of the run, and the paired difference arm -
-    baseline over seeds with its 95 % t interval (``stats.paired_ci``); ``verdict`` is "higher",
-    "lower" or "no measurable difference" (the interval includes 0). Baseline: ``bp`` (or
-    ``warm``, ``adam_default``: the file's first arm)."""
+    baseline over seeds with its 95 % t interval (``stats.paired_ci``). Every arm against the
+    baseline is one family: ``p_holm`` is the Holm-adjusted p-value and ``verdict`` is "higher" or
+    "lower" when the difference survives the correction at 5 %, else "no measurable difference"
+    (the book's statistics policy, ``stats.holm_verdicts``). Baseline: ``bp`` (or ``warm``,
+    ``adam_default``: the file's first arm)."""
     arms = list(data["arms"])
     baseline = baseline or arms[0]
     base = window(matrix(data, baseline, column), part)
-    rows = []
+    rows, family = [], {}
     for arm in arms:
         v = window(matrix(data, arm, column), part)
         row = {"arm": arm, "label": LABELS.get(arm, arm), "mean": float(v.mean()), "n": int(len(v))}
         if arm != baseline:
-            ci = paired_ci(v, base)
-            row.update(diff=ci.mean, lo=ci.low, hi=ci.high,
-                       verdict="higher" if ci.above() else "lower" if ci.below() else "no measurable difference")
+            family[arm] = ci = paired_ci(v, base)
+            row.update(diff=ci.mean, lo=ci.low, hi=ci.high)
         rows.append(row)
+    words = {"above": "higher", "below": "lower", "no measurable difference": "no measurable difference"}
+    verdicts = holm_verdicts(family) if family else {}
+    for row in rows:
+        if row["arm"] in verdicts:
+            row.update(p_holm=verdicts[row["arm"]]["p_holm"], verdict=words[verdicts[row["arm"]]["verdict"]])
     return rows
 
 
