@@ -13,6 +13,7 @@ import numpy as np
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, NullFormatter
 
 from plasticity_sim.plotting import book_style, mean_std_band, method_color, method_label, new_figure
 from plasticity_sim.dash.report import ResultsSummary, check_methods, label, summarize_results
@@ -356,7 +357,7 @@ def plot_effect_vs_j(rows_by_model: dict, key: str = "vs_cold", theory: dict | N
     Explained in: book/dash/02c_gain_over_cold.ipynb
     """
     names = list(rows_by_model)
-    fig, axes = _dash_figure(len(names) + (theory is not None), figsize=(7.0, 2.9), sharey=False)
+    fig, axes = _dash_figure(len(names) + (theory is not None), figsize=(7.0, 3.4), sharey=False)
     axes = np.atleast_1d(axes)
     for ax, name in zip(axes, names):
         rows = [r for r in rows_by_model[name] if key in r]
@@ -386,9 +387,8 @@ def plot_effect_vs_j(rows_by_model: dict, key: str = "vs_cold", theory: dict | N
         ax.minorticks_off()
         ax.set_xlabel("chunks J")
     handles = {h.get_label(): h for ax in axes for h in ax.get_legend_handles_labels()[0]}
-    fig.legend(list(handles.values()), list(handles), loc="lower center", ncol=min(4, len(handles)),
-               fontsize=9, frameon=False, bbox_to_anchor=(0.5, -0.02))
-    fig.subplots_adjust(bottom=0.36, wspace=0.35)
+    fig.legend(list(handles.values()), list(handles), loc="outside lower center", ncol=min(4, len(handles)),
+               fontsize=9, frameon=False)
     return fig
 
 
@@ -414,9 +414,10 @@ def plot_budget_control(cold_runs: dict, rows: list[dict], title: str = ""):
         ax.scatter([r["total_steps"][0] for r in mine], [r["acc_last"][0] for r in mine],
                    s=[10 + 1.2 * r["J"] for r in mine], color=method_color(m), label=label(m), zorder=3)
     ax.set_xscale("log")
-    ax.set_xlabel("total SGD steps of the final network (marker size grows with J = 5, 10, 20, 50)")
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v / 1000:g}k"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set_xlabel("total SGD steps of the final network (log scale)")
     ax.set_ylabel("final test acc. (%)")
     ax.set_title(title, fontsize=10)
     ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=9, frameon=False)
-    fig.subplots_adjust(right=0.74)
     return fig
