@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from plasticity_sim import protocols, runs
-from plasticity_sim.stats import pair_by_seed, paired_ci
+from plasticity_sim.stats import holm_verdicts, pair_by_seed, paired_ci
 from plasticity_sim.diagnostics import HT_METRICS, pearson
 from plasticity_sim.protocols.specs.hare_tortoise import HT_SCALED_PARAMS
 from plasticity_sim.sweep import Study, Sweep
@@ -121,26 +121,35 @@ def paired_difference(records, method: str, baseline: str, *, ratio=None, noise=
 
 def grid_table(records) -> list[dict]:
     """Per (ratio, noise) of the warm runs: warm test / train accuracy (%), the fresh network's,
-    and the paired warm - fresh test difference with its 95 % interval.
+    and the paired warm - fresh test difference with its 95 % interval. The cells are one family of
+    comparisons: ``p_holm`` is Holm-adjusted over all of them and ``verdict`` is "below", "above" or
+    "no measurable difference" (``stats.holm_verdicts``).
 
     Explained in: book/hare_tortoise/01_warm_starting_noisy_labels.ipynb
     """
     cells = sorted({(r["ratio"], r["noise"]) for r in records if r["method"] == "warm"})
-    rows = []
+    rows, family = [], {}
     for ratio, noise in cells:
         d = paired_difference(records, "warm", "cold", ratio=ratio, noise=noise)
+        family[(ratio, noise)] = d["ci"]
         tr = _by_seed(records, "warm", ratio, noise, "train_acc")
         p1 = _by_seed(records, "warm", ratio, noise, "phase1_train_acc")
         rows.append({"ratio": ratio, "noise": noise, "warm_test": d["method_mean"], "fresh_test": d["baseline_mean"],
                      "diff": d["ci"].mean, "lo": d["ci"].low, "hi": d["ci"].high, "n": d["ci"].n,
                      "warm_train": 100 * float(np.mean(list(tr.values()))),
                      "phase1_fit": 100 * float(np.mean(list(p1.values())))})
+    verdicts = holm_verdicts(family)
+    for row in rows:
+        v = verdicts[(row["ratio"], row["noise"])]
+        row.update(p_holm=v["p_holm"], verdict=v["verdict"])
     return rows
 
 
 def comparison_table(records, methods_order=None, *, ratio=0.5, noise=0.5) -> list[dict]:
     """Per method at one cell: mean test / train accuracy (%), and paired differences (pts, 95 %
-    interval) against the warm start and against the fresh network (``cold``).
+    interval) against the warm start and against the fresh network (``cold``). Every method against
+    one baseline is one family: ``verdict_vs_warm`` / ``verdict_vs_cold`` are Holm-corrected
+    ("above", "below" or "no measurable difference", see :func:`_holm_rows`).
 
     Explained in: book/hare_tortoise/02_hare_and_tortoise.ipynb
     """
@@ -153,9 +162,21 @@ def comparison_table(records, methods_order=None, *, ratio=0.5, noise=0.5) -> li
                "train": 100 * float(np.mean(list(train.values()))), "n": len(test)}
         for base in ("warm", "cold"):
             if m != base:
-                d = paired_difference(records, m, base, ratio=ratio, noise=noise)
-                row[f"vs_{base}"] = (d["ci"].mean, d["ci"].low, d["ci"].high)
+                row[f"ci_vs_{base}"] = ci = paired_difference(records, m, base, ratio=ratio, noise=noise)["ci"]
+                row[f"vs_{base}"] = (ci.mean, ci.low, ci.high)
         rows.append(row)
+    return _holm_rows(rows)
+
+
+def _holm_rows(rows: list[dict]) -> list[dict]:
+    """Add ``p_holm_vs_<base>`` and ``verdict_vs_<base>``: Holm over the rows' ``ci_vs_<base>`` (the
+    book's statistics policy, :func:`plasticity_sim.stats.holm_verdicts`)."""
+    for base in ("warm", "cold"):
+        verdicts = holm_verdicts({r["method"]: r[f"ci_vs_{base}"] for r in rows if f"ci_vs_{base}" in r})
+        for r in rows:
+            if r["method"] in verdicts:
+                r[f"p_holm_vs_{base}"] = verdicts[r["method"]]["p_holm"]
+                r[f"verdict_vs_{base}"] = verdicts[r["method"]]["verdict"]
     return rows
 
 
@@ -203,7 +224,8 @@ def load_continual(study: str | Path) -> dict:
 
 def continual_table(records, methods_order) -> list[dict]:
     """Per method: mean test accuracy (%) at the last phase and averaged over phases, and the paired
-    last-phase difference to ``warm`` and to ``cold`` (pts, 95 % interval).
+    last-phase difference to ``warm`` and to ``cold`` (pts, 95 % interval), with Holm verdicts over
+    the methods as in :func:`comparison_table`.
 
     Explained in: book/hare_tortoise/02_hare_and_tortoise.ipynb
     """
@@ -221,7 +243,7 @@ def continual_table(records, methods_order) -> list[dict]:
         for base in ("warm", "cold"):
             if m != base:
                 b = per_seed(base)
-                d = paired_ci([100 * (final[s] - b[s]) for s in pair_by_seed(final, b, (m, base))])
+                row[f"ci_vs_{base}"] = d = paired_ci([100 * (final[s] - b[s]) for s in pair_by_seed(final, b, (m, base))])
                 row[f"vs_{base}"] = (d.mean, d.low, d.high)
         rows.append(row)
-    return rows
+    return _holm_rows(rows)
