@@ -180,16 +180,10 @@ def same_results_config(a: dict, b: dict, cls) -> bool:
     to what the code did before it existed, so a file written before then describes the same run.
     """
     keep = result_fields(cls)
-    defaults = {}
-    for f in dataclasses.fields(cls):
-        if f.default is not dataclasses.MISSING:
-            defaults[f.name] = json.loads(json.dumps(f.default))
-        elif f.default_factory is not dataclasses.MISSING:
-            defaults[f.name] = json.loads(json.dumps(f.default_factory()))
-
-    def filled(d: dict) -> dict:
-        return {k: d.get(k, defaults.get(k)) for k in keep}
-    return filled(a) == filled(b)
+    defaults = {f.name: json.loads(json.dumps(f.default if f.default_factory is dataclasses.MISSING else f.default_factory()))
+                for f in dataclasses.fields(cls) if f.default is not dataclasses.MISSING
+                or f.default_factory is not dataclasses.MISSING}
+    return all(a.get(k, defaults.get(k)) == b.get(k, defaults.get(k)) for k in keep)
 
 
 def config_from_dict(cls, values: dict):

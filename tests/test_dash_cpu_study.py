@@ -16,7 +16,9 @@ SHRINK = ["dataset_kwargs.num_samples=300", "dataset_kwargs.train_split=0.8", "n
 
 def test_the_study_declares_every_method_on_both_models_with_five_seeds():
     jobs = runner.jobs(runner.select("dash/main")[0], out_dir="out")
-    assert len(jobs) == 2 * len(study.TABLE1_METHODS) * 5
+    # + dash_row_vbias on the CNN: the row rule's grouping with the official bias cosine
+    assert len(jobs) == (2 * len(study.TABLE1_METHODS) + 1) * 5
+    assert {j["method"] for j in jobs if j["preset"] == "tiny"} == set(study.TABLE1_METHODS)
     assert {j["preset"] for j in jobs} == {"tiny", "tiny_cnn"}
     assert {j["seed"] for j in jobs} == {0, 1, 2, 3, 4}
     # the paper's Table-1 rows at CPU scale, both DASH granularities, both L2-init strengths
@@ -24,8 +26,9 @@ def test_the_study_declares_every_method_on_both_models_with_five_seeds():
             "head_reset"} == set(study.TABLE1_METHODS)
     assert {j["out"].split("/")[1] for j in jobs} == {"mlp", "cnn"}
     controls = runner.jobs(runner.select("dash/controls")[0], out_dir="out")
-    assert len(controls) == (5 * 2 + 2 * 4) * 5
-    assert {j["config"]["lr"] for j in controls if "/mlp_lr1e-3/" in j["out"]} == {1e-3}
+    assert len(controls) == (5 * 2 + 2 * 4 + 1) * 5       # + the lr 1e-3 arm's continued cold runs
+    assert {j["config"]["lr"] for j in controls if "/mlp_lr1e-3" in j["out"]} == {1e-3}
+    assert {j["config"]["continue_epochs"] for j in controls if "/mlp_lr1e-3_budget/" in j["out"]} == {600}
     assert {j["method"] for j in controls} == {"cold", "warm", "sp", "dash"}
     assert {j["config"]["dataset"] for j in controls} == {"mnist1d", "digits", "feature_noise"}
     adamw = [j for j in controls if "/mlp_adamw/" in j["out"]]
@@ -89,7 +92,7 @@ def test_cli_study_lists_one_run_command_per_job(capsys, tmp_path):
         assert cli.main(["study", name, "--list", "--out-dir", str(tmp_path / name)]) == 0
         n += len(runner.jobs(runner.select(name)[0], out_dir=tmp_path / name))
     lines = capsys.readouterr().out.splitlines()
-    assert len(lines) == n == 2 * len(study.TABLE1_METHODS) * 5 + (5 * 2 + 2 * 4) * 5
+    assert len(lines) == n == (2 * len(study.TABLE1_METHODS) + 1) * 5 + (5 * 2 + 2 * 4 + 1) * 5
     assert all(l.startswith("python -m plasticity_sim run chunked --preset tiny") for l in lines)
     assert any("--set augment_pad=4" in l for l in lines) and any("--set optimizer=adamw" in l for l in lines)
     assert cli.main(["study", "dash/main", "--seeds", "0,x"]) == 2
