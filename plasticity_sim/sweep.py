@@ -228,14 +228,23 @@ def run_jobs_local(jobs: list[dict], *, workers: int = 2, on_done=None, target=r
     """
     failures: list[tuple[dict, str]] = []
     if workers == 1 or len(jobs) <= 1:
-        for job in jobs:
-            try:
-                path = target(job)
-            except Exception as err:  # one failed job must not lose the others' results
-                failures.append((job, failure_line(err)))
-            else:
-                if on_done:
-                    on_done(path)
+        import torch
+
+        # one torch thread, as in a spawned worker: the thread count changes the arithmetic of a
+        # reduction, and a run's numbers must not depend on how many workers ran it
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            for job in jobs:
+                try:
+                    path = target(job)
+                except Exception as err:  # one failed job must not lose the others' results
+                    failures.append((job, failure_line(err)))
+                else:
+                    if on_done:
+                        on_done(path)
+        finally:
+            torch.set_num_threads(threads)
         return failures
     import multiprocessing
     from multiprocessing.connection import wait

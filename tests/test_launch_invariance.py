@@ -129,3 +129,19 @@ def test_resumed_after_a_kill_equals_alone(protocol, alone, tmp_path, monkeypatc
     assert resumed["provenance"]["resumed"] is True
     assert _of_seed(protocols.load_results(tmp_path / "r.json"), SEED) == _alone(protocol, alone)
     assert not list(tmp_path.glob(".*.lock")) and not (tmp_path / "ck" / ".lock").exists()
+
+
+def test_one_worker_runs_with_one_thread_like_a_spawned_worker(tmp_path):
+    # the study runner's --workers 1 runs jobs in its own process: it must use one torch thread, as a
+    # spawned worker does, whatever the calling process was set to (the thread count changes sums)
+    import torch
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        one = _sweep("chunked", tmp_path / "one", workers=1)
+        assert torch.get_num_threads() == 2                     # restored afterwards
+    finally:
+        torch.set_num_threads(before)
+    two = _sweep("chunked", tmp_path / "two", workers=2)
+    assert one["provenance"]["torch_threads"] == two["provenance"]["torch_threads"] == 1
+    assert _of_seed(one, SEED) == _of_seed(two, SEED)
