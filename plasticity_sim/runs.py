@@ -174,16 +174,17 @@ def result_fields(config_or_cls) -> tuple[str, ...]:
 
 
 def same_results_config(a: dict, b: dict, cls) -> bool:
-    """True when two config dicts of ``cls`` describe the same numbers (non-result fields aside).
+    """True when two config dicts of ``cls`` describe the same numbers (non-result fields aside). A
+    missing field takes the class default: a field added later defaults to what the code did before."""
+    defaults = config_defaults(cls)
+    return all(a.get(k, defaults.get(k)) == b.get(k, defaults.get(k)) for k in result_fields(cls))
 
-    A field missing from one dict takes the class default: a field added to a config later defaults
-    to what the code did before it existed, so a file written before then describes the same run.
-    """
-    keep = result_fields(cls)
-    defaults = {f.name: json.loads(json.dumps(f.default if f.default_factory is dataclasses.MISSING else f.default_factory()))
-                for f in dataclasses.fields(cls) if f.default is not dataclasses.MISSING
-                or f.default_factory is not dataclasses.MISSING}
-    return all(a.get(k, defaults.get(k)) == b.get(k, defaults.get(k)) for k in keep)
+
+def config_defaults(cls) -> dict:
+    """Every field of ``cls`` that has a default, as plain JSON values (what a missing key means)."""
+    return {f.name: json.loads(json.dumps(f.default if f.default_factory is dataclasses.MISSING else f.default_factory()))
+            for f in dataclasses.fields(cls)
+            if f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING}
 
 
 def config_from_dict(cls, values: dict):

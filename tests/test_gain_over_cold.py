@@ -146,3 +146,14 @@ def test_an_only_last_results_file_loads_and_counts_as_done(tmp_path):
     job = {"protocol": "chunked", "config": runs.to_dict(cfg), "out": str(out)}
     todo, done = sweep.pending([job], overwrite=False)
     assert done == [job] and todo == []
+
+
+def test_files_from_before_a_config_field_existed_combine_with_new_ones():
+    new = {"protocol": "chunked", "config": runs.to_dict(_cfg(streams="sequential", method="cold"))}
+    old_cfg = {k: v for k, v in new["config"].items() if k not in ("streams", "only_last", "continue_epochs",
+                                                                    "continue_eval_every")}
+    old = {"protocol": "chunked", "config": dict(old_cfg, method="warm")}
+    protocols.check_together([("new.json", new), ("old.json", old)], protocol="chunked")
+    with pytest.raises(ValueError, match="streams"):
+        protocols.check_together([("new.json", new), ("other.json", {"protocol": "chunked", "config": dict(
+            new["config"], streams="by_size", method="warm")})], protocol="chunked")

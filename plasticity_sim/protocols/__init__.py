@@ -364,7 +364,8 @@ def check_together(named: list[tuple[str, dict]], *, protocol: str | None = None
         entry = get(got)
         per_run = {entry.seed_field, entry.method_field, "method_params"}
         keep = [k for k in runs.result_fields(entry.config) if k not in per_run]
-        common = {k: data["config"].get(k) for k in keep}
+        defaults = runs.config_defaults(entry.config)    # a field added later: its default, as before
+        common = {k: data["config"].get(k, defaults.get(k)) for k in keep}
         if first is None:
             first = (name, got, common)
         else:
