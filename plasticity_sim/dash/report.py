@@ -28,6 +28,8 @@ import numpy as np
 
 from plasticity_sim import protocols
 from plasticity_sim.methods import METHODS, trainable
+from plasticity_sim.protocols.specs import ChunkedConfig
+from plasticity_sim.runs import config_defaults
 from plasticity_sim.stats import mean_std, pair_by_seed
 
 # Table-1 columns of a run's ``summary`` (accuracies are fractions; printed as %).
@@ -153,8 +155,9 @@ def summarize_results(sources, *, methods=None) -> ResultsSummary:
     """
     results = load_all(sources)
     shared, by_key = None, {}
+    defaults = config_defaults(ChunkedConfig)     # a field added later means its default, as before
     for r in results:
-        config = dict(r["config"])
+        config = {**defaults, **r["config"]}
         method, seed = r["method"]["name"], int(config["seed"])
         common = {k: v for k, v in config.items() if k not in _PER_RUN_FIELDS}
         if shared is None:
