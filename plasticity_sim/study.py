@@ -108,7 +108,7 @@ def shipped_files(study: sweep.Study) -> list[Path]:
             files += sorted((folder / part.sub).glob("*.json"))
         elif (folder / part.file).is_file():
             files.append(folder / part.file)
-    return files
+    return list(dict.fromkeys(files))    # two sweeps may share a folder: count each file once
 
 
 def measured_cost(study: sweep.Study) -> tuple[int, float]:

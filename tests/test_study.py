@@ -115,3 +115,10 @@ def test_existing_files_are_kept_unless_overwrite(fake_study, tmp_path, capsys):
     assert cli.main(["study", "dash/fake", "--job", "0", "--out-dir", str(tmp_path), "--quiet",
                      "--seeds", "5", "--overwrite"]) == 0
     assert json.loads((tmp_path / "a.json").read_text()) == {"seeds": [5], "value": 2}
+
+
+def test_a_file_shared_by_two_sweeps_of_a_study_is_counted_once():
+    t7 = runner.registry()["hare_tortoise/table7"]
+    files = runner.shipped_files(t7)
+    assert len(files) == len(set(files))
+    assert sum(1 for p in t7.parts if getattr(p, "sub", None) == "") >= 2   # the case this guards
