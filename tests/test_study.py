@@ -42,16 +42,18 @@ def test_list_prints_only_jobs_still_to_run(capsys, tmp_path):
     # the shipped folder is complete: nothing to run, and the count of what is done goes to stderr
     assert cli.main(["study", "hare_tortoise/table7", "--list"]) == 0
     out, err = capsys.readouterr()
-    assert out.strip() == "" and "35 job(s) already done" in err
+    n = len(runner.jobs(runner.select("hare_tortoise/table7")[0]))
+    assert n == 35 + 40                          # our cell's 7 methods, and the paper's cell's 8, x 5 seeds
+    assert out.strip() == "" and f"{n} job(s) already done" in err
     # an empty folder: one self-contained `run` command per job
     assert cli.main(["study", "hare_tortoise/table7", "--list", "--out-dir", str(tmp_path)]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert len(lines) == 35 and all(l.startswith("python -m plasticity_sim run noisy_warm_start --preset compare")
-                                    for l in lines)
+    assert len(lines) == n and all(l.startswith("python -m plasticity_sim run noisy_warm_start --preset compare")
+                                   for l in lines)
     # with --overwrite every job is listed, and each command carries it
     assert cli.main(["study", "hare_tortoise/table7", "--list", "--overwrite"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert len(lines) == 35 and all(l.endswith("--overwrite") for l in lines)
+    assert len(lines) == n and all(l.endswith("--overwrite") for l in lines)
 
 
 def test_call_jobs_are_listed_as_study_job_commands(capsys, tmp_path):
