@@ -14,37 +14,21 @@ which carries over to another machine where absolute seconds do not.
 """
 from __future__ import annotations
 
-import argparse
 import json
-import platform
-import tempfile
-import time
 from pathlib import Path
+
+from study_bench import parse, run
 
 from plasticity_sim import study as runner
 from plasticity_sim import sweep
 
 
-def _run(jobs: list[dict], workers: int) -> float:
-    t0 = time.perf_counter()
-    failures = sweep.run_jobs_local(jobs, workers=workers)
-    if failures:
-        raise SystemExit(f"{len(failures)} job(s) failed: {failures[0][1]}")
-    return time.perf_counter() - t0
-
-
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--seed", type=int, default=0)
-    args = ap.parse_args(argv)
-    tmp = Path(tempfile.mkdtemp(prefix="bridge_study_"))
-    print(f"python {platform.python_version()}, {platform.processor() or platform.machine()}, "
-          f"{args.workers} worker(s), one torch thread each", flush=True)
+    args, tmp = parse(__doc__, argv, "bridge_study")
 
     bridge = runner.select("bridge/networks")[0]
     jobs = runner.jobs(bridge, seeds=[args.seed], out_dir=tmp / "bridge")
-    wall = _run(jobs, args.workers)
+    wall = run(jobs, args.workers)
     per_job = {Path(j["out"]).stem: json.loads(Path(j["out"]).read_text())["provenance"]["wall_time_s"]
                for j in jobs}
     for name, s in sorted(per_job.items(), key=lambda kv: -kv[1]):
@@ -56,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{wall * seeds / 60:.1f} min wall, {worker_s / 60:.1f} min of worker time (goal <= 30 min on 2 cores)")
 
     base = sweep.make_jobs("chunked", "tiny", ["cold"], [args.seed], [], out_dir=str(tmp / "base"))
-    base_wall = _run(base, 1)
+    base_wall = run(base, 1)
     print(f"baseline, `tiny` chunked cold run (seed {args.seed}): {base_wall:.1f} s")
     print(f"ratio: the whole bridge study = {worker_s / base_wall:.1f} baseline runs of worker time")
     return 0

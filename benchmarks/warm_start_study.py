@@ -13,13 +13,8 @@ previous setting's mean seconds per run over the new one's: how much less work a
 """
 from __future__ import annotations
 
-import argparse
-import platform
-import tempfile
-import time
-from pathlib import Path
-
 import numpy as np
+from study_bench import parse, run
 
 from plasticity_sim import protocols, sweep
 from plasticity_sim import study as runner
@@ -27,11 +22,7 @@ from plasticity_sim.dash import cpu_study as study
 
 
 def _run(jobs: list[dict], workers: int) -> tuple[float, list[dict]]:
-    t0 = time.perf_counter()
-    failures = sweep.run_jobs_local(jobs, workers=workers)
-    wall = time.perf_counter() - t0
-    if failures:
-        raise SystemExit(f"{len(failures)} job(s) failed: {failures[0][1]}")
+    wall = run(jobs, workers)
     return wall, [protocols.load_results(job["out"]) for job in jobs]
 
 
@@ -46,14 +37,8 @@ def _row(r: dict) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--no-baseline", action="store_true", help="skip the previous setting's runs")
-    args = ap.parse_args(argv)
-    tmp = Path(tempfile.mkdtemp(prefix="warm_start_study_"))
-    print(f"python {platform.python_version()}, {platform.processor() or platform.machine()}, "
-          f"{args.workers} worker(s), one torch thread each", flush=True)
+    args, tmp = parse(__doc__, argv, "warm_start_study",
+                      [("--no-baseline", {"action": "store_true", "help": "skip the previous setting's runs"})])
 
     main_study = runner.select("dash/main")[0]
     jobs = runner.jobs(main_study, seeds=[args.seed], out_dir=tmp / "new")
