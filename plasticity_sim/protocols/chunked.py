@@ -46,7 +46,7 @@ def _experiment_generators(config: ChunkedConfig, gens: dict, n_seen: int) -> di
     return {name: torch.Generator().manual_seed(keyed[name]) for name in ("train", "intervention", "augment")}
 
 
-def _continue(config: ChunkedConfig, model, x, y, optimizer, intervention, augment, generator,
+def _continue(config: ChunkedConfig, model, x, y, optimizer, during: dict, augment, generator,
               evaluate_on) -> dict:
     """The budget control: ``continue_epochs`` more epochs on the same data after the target, with
     test accuracy every ``continue_eval_every`` epochs (epoch counts after the target)."""
@@ -56,9 +56,7 @@ def _continue(config: ChunkedConfig, model, x, y, optimizer, intervention, augme
     for epoch in range(1, config.continue_epochs + 1):
         # target 1.0 and one epoch per call: exactly one epoch, whatever the running accuracy
         result = train_until(model, x, y, optimizer=optimizer, target_train_acc=1.0, max_epochs=1,
-                             batch_size=config.batch_size, generator=generator,
-                             regularizer=getattr(intervention, "regularizer", None),
-                             step_hooks=tuple(getattr(intervention, "step_hooks", ()) or ()),
+                             batch_size=config.batch_size, generator=generator, **during,
                              augment=augment, progress=False, context="budget control", first_epoch=epoch)
         steps += int(result.steps)
         if epoch % config.continue_eval_every == 0 or epoch == config.continue_epochs:
@@ -195,12 +193,14 @@ def run_chunked(config: ChunkedConfig, *, resume_state: dict | None = None,
             experiment=j, x_seen=x, y_seen=y, chunk_size=chunk_size, generator=current["intervention"],
             initial_state=initial_state, make_fresh_model=fresh_model, make_optimizer=new_optimizer)
         model, optimizer = intervention(model, optimizer, context)
+        # what the method does during training, read after it acted (it may bind hooks to a new model);
+        # the budget control keeps the same loss term and step hooks
+        during = {"regularizer": getattr(intervention, "regularizer", None),
+                  "step_hooks": tuple(getattr(intervention, "step_hooks", ()) or ())}
         intervention_time = time.perf_counter() - t0
         result = train_until(
             model, x, y, optimizer=optimizer, target_train_acc=config.target_train_acc,
-            max_epochs=config.max_epochs, batch_size=config.batch_size, generator=current["train"],
-            regularizer=getattr(intervention, "regularizer", None),
-            step_hooks=tuple(getattr(intervention, "step_hooks", ()) or ()),
+            max_epochs=config.max_epochs, batch_size=config.batch_size, generator=current["train"], **during,
             augment=augment, progress=False, context=f"experiment {j}")
         record = {
             "experiment": j, "n_train": int(len(y)),
@@ -212,7 +212,7 @@ def run_chunked(config: ChunkedConfig, *, resume_state: dict | None = None,
         }
         if config.continue_epochs and j == J:
             record["continuation"] = _continue(
-                config, model, x, y, optimizer, intervention, augment, current["train"],
+                config, model, x, y, optimizer, during, augment, current["train"],
                 lambda: evaluate(evaluation_model(model), data.x_test, data.y_test))
         if config.diagnostics:
             record["diagnostics"] = _diagnostics(model, x, y, initial_state, config.diagnostics_max_points)
