@@ -26,9 +26,17 @@ def test_the_study_declares_every_method_on_both_models_with_five_seeds():
             "head_reset"} == set(study.TABLE1_METHODS)
     assert {j["out"].split("/")[1] for j in jobs} == {"mlp", "cnn"}
     controls = runner.jobs(runner.select("dash/controls")[0], out_dir="out")
-    assert len(controls) == (5 * 2 + 2 * 4 + 1) * 5       # + the lr 1e-3 arm's continued cold runs
+    assert len(controls) == (5 * 2 + 2 * 4 + 3) * 5       # + three arms' continued cold runs
     assert {j["config"]["lr"] for j in controls if "/mlp_lr1e-3" in j["out"]} == {1e-3}
-    assert {j["config"]["continue_epochs"] for j in controls if "/mlp_lr1e-3_budget/" in j["out"]} == {600}
+    budget = [j for j in controls if "_budget/" in j["out"]]
+    assert {j["out"].split("/")[1] for j in budget} == {"mlp_lr1e-3_budget", "mlp_aug_budget", "cnn_aug_budget"}
+    assert {(j["method"], j["config"]["continue_epochs"]) for j in budget} == {("cold", 600)}
+    # each budget arm is its parent arm's cold run, continued: same config but the continuation
+    for j in budget:
+        parent = next(p for p in controls if p["method"] == "cold" and p["seed"] == j["seed"]
+                      and p["out"].split("/")[1] == j["out"].split("/")[1].removesuffix("_budget"))
+        assert {k: v for k, v in j["config"].items() if not k.startswith("continue_")} == \
+            {k: v for k, v in parent["config"].items() if not k.startswith("continue_")}
     assert {j["method"] for j in controls} == {"cold", "warm", "sp", "dash"}
     assert {j["config"]["dataset"] for j in controls} == {"mnist1d", "digits", "feature_noise"}
     adamw = [j for j in controls if "/mlp_adamw/" in j["out"]]

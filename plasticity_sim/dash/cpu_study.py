@@ -74,17 +74,18 @@ ARMS: dict[str, Arm] = {
     # the paper's learning rate: cold runs then stop on the epoch cap, not the target, in early experiments
     "mlp_lr1e-3": Arm("tiny", ("cold", "warm"), ("lr=0.001",), doc="MLP, SGD at the paper's lr 1e-3"),
     # The budget control of an arm whose cold runs stop on the 300-epoch cap: the same cold runs, trained
-    # on past the cap for 600 more epochs (19,200 steps), so cold can be read at warm's total steps. The
-    # augmentation arms need the same control; with shifts a cold run then costs about 16 min (CNN) on
-    # one core of the project's machine, so it is not shipped (book/dash/02b gives the command).
+    # on past the cap for 600 more epochs (19,200 steps), so cold can be read at warm's total steps
+    # (warm's whole run is at most 28,000 steps in these arms; cold's last experiment alone is 9,600).
     "mlp_lr1e-3_budget": Arm("tiny", ("cold",), ("lr=0.001",) + _BUDGET, doc="MLP, lr 1e-3: cold continued"),
+    "mlp_aug_budget": Arm("tiny", ("cold",), _AUGMENT + _BUDGET, doc="MLP, shifts: cold continued"),
+    "cnn_aug_budget": Arm("tiny_cnn", ("cold",), _AUGMENT + _BUDGET, doc="1-D CNN, shifts: cold continued"),
     "digits_mlp": Arm("tiny", _FOUR, _DIGITS, doc="digits (8x8), MLP, SGD, J = 10: an easy task"),
     "feature_noise_cnn": Arm("tiny", _FOUR, _FEATURE_NOISE,
                              doc="feature/noise images (16x16, every feature frequent), 2-D CNN, SGD"),
 }
 MAIN = ("mlp", "cnn")
 CONTROLS = ("mlp_adamw", "cnn_adamw", "mlp_lr1e-3", "mlp_aug", "cnn_aug", "digits_mlp", "feature_noise_cnn",
-            "mlp_lr1e-3_budget")
+            "mlp_lr1e-3_budget", "mlp_aug_budget", "cnn_aug_budget")
 
 
 def _sweeps(arms) -> tuple[Sweep, ...]:
