@@ -18,7 +18,10 @@ varies them (book/dash/02c):
 * **Method strengths**: a small grid for DASH's lambda and S&P's shrink, and the cold start's epoch
   budget, chosen on a validation split of the *training* points (``dataset_kwargs.validation``),
   never on the test set.
-* **Capacity** is not varied here (see the chapter).
+* **Capacity**: one wider 1-D CNN (``cnn_wide``: 64 channels instead of 32, 28,298 parameters instead
+  of 8,010) at J = 50, the J of the largest gain in the MLP sweep (FIRE, +2.1 points), fixed before
+  the CNN sweep was run. It runs cold's last experiment (not continued: the budget control is the
+  32-channel CNN's) and the five methods.
 
 Work saved, honestly: every arm uses ``streams="by_size"``: an experiment's batch order and fresh
 draws are keyed by the number of points it trains on, and the chunks are one permutation cut into J
@@ -39,13 +42,18 @@ from plasticity_sim import protocols, runs, stats
 from plasticity_sim.sweep import Study, Sweep
 
 J_VALUES = (5, 10, 20, 50)
-PRESETS = {"mlp": "tiny", "cnn": "tiny_cnn"}
+PRESETS = {"mlp": "tiny", "cnn": "tiny_cnn", "cnn_wide": "tiny_cnn"}
+# The capacity arm: 2x the channels, so 3.5x the parameters. 4x (128 channels, 106k parameters) costs
+# 4.3x the 32-channel CNN per step on one core, about 3 core-hours at J = 50, beyond this study's budget.
+WIDE_CHANNELS = 64
+CAPACITY_J = 50
+EXTRA = {"mlp": (), "cnn": (), "cnn_wide": ('model_kwargs={"channels": %d}' % WIDE_CHANNELS,)}
 # Both networks run the same grid (the 1-D CNN costs about 1.5x the MLP per step on one core).
-METHODS = {"mlp": ("warm", "sp", "dash", "dash_row", "fire"), "cnn": ("warm", "sp", "dash", "dash_row", "fire")}
-J_OF = {"mlp": J_VALUES, "cnn": J_VALUES}
+METHODS = {m: ("warm", "sp", "dash", "dash_row", "fire") for m in PRESETS}
+J_OF = {"mlp": J_VALUES, "cnn": J_VALUES, "cnn_wide": (CAPACITY_J,)}
 # J at which cold's whole run (its average accuracy and total steps) is measured: only those columns
 # need it, and a whole cold run at J costs about J/2 cold trainings on all the data.
-COLD_FULL_J = {"mlp": (5, 10), "cnn": (5, 10)}
+COLD_FULL_J = {"mlp": (5, 10), "cnn": (5, 10), "cnn_wide": ()}
 SEEDS = (0, 1, 2, 3, 4)
 # The budget control: 3,200 more epochs of the cold start's final network (102,400 steps at 32
 # steps an epoch), more than any method's whole run at J = 50 takes, measured every 20 epochs.
@@ -81,11 +89,12 @@ def _grid_sweeps(model: str) -> tuple[Sweep, ...]:
 
 
 def _sweep_sweeps(model: str) -> tuple[Sweep, ...]:
-    preset = PRESETS[model]
-    out = [Sweep("chunked", preset, ("cold",), COLD_LAST, sub=f"{model}_cold_last")]
+    preset, extra = PRESETS[model], EXTRA[model]
+    cold_last = COLD_LAST if model != "cnn_wide" else BY_SIZE + ("only_last=true", "num_chunks=5")
+    out = [Sweep("chunked", preset, ("cold",), extra + cold_last, sub=f"{model}_cold_last")]
     for j in J_OF[model]:
         methods = METHODS[model] + (("cold",) if j in COLD_FULL_J[model] else ())
-        out.append(Sweep("chunked", preset, methods, BY_SIZE + (f"num_chunks={j}",), sub=_arm(model, j)))
+        out.append(Sweep("chunked", preset, methods, extra + BY_SIZE + (f"num_chunks={j}",), sub=_arm(model, j)))
     return tuple(out)
 
 
@@ -95,6 +104,8 @@ STUDIES = (
               "continued for the budget control"),
     Study("dash/j_sweep_cnn", "dash_jsweep", _sweep_sweeps("cnn"), chapters=("dash/02c",),
           doc="the same J sweep with the 1-D CNN"),
+    Study("dash/j_capacity", "dash_jsweep", _sweep_sweeps("cnn_wide"), chapters=("dash/02c",),
+          doc=f"capacity: a 1-D CNN with {WIDE_CHANNELS} channels (3.5x the parameters) at J = {CAPACITY_J}"),
     Study("dash/j_tuning", "dash_jtune", _grid_sweeps("mlp"), seeds=TUNE_SEEDS, chapters=("dash/02c",),
           doc=f"validation grid at J = {TUNE_J} (MLP): DASH lambda, S&P shrink, cold's epoch budget"),
 )
@@ -175,9 +186,11 @@ def effect_rows(model: str, results_dir: str | Path = RESULTS, *, level: float =
             if method != "cold":
                 row["vs_cold"] = stats.paired_ci({s: 100 * (last[s] - cold[s]["summary"]["test_acc_last"])
                                                   for s in seeds}, level=level)
-                budget = {s: cold_at_steps(cold[s], total[s]) for s in seeds}
-                row["vs_budget"] = stats.paired_ci({s: 100 * (last[s] - budget[s][0]) for s in seeds}, level=level)
-                row["budget_steps"] = float(np.mean([budget[s][1] for s in seeds]))
+                if all("continuation" in cold[s]["experiments"][-1] for s in seeds):   # not the capacity arm
+                    budget = {s: cold_at_steps(cold[s], total[s]) for s in seeds}
+                    row["vs_budget"] = stats.paired_ci({s: 100 * (last[s] - budget[s][0]) for s in seeds},
+                                                       level=level)
+                    row["budget_steps"] = float(np.mean([budget[s][1] for s in seeds]))
             rows.append(row)
     for key in ("vs_cold", "vs_budget"):
         family = {(r["J"], r["method"]): r[key] for r in rows if key in r}
