@@ -100,7 +100,7 @@ def test_cli_study_lists_one_run_command_per_job(capsys, tmp_path):
         assert cli.main(["study", name, "--list", "--out-dir", str(tmp_path / name)]) == 0
         n += len(runner.jobs(runner.select(name)[0], out_dir=tmp_path / name))
     lines = capsys.readouterr().out.splitlines()
-    assert len(lines) == n == (2 * len(study.TABLE1_METHODS) + 1) * 5 + (5 * 2 + 2 * 4 + 1) * 5
+    assert len(lines) == n == (2 * len(study.TABLE1_METHODS) + 1) * 5 + (5 * 2 + 2 * 4 + 3) * 5
     assert all(l.startswith("python -m plasticity_sim run chunked --preset tiny") for l in lines)
     assert any("--set augment_pad=4" in l for l in lines) and any("--set optimizer=adamw" in l for l in lines)
     assert cli.main(["study", "dash/main", "--seeds", "0,x"]) == 2
