@@ -72,7 +72,8 @@ def test_chunked_remedies_pair_with_the_dash_studys_warm_start(by):
 
 def test_hare_tortoise_cells_are_the_parts_tables(by):
     records = hare.load_records("compare")["records"] + hare.load_records("table7")["records"]
-    rows = {r["method"]: r for r in hare.comparison_table(records, ["cold", "warm", "sp_init", "hare_tortoise", "redo"])}
+    order = ["cold", "warm", "sp_init", "hare_tortoise", "redo"]
+    rows = {r["method"]: r for r in hare.comparison_table(records, order)}
     for m in ("sp_init", "hare_tortoise", "redo"):
         _same(by[(m, "noisy")], rows[m]["ci_vs_warm"])
     growing = hare.load_continual("continual_full")["records"]

@@ -324,7 +324,8 @@ def setting_facts() -> list[dict]:
     protocol = {
         "mlp": f"{c['mlp']['num_chunks']} chunks; experiment j trains on chunks 1..j to "
                f"{100 * c['mlp']['target_train_acc']:.1f} % train accuracy",
-        "noisy": f"phase 1: {100 * c['noisy']['ratios'][0]:.0f} % of the data, label noise {c['noisy']['noises'][0]:g}; "
+        "noisy": f"phase 1: {100 * c['noisy']['ratios'][0]:.0f} % of the data, "
+                 f"label noise {c['noisy']['noises'][0]:g}; "
                  f"phase 2: all of it, clean labels, {c['noisy']['epochs']} epochs",
         "growing": f"{c['growing']['num_phases']} phases of new data, label noise {c['growing']['noise_start']:g} "
                    f"falling to {c['growing']['noise_end']:g}, {c['growing']['epochs']} epochs each",
