@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent / "plasticity_sim"
-PARTS = ("dash", "hare_tortoise", "continual", "theory")
+PARTS = ("dash", "hare_tortoise", "continual", "theory", "guide")
 ENGINE = ("data", "models", "train", "interventions", "protocols", "methods", "runs", "stats", "sweep",
           "diagnostics", "plotting", "widgets", "controls", "checks", "arithmetic", "atomic", "published",
           "registry", "frequencies", "ground_truth")

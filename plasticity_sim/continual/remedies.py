@@ -266,7 +266,7 @@ def study_file(out, *, study: str, seeds, overwrite: bool = False, check_only: b
 STUDIES = tuple(
     Study(f"continual/{name}", "continual", (Call("plasticity_sim.continual.remedies:study_file",
                                                   f"keeping_{name}.json", {"study": name}),),
-          chapters=("continual/03",), doc=doc)
+          chapters=("continual/03",) + (("guide/01",) if name != "adam" else ()), doc=doc)   # guide/01: the remedy map
     for name, doc in (("permuted", "online permuted digits: backprop and every remedy, 50 tasks"),
                       ("class_incremental", "classes added in steps, each step also trained from scratch"),
                       ("adam", "permuted digits under Adam with default and equal moment decays"),

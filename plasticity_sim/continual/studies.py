@@ -217,7 +217,7 @@ STUDIES = (
     Study("continual/regression", "continual",
           tuple(Call("plasticity_sim.continual.studies:regression_file", f"regression_{m}.json", {"method": m})
                 for m in ("bp", "cbp")),
-          seeds=HEADLINE["seeds"], chapters=("continual/01", "continual/02"),
+          seeds=HEADLINE["seeds"], chapters=("continual/01", "continual/02", "guide/01"),
           doc="slowly-changing regression, backprop and CBP, 30 seeds"),
     Study("continual/frames", "continual", (Call("plasticity_sim.continual.studies:frames_file",
                                                  "regression_frames.json"),),

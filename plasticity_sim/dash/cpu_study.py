@@ -94,7 +94,7 @@ def _sweeps(arms) -> tuple[Sweep, ...]:
 
 # The DASH part's shipped studies, run by `python -m plasticity_sim study dash/<name>`.
 STUDIES = (
-    Study("dash/main", "dash_cpu", _sweeps(MAIN), chapters=("dash/02",),
+    Study("dash/main", "dash_cpu", _sweeps(MAIN), chapters=("dash/02", "guide/01"),
           doc="Table 1 at CPU scale: 9 methods x 5 seeds, MLP and 1-D CNN, SGD"),
     Study("dash/controls", "dash_cpu", _sweeps(CONTROLS), chapters=("dash/02b",),
           doc="AdamW, the paper's lr, shifts, and two easy tasks (cold and warm, or four methods)"),

@@ -36,7 +36,8 @@ STUDIES = (
     Study("hare_tortoise/compare", "hare_tortoise/compare",
           (Sweep(_NOISY, "compare", ("cold", "warm", "sp_init", "head_reset", "ema", "self_distill",
                                      "hare_tortoise")),),
-          chapters=("hare_tortoise/02", "hare_tortoise/03"), doc="H&T and its ablations on the noisy warm start"),
+          chapters=("hare_tortoise/02", "hare_tortoise/03", "guide/01"),
+          doc="H&T and its ablations on the noisy warm start"),
     Study("hare_tortoise/table7", "hare_tortoise/table7",
           (Sweep(_NOISY, "compare", tuple(m for m in _TABLE7 if m != "redo")),
            Sweep(_NOISY, "compare", ("redo",), (_REDO_PARAMS,)),
@@ -45,10 +46,10 @@ STUDIES = (
            # are left out of this cell to keep the study within the project's 2-core budget)
            Sweep(_NOISY, "compare", ("cold", "warm", "sp_init", "head_reset", "l2", "augmentation", "redo", "dash"),
                  ("ratios=0.1", _REDO_PARAMS), sub="paper_cell")),
-          chapters=("hare_tortoise/03",), doc="trainability vs generalisation methods (Table 7's idea), "
+          chapters=("hare_tortoise/03", "guide/01"), doc="trainability vs generalisation methods (Table 7's idea), "
                                              "in our cell and in the paper's"),
     Study("hare_tortoise/continual_full", "hare_tortoise/continual_full", (Sweep("growing_data", "small", _GROWING),),
-          chapters=("hare_tortoise/02",), doc="growing data, full access to earlier phases"),
+          chapters=("hare_tortoise/02", "guide/01"), doc="growing data, full access to earlier phases"),
     Study("hare_tortoise/continual_buffer", "hare_tortoise/continual_buffer",
           (Sweep("growing_data", "small", _GROWING, ("access=buffer",)),),
           chapters=("hare_tortoise/02",), doc="growing data, a replay buffer of earlier phases"),
