@@ -28,6 +28,14 @@ from plasticity_sim.methods import METHODS, resolve
 # enough to embed dozens of widget frames in one page and large enough to read.
 FIGSIZE = (6.4, 3.6)
 DPI = 80
+# A chapter's own figures follow the page rule (issues #15 and #26, tests/figure_checks.py): at most
+# PAGE_WIDTH_IN wide at PAGE_DPI, so they show at their natural size in the ~690 px text column, where
+# a matplotlib point is a CSS point; no text below MIN_FONT_PT; legends off the data; at most
+# MAX_COLOURS colours for a reader to tell apart in one legend.
+PAGE_DPI = 96
+PAGE_WIDTH_IN = 7.0
+MIN_FONT_PT = 9
+MAX_COLOURS = 6
 
 # Method colours and labels come from the one method table (plasticity_sim.methods); the colour
 # cycle keeps the book's historical order so unnamed lines keep their colours.
@@ -85,20 +93,31 @@ def book_style(**overrides) -> Iterator[None]:
         yield
 
 
-def new_figure(ncols: int = 1, nrows: int = 1, *, figsize=None, sharex=False, sharey=False):
+def new_figure(ncols: int = 1, nrows: int = 1, *, figsize=None, sharex=False, sharey=False, dpi=None,
+               **subplot_kw):
     """A figure in the book style with ``nrows x ncols`` axes, not registered with pyplot.
 
-    ``figsize`` defaults to the book's frame size (6.4 x 3.6 in). Returns ``(fig, axes)`` where
-    ``axes`` is a single Axes for a 1 x 1 grid, else a numpy array (as ``plt.subplots``).
+    ``figsize`` defaults to the book's frame size (6.4 x 3.6 in), ``dpi`` to ``DPI``; other keywords
+    go to ``Figure.subplots`` (``width_ratios``, ...). Returns ``(fig, axes)`` where ``axes`` is a single
+    Axes for a 1 x 1 grid, else a numpy array (as ``plt.subplots``).
     """
     for name, n in (("ncols", ncols), ("nrows", nrows)):
         if not isinstance(n, (int, np.integer)) or n < 1:
             raise ValueError(f"{name} must be a positive int, got {n!r}")
     with book_style():
-        fig = Figure(figsize=figsize or FIGSIZE, dpi=DPI, facecolor="white")
+        fig = Figure(figsize=figsize or FIGSIZE, dpi=dpi or DPI, facecolor="white")
         FigureCanvasAgg(fig)  # render with Agg, independent of the notebook's backend
-        axes = fig.subplots(nrows, ncols, sharex=sharex, sharey=sharey, squeeze=True)
+        axes = fig.subplots(nrows, ncols, sharex=sharex, sharey=sharey, squeeze=True, **subplot_kw)
     return fig, axes
+
+
+def page_figure(ncols: int = 1, nrows: int = 1, *, figsize=(PAGE_WIDTH_IN, 3.2), **kw):
+    """:func:`new_figure` at the page rule's ``PAGE_DPI`` (a chapter's static figure); ``figsize`` at
+    most ``PAGE_WIDTH_IN`` wide, so that it shows at its natural size.
+    """
+    if figsize[0] > PAGE_WIDTH_IN:
+        raise ValueError(f"figsize must be at most {PAGE_WIDTH_IN} in wide, got {figsize[0]!r}")
+    return new_figure(ncols, nrows, figsize=figsize, dpi=PAGE_DPI, **kw)
 
 
 def mean_std_band(ax, x, mean, std, *, label=None, color=None, alpha=0.2, n_std=1.0):

@@ -148,23 +148,23 @@ def test_chunked_arms_pass_the_dash_settings_explicitly_and_may_run_there():
 
 
 def test_keeping_figures_natural_size_and_fonts_of_at_least_9pt():
-    from matplotlib.text import Text
-
+    from figure_checks import check_page_rules
     from plasticity_sim.continual import figures as F
 
     rng = np.random.default_rng(0)
     cols = ("online_acc", "dormant_redo", "effective_rank", "weight_magnitude")
+    arms = ("bp", "l2", "sp", "cbp", "redo", "clip", "parseval", "ln_wd", "fire")
     data = {"seeds": [0, 1, 2], "index": "task",
             "arms": {a: {"runs": {str(s): {"columns": {c: list(rng.random(6)) for c in cols}} for s in range(3)}}
-                     for a in ("bp", "clip", "fire")}}
-    figs = [F.plot_remedy_curves(data, "online_acc", band=True), F.plot_diagnostics(data, ["bp", "fire"]),
-            F.plot_paired(ks.paired_table(data, "online_acc"), xlabel="difference")]
-    for fig in figs:
-        fig.canvas.draw()
-        assert fig.get_size_inches()[0] <= 7.05
-        small = [t.get_text() for t in fig.findobj(Text) if t.get_visible() and t.get_text().strip()
-                 and t.get_fontsize() < 9]
-        assert not small, small
+                     for a in arms}}
+    figs = {"three arms": F.plot_remedy_curves(data, "online_acc", ["bp", "clip", "fire"], band=True),
+            "nine arms, by kind": F.plot_remedy_curves(data, "online_acc"),
+            "diagnostics": F.plot_diagnostics(data, ["bp", "fire"]),
+            "paired": F.plot_paired(ks.paired_table(data, "online_acc"), xlabel="difference")}
+    assert len(figs["three arms"].axes) == 1
+    assert len([a for a in figs["nine arms, by kind"].axes if a.get_visible()]) == 4     # the four kinds of rule
+    for name, fig in figs.items():
+        check_page_rules(name, fig)
 
 
 def test_shipped_keeping_results_load_with_five_seeds():

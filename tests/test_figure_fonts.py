@@ -1,4 +1,5 @@
-"""Theory figures are readable on the page: natural size, fonts >= 9 pt, no legend over data (issue #15).
+"""Theory figures are readable on the page: natural size, fonts >= 9 pt, no legend over data (issue #15),
+labels apart, bars whole and few colours per legend (issue #26). The checks are tests/figure_checks.py.
 
 A figure is shown at its natural pixel size when it is at most 7 in wide at 96 dpi (the book's text
 column is ~690 px), and at 96 dpi a matplotlib point is a CSS point, so ``fontsize >= 9`` means 9 pt on
@@ -12,9 +13,9 @@ import dataclasses
 
 import numpy as np
 import pytest
-from matplotlib.legend import Legend
-from matplotlib.text import Text
 
+from figure_checks import (check_bars_from_zero, check_colours, check_legends_off_data, check_size_and_fonts,
+                           check_texts_apart)
 from plasticity_sim.theory import Fig3Config, fig3_data, run_fig3, sample_seed, simulate, trace_training_run
 from plasticity_sim.theory import figures as F
 from plasticity_sim.theory.studies import (SMALL_INSTANCE, chunk_counts, second_experiment, small_instance,
@@ -55,44 +56,26 @@ def _figures():
 FIGURES = list(_figures())
 
 
-def _texts(fig):
-    fig.canvas.draw()
-    for t in fig.findobj(Text):
-        if t.get_visible() and t.get_text().strip() and t.figure is fig:
-            yield t
-
-
 @pytest.mark.parametrize("name,fig", FIGURES, ids=[n for n, _ in FIGURES])
 def test_figure_shows_at_natural_size_with_fonts_of_at_least_9pt(name, fig):
-    w, _ = fig.get_size_inches()
-    assert fig.dpi == F.FIG_DPI == 96 and w <= 7.05, f"{name}: {w:.2f} in at {fig.dpi} dpi"
-    small = sorted({(round(t.get_fontsize(), 1), t.get_text()[:30]) for t in _texts(fig)
-                    if t.get_fontsize() < F.MIN_FONT_PT})
-    assert not small, f"{name}: text below {F.MIN_FONT_PT} pt: {small[:5]}"
-
-
-def _data_points(ax):
-    pts = [line.get_transform().transform(np.column_stack(line.get_data()).astype(float))
-           for line in ax.get_lines() if line.get_visible() and len(line.get_xdata())]
-    pts += [c.get_offset_transform().transform(c.get_offsets()) for c in ax.collections
-            if hasattr(c, "get_offsets") and len(c.get_offsets())]
-    return np.concatenate(pts) if pts else np.zeros((0, 2))
+    assert F.FIG_DPI == 96 and F.MIN_FONT_PT == 9
+    check_size_and_fonts(name, fig)
 
 
 @pytest.mark.parametrize("name,fig", FIGURES, ids=[n for n, _ in FIGURES])
 def test_no_legend_over_data(name, fig):
-    fig.canvas.draw()
-    legends = list(fig.legends) + [ax.get_legend() for ax in fig.axes if ax.get_legend()]
-    for leg in legends:
-        assert isinstance(leg, Legend)
-        box = leg.get_window_extent()
-        for ax in fig.axes:
-            pts = _data_points(ax)
-            pts = pts[np.isfinite(pts).all(axis=1)]
-            inside = (pts[:, 0] > box.x0) & (pts[:, 0] < box.x1) & (pts[:, 1] > box.y0) & (pts[:, 1] < box.y1)
-            assert not inside.any(), f"{name}: legend covers {inside.sum()} data points"
+    check_legends_off_data(name, fig)
 
 
+@pytest.mark.parametrize("name,fig", FIGURES, ids=[n for n, _ in FIGURES])
+def test_labels_apart_bars_whole_and_few_colours(name, fig):
+    check_texts_apart(name, fig)
+    check_bars_from_zero(name, fig)
+    check_colours(name, fig)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Every check of tests/figure_checks.py can fail: one small figure that breaks each rule.
 def test_legend_check_can_fail():
     fig, ax = F._figure((4, 3))
     ax.plot([0, 1], [0, 1], "o-", label="data")
@@ -100,3 +83,52 @@ def test_legend_check_can_fail():
     ax.legend(loc="upper left")                                  # drawn over the point (0.05, 0.95)
     with pytest.raises(AssertionError, match="legend covers"):
         test_no_legend_over_data("toy", fig)
+
+
+def test_legend_over_bars_fails():
+    fig, ax = F._figure((4, 3))
+    ax.bar(range(4), [5, 6, 7, 8], label="bars")
+    ax.legend(loc="lower right")                                 # over the last bar's body, not its top
+    with pytest.raises(AssertionError, match="legend covers 1 bars"):
+        check_legends_off_data("toy", fig)
+
+
+def test_size_and_font_checks_can_fail():
+    fig, ax = F._figure((4, 3))
+    ax.set_title("small", fontsize=7)
+    with pytest.raises(AssertionError, match="below 9 pt"):
+        check_size_and_fonts("toy", fig)
+    wide, _ = F._figure((9, 3))
+    with pytest.raises(AssertionError, match="9.00 in at 96"):
+        check_size_and_fonts("toy", wide)
+
+
+def test_overlapping_and_cut_off_labels_fail():
+    fig, ax = F._figure((4, 3))
+    ax.set_xticks(range(2, 6), [f"a long tick label {i}" for i in range(4)])  # four long labels, 0.3 in apart
+    ax.set_xlim(-5, 12)
+    with pytest.raises(AssertionError, match="labels overlap"):
+        check_texts_apart("toy", fig)
+    fig, ax = F._figure((4, 3))
+    ax.text(1.3, 0.5, "beyond the right edge", transform=ax.transAxes)
+    with pytest.raises(AssertionError, match="cut off"):
+        check_texts_apart("toy", fig)
+
+
+def test_truncated_bar_axis_fails():
+    fig, ax = F._figure((4, 3))
+    ax.bar(range(3), [60, 65, 70])
+    ax.set_ylim(55, 75)                                          # bars from 0, axis from 55
+    with pytest.raises(AssertionError, match="truncated"):
+        check_bars_from_zero("toy", fig)
+    ax.set_ylim(0, 75)
+    check_bars_from_zero("toy", fig)
+
+
+def test_too_many_colours_in_a_legend_fail():
+    fig, ax = F._figure((4, 3))
+    for i in range(7):
+        ax.plot([0, 1], [i, i + 1], color=f"C{i}", label=f"line {i}")
+    fig.legend(loc="outside right center")
+    with pytest.raises(AssertionError, match="7 colours"):
+        check_colours("toy", fig)

@@ -6,6 +6,8 @@ result beside the protocol (test_two_phase.py, test_subsets.py, test_feature_pro
 import numpy as np
 import pytest
 
+from figure_checks import (check_bars_from_zero, check_colours, check_legends_off_data, check_size_and_fonts,
+                           check_texts_apart)
 from plasticity_sim.dash.figures import plot_factor_histograms, plot_shrink_geometry
 from plasticity_sim.dash.report import label
 
@@ -34,9 +36,10 @@ def test_method_names_for_the_figures():
 
 
 # ---------------------------------------------------------------------------------------------------
-# The DASH chapters' pictures follow the theory part's page rule (issue #15, tests/test_figure_fonts.py):
-# at most 7 in wide at 96 dpi, no text below 9 pt, no legend over data. Inputs are small fakes of the
-# protocols' results (no training).
+# The DASH chapters' pictures follow the book's page rule (issues #15 and #26, tests/figure_checks.py):
+# at most 7 in wide at 96 dpi, no text below 9 pt, no legend over data, labels apart, bars whole, few
+# colours per legend. Inputs are small fakes of the protocols' results (no training), or the shipped
+# results the chapters draw (read in well under a second).
 def _dash_figures():
     from plasticity_sim.dash.figures import (plot_cosine_histogram, plot_pretrain_sweep, plot_probe_scatter,
                                         plot_subset_cosines)
@@ -67,48 +70,62 @@ def _dash_figures():
     for n in (250, 4000):
         yield f"cosine histogram {n}", plot_cosine_histogram(cos, n)
     yield "subset cosines", plot_subset_cosines(cos)
+    yield from _shipped_dash_figures()
+
+
+def _shipped_dash_figures():
+    """The chapters' figures of shipped results, drawn as book/dash/02, 02b and 02c draw them."""
+    from plasticity_sim.dash import cpu_study as study
+    from plasticity_sim.dash import gain_over_cold as goc
+    from plasticity_sim.dash import report
+    from plasticity_sim.dash.figures import (plot_budget_control, plot_effect_vs_j, plot_experiment_curves,
+                                        plot_paired_intervals)
+
+    results = study.RESULTS
+    four = ("cold", "warm", "sp", "dash")
+    mlp = report.summarize_results(results / "mlp", methods=four)
+    yield "experiment curves (dash/02)", plot_experiment_curves(mlp, title="MLP: mean over 5 seeds, band = range")
+    yield "experiment curves, one seed", plot_experiment_curves(mlp, seed=study.SEEDS[0], title="MLP: seed 0")
+    tables = {"MLP": study.arm_table("mlp", results), "1-D CNN": study.arm_table("cnn", results)}
+    yield "paired intervals (dash/02)", plot_paired_intervals(
+        {name: [r for r in rows if r["method"] != "l2_init"] for name, rows in tables.items()})
+    names = {"mlp": "SGD lr 1e-2 (main)", "mlp_adamw": "AdamW, wd 1e-4", "mlp_lr1e-3": "SGD lr 1e-3 (paper)",
+             "mlp_aug": "SGD + shifts", "cnn": "SGD lr 1e-2 (main)", "cnn_adamw": "AdamW, wd 1e-4",
+             "cnn_aug": "SGD + shifts"}
+    warm = {a: next(r for r in study.arm_table(a, results) if r["method"] == "warm") for a in names}
+    yield "paired intervals (dash/02b controls)", plot_paired_intervals(
+        {net: [warm[a] | {"label": names[a]} for a in arms]
+         for net, arms in (("MLP", ("mlp", "mlp_adamw", "mlp_lr1e-3", "mlp_aug")),
+                           ("1-D CNN", ("cnn", "cnn_adamw", "cnn_aug")))},
+        title="warm minus cold, paired by seed: dots = seeds, bar = mean, line = 95 % interval")
+    easy = {"digits, MLP": study.arm_table("digits_mlp", results),
+            "feature/noise, 2-D CNN": study.arm_table("feature_noise_cnn", results)}
+    yield "paired intervals (dash/02b easy)", plot_paired_intervals(
+        easy, title="easy tasks, paired by seed: dots = seeds, bar = mean, line = 95 % interval")
+    rows = goc.effect_rows("mlp", goc.RESULTS)
+    yield "effect vs J (dash/02c)", plot_effect_vs_j({"MLP": rows}, theory=goc.theory_vs_j(n_seeds=1))
+    yield "budget control (dash/02c)", plot_budget_control(goc.load_sweep("mlp", goc.RESULTS)["cold_last"],
+                                                           rows, title="MLP")
 
 
 DASH_FIGURES = list(_dash_figures())
 
 
-def _visible_texts(fig):
-    from matplotlib.text import Text
-
-    fig.canvas.draw()
-    return [t for t in fig.findobj(Text) if t.get_visible() and t.get_text().strip() and t.figure is fig]
-
-
 @pytest.mark.parametrize("name,fig", DASH_FIGURES, ids=[n for n, _ in DASH_FIGURES])
 def test_dash_figure_natural_size_and_fonts(name, fig):
-    w, _ = fig.get_size_inches()
-    assert fig.dpi == 96 and w <= 7.05, f"{name}: {w:.2f} in at {fig.dpi} dpi"
-    small = sorted({(round(t.get_fontsize(), 1), t.get_text()[:30]) for t in _visible_texts(fig)
-                    if t.get_fontsize() < 9})
-    assert not small, f"{name}: text below 9 pt: {small[:5]}"
+    check_size_and_fonts(name, fig)
 
 
 @pytest.mark.parametrize("name,fig", DASH_FIGURES, ids=[n for n, _ in DASH_FIGURES])
 def test_dash_figure_no_legend_over_data(name, fig):
-    from matplotlib.patches import Rectangle
+    check_legends_off_data(name, fig)
 
-    fig.canvas.draw()
-    legends = list(fig.legends) + [ax.get_legend() for ax in fig.axes if ax.get_legend()]
-    for leg in legends:
-        box = leg.get_window_extent()
-        for ax in fig.axes:
-            pts = [line.get_transform().transform(np.column_stack(line.get_data()).astype(float))
-                   for line in ax.get_lines() if line.get_visible() and len(line.get_xdata())]
-            pts += [c.get_offset_transform().transform(c.get_offsets()) for c in ax.collections
-                    if hasattr(c, "get_offsets") and len(c.get_offsets())]
-            pts += [ax.transData.transform([(p.get_x() + p.get_width() / 2, p.get_height())])
-                    for p in ax.patches if isinstance(p, Rectangle) and p.get_height() > 0]
-            if not pts:
-                continue
-            pts = np.concatenate(pts)
-            pts = pts[np.isfinite(pts).all(axis=1)]
-            inside = (pts[:, 0] > box.x0) & (pts[:, 0] < box.x1) & (pts[:, 1] > box.y0) & (pts[:, 1] < box.y1)
-            assert not inside.any(), f"{name}: legend covers {inside.sum()} data points"
+
+@pytest.mark.parametrize("name,fig", DASH_FIGURES, ids=[n for n, _ in DASH_FIGURES])
+def test_dash_figure_labels_apart_bars_whole_and_few_colours(name, fig):
+    check_texts_apart(name, fig)
+    check_bars_from_zero(name, fig)
+    check_colours(name, fig)
 
 
 def test_geometry_half_circles_are_not_clipped():

@@ -49,6 +49,14 @@ def test_new_figure_is_off_pyplot_white_and_book_sized():
         plotting.new_figure(0)
 
 
+def test_page_figure_is_at_most_the_column_wide_at_96_dpi():
+    fig, axes = plotting.page_figure(2, width_ratios=(1, 2))
+    assert fig.dpi == plotting.PAGE_DPI == 96 and fig.get_size_inches()[0] == plotting.PAGE_WIDTH_IN
+    assert axes[1].get_position().width > axes[0].get_position().width
+    with pytest.raises(ValueError, match="at most 7.0 in"):
+        plotting.page_figure(figsize=(7.5, 3.0))
+
+
 def test_book_style_is_scoped_and_apply_style_is_global():
     original = matplotlib.rcParams["axes.spines.top"]
     with matplotlib.rc_context({"axes.spines.top": True, "figure.dpi": 123.0}):

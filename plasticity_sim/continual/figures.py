@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from plasticity_sim.plotting import method_color, new_figure
+from plasticity_sim.plotting import MAX_COLOURS, MIN_FONT_PT, method_color, page_figure
 from plasticity_sim.stats import t_quantile
 
 LABELS = {"bp": "backprop", "cbp": "continual backprop", "l2": "L2", "sp": "S&P"}
@@ -30,25 +30,25 @@ def plot_regression(errors: dict, bin_size: int, *, dead: dict | None = None, ti
 
     Explained in: book/continual/01_loss_of_plasticity.ipynb
     """
-    fig, axes = new_figure(2 if dead else 1, figsize=(9.6, 3.6) if dead else None)
+    fig, axes = page_figure(2 if dead else 1, figsize=(7.0, 3.4))
     axes = np.atleast_1d(axes)
     for method, rows in errors.items():
         rows = np.asarray(rows)
         x = (np.arange(rows.shape[1]) + 1) * bin_size / 1e3
         _band(axes[0], x, rows, COLORS.get(method), LABELS.get(method, method))
     axes[0].set_xlabel("step (thousands)")
-    axes[0].set_ylabel(f"squared error (mean per {bin_size // 1000}k-step bin)")
-    axes[0].legend(loc="upper left", fontsize=8)
+    axes[0].set_ylabel(f"squared error per {bin_size // 1000}k-step bin")
     if title:
-        axes[0].set_title(title)
+        fig.suptitle(title, fontsize=MIN_FONT_PT + 2)
     if dead:
         for method, rows in dead.items():
             rows = np.asarray(rows)
             x = (np.arange(rows.shape[1]) + 1) * bin_size / 1e3
             _band(axes[1], x, 100 * rows, COLORS.get(method), LABELS.get(method, method))
         axes[1].set_xlabel("step (thousands)")
-        axes[1].set_ylabel("hidden units that never fired (%)")
-    pass  # the book style lays the figure out
+        axes[1].set_ylabel("units that never fired (%)")
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncols=len(labels))   # below the axes, off the bands
     return fig
 
 
@@ -60,7 +60,7 @@ def plot_frame(data: dict, activation: str, lr: float):
     """
     from plasticity_sim.continual.studies import frame
 
-    fig, ax = new_figure()
+    fig, ax = page_figure(figsize=(7.0, 3.4))
     bin_size = data["run"]["bin_size"]
     colors = {0.0: COLORS["bp"], 1e-4: COLORS["cbp"], 1e-3: "#2ca02c"}
     for rho in data["grid"]["replacement_rate"]:
@@ -73,17 +73,24 @@ def plot_frame(data: dict, activation: str, lr: float):
     ax.set_xlabel("step (thousands)")
     ax.set_ylabel("squared error per bin")
     ax.set_title(f"{activation}, step size {lr:g}, {len(data['run']['seeds'])} runs")
-    ax.legend(loc="upper left", fontsize=8)
-    pass  # the book style lays the figure out
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))   # right of the axes, off the bands
     return fig
 
 
 # ----------------------------------------------------------------------------- keeping plasticity (chapter 3)
-ARM_COLORS = {"bp": method_color("warm"), "warm": method_color("warm"), "l2": method_color("l2_every_step"),
+# The method table's colours where they stay apart; L2 (navy, like backprop), weight clipping (olive, like
+# CBP) and layer norm + WD get colours of their own, so that any panel of this part's figures shows
+# colours a reader can tell apart.
+ARM_COLORS = {"bp": method_color("warm"), "warm": method_color("warm"), "l2": "#17becf",
               "sp": method_color("sp_continual"), "cbp": method_color("cbp"), "redo": method_color("redo"),
-              "clip": method_color("weight_clipping"), "parseval": method_color("parseval"),
-              "ln_wd": "#6b6ecf", "fire": method_color("fire"), "adam_default": "#1f77b4", "adam_equal": "#e6550d",
+              "clip": "#2ca02c", "parseval": method_color("parseval"),
+              "ln_wd": "#e377c2", "fire": method_color("fire"), "adam_default": "#1f77b4", "adam_equal": "#e6550d",
               "adam_equal_short": "#31a354"}
+# What each rule changes (book/continual/03's table): the panels of plot_remedy_curves when one panel
+# would hold more lines than a reader can tell apart.
+KINDS = {"the loss": ("l2", "parseval"), "the weights": ("sp", "clip", "fire"), "the units": ("cbp", "redo"),
+         "the model": ("ln_wd",)}
+BASELINES = ("bp", "warm")
 YLABELS = {"online_acc": "online accuracy", "test_acc": "test accuracy", "relative_acc": "continual − scratch accuracy",
            "dormant_redo": "dormant units (ReDo, τ = 0.1)", "dormant_lop": "dormant units (< 1 % active)",
            "effective_rank": "effective rank (last layer)", "stable_rank": "stable rank (last layer)",
@@ -96,32 +103,78 @@ def _label(arm):
     return LABELS.get(arm, arm)
 
 
+def _curve(ax, data, arm, column, band, **kw):
+    from plasticity_sim.continual.remedies import matrix
+
+    m = matrix(data, arm, column)
+    x = np.arange(1, m.shape[1] + 1)
+    if band and len(m) > 1:
+        _band(ax, x, m, ARM_COLORS.get(arm), _label(arm))
+    else:
+        ax.plot(x, m.mean(0), color=ARM_COLORS.get(arm), label=_label(arm), **{"lw": 1.6, **kw})
+
+
+def _panels(arms):
+    """``{title: arms}``: one panel when the arms' colours fit one legend, else one panel per kind of
+    rule (:data:`KINDS`), each with the baseline for reference; arms of no kind share a last panel."""
+    if len(arms) <= MAX_COLOURS:
+        return {"": arms}
+    base = [a for a in arms if a in BASELINES]
+    panels = {kind: base + [a for a in arms if a in members] for kind, members in KINDS.items()
+              if any(a in members for a in arms)}
+    rest = [a for a in arms if a not in base and not any(a in m for m in KINDS.values())]
+    if rest:
+        panels["other"] = base + rest
+    return panels
+
+
 def plot_remedy_curves(data: dict, column: str, arms=None, *, title: str | None = None, band: bool = False):
     """Mean over seeds of one recorded column per task (step, experiment), one line per arm, from a
     ``keeping_<study>.json`` results file (or :func:`~plasticity_sim.continual.remedies.live_run`);
-    ``band`` adds the 95 % t band over seeds. The legend sits right of the axes, off the data.
+    ``band`` adds the 95 % t band over seeds. Up to six arms share one panel with the legend right
+    of the axes; more are split by what the rule changes (:data:`KINDS`), two panels a row, each with
+    backprop for reference and its legend below it.
 
     Explained in: book/continual/03_keeping_plasticity.ipynb
     """
-    from plasticity_sim.continual.remedies import matrix
     from plasticity_sim.plotting import book_style
 
-    arms = list(arms or data["arms"])
     with book_style():
-        fig, ax = new_figure(figsize=(7.0, 3.4))
+        return _remedy_curves(data, column, list(arms or data["arms"]), title, band)
+
+
+def _remedy_curves(data, column, arms, title, band):
+    panels = _panels(arms)
+    index, ylabel = data.get("index", "task"), YLABELS.get(column, column)
+    if len(panels) == 1:
+        fig, ax = page_figure(figsize=(7.0, 3.4))
         for arm in arms:
-            m = matrix(data, arm, column)
-            x = np.arange(1, m.shape[1] + 1)
-            label = f"{_label(arm)}"
-            if band and len(m) > 1:
-                _band(ax, x, m, ARM_COLORS.get(arm), label)
-            else:
-                ax.plot(x, m.mean(0), color=ARM_COLORS.get(arm), label=label, lw=1.6)
-        ax.set_xlabel(data.get("index", "task"))
-        ax.set_ylabel(YLABELS.get(column, column))
+            _curve(ax, data, arm, column, band)
+        ax.set_xlabel(index)
+        ax.set_ylabel(ylabel)
         if title:
             ax.set_title(title)
-        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=9, frameon=False)
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))   # right of the axes, off the data
+        return fig
+    ncols = 2
+    nrows = -(-len(panels) // ncols)
+    fig, axes = page_figure(ncols, nrows, figsize=(7.0, 2.9 * nrows + 0.4), sharex=True, sharey=True)
+    axes = np.atleast_1d(axes).ravel()
+    for k, (ax, (kind, members)) in enumerate(zip(axes, panels.items())):
+        for arm in members:
+            _curve(ax, data, arm, column, band, **({"ls": "--", "lw": 1.3} if arm in BASELINES else {}))
+        ax.set_title(f"changes {kind}" if kind in KINDS else kind, fontsize=MIN_FONT_PT + 1)
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.1 if k < len(panels) - ncols else -0.24),
+                  ncols=2, handlelength=1.5, columnspacing=1.0)    # below the panel, off the data
+        ax.tick_params(labelbottom=True)
+    for ax in axes[len(panels):]:
+        ax.set_visible(False)
+    for ax in axes[::ncols]:
+        ax.set_ylabel(ylabel)
+    for ax in axes[len(panels) - ncols:len(panels)]:
+        ax.set_xlabel(index)
+    if title:
+        fig.suptitle(title, fontsize=MIN_FONT_PT + 2)
     return fig
 
 
@@ -136,7 +189,7 @@ def plot_paired(rows: list[dict], *, xlabel: str, title: str | None = None, scal
 
     rows = [r for r in rows if "diff" in r]
     with book_style():
-        fig, ax = new_figure(figsize=(6.4, 0.42 * len(rows) + 1.3))
+        fig, ax = page_figure(figsize=(7.0, 0.36 * len(rows) + 1.2))
         for i, r in enumerate(rows[::-1]):
             d, lo, hi = (scale * r[k] for k in ("diff", "lo", "hi"))
             clear = lo > 0 or hi < 0
@@ -145,7 +198,7 @@ def plot_paired(rows: list[dict], *, xlabel: str, title: str | None = None, scal
             ax.plot([d], [i], "o", color=color, mfc=color if clear else "white", ms=7)
         ax.axvline(0, color="#555555", lw=1, ls="--")
         ax.set_yticks(range(len(rows)))
-        ax.set_yticklabels([r["label"] for r in rows[::-1]], fontsize=10)
+        ax.set_yticklabels([r["label"] for r in rows[::-1]])
         ax.set_ylim(-0.7, len(rows) - 0.3)
         ax.set_xlabel(xlabel)
         if title:
@@ -163,14 +216,15 @@ def plot_diagnostics(data: dict, arms, columns=("online_acc", "dormant_redo", "e
     from plasticity_sim.plotting import book_style
 
     with book_style():
-        fig, axes = new_figure(2, 2, figsize=(7.0, 5.4), sharex=True)
+        fig, axes = page_figure(2, 2, figsize=(7.0, 5.4), sharex=True)
         for ax, col in zip(axes.flat, columns):
             for arm in arms:
                 m = matrix(data, arm, col)
                 ax.plot(np.arange(1, m.shape[1] + 1), m.mean(0), color=ARM_COLORS.get(arm), lw=1.5, label=_label(arm))
-            ax.set_ylabel(YLABELS.get(col, col), fontsize=9)
+            ax.set_ylabel(YLABELS.get(col, col), fontsize=MIN_FONT_PT)
         for ax in axes[1]:
             ax.set_xlabel(data.get("index", "task"))
         handles, labels = axes.flat[0].get_legend_handles_labels()
-        fig.legend(handles, labels, loc="outside lower center", ncol=min(5, len(arms)), fontsize=9, frameon=False)
+        fig.legend(handles, labels, loc="outside lower center", ncol=min(3, len(arms)), fontsize=MIN_FONT_PT,
+                   frameon=False)
     return fig

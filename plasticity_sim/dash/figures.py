@@ -108,7 +108,7 @@ def _half_circle(r, **kw):
 
 def plot_probe_scatter(per_seed: list[dict], lam: float = 0.3):
     """Per filter of the feature/noise probe: feature share (x) and noise alignment (right) against
-    the DASH cosine (y), all seeds pooled, with the chance levels of the initial filters.
+    the DASH cosine (y), all seeds pooled in one colour, with the chance levels of the initial filters.
 
     ``per_seed`` are the dicts of :class:`plasticity_sim.protocols.feature_probe.FeatureProbeResult`.
 
@@ -121,8 +121,10 @@ def plot_probe_scatter(per_seed: list[dict], lam: float = 0.3):
     panels = (("feature_share", "feature_share_init", "feature share of the filter"),
               ("noise_alignment", "noise_alignment_init", "max |cos| with a noise patch"))
     for ax, (key, init_key, xlabel) in zip(axes, panels):
-        for i, s in enumerate(per_seed):
-            ax.scatter(s[key], s["cos_row"], s=10, alpha=0.7, label=f"seed {s['seed']}")
+        # seeds pooled in one colour: eight seed colours could not be told apart (issue #26)
+        ax.scatter(np.concatenate([np.asarray(s[key]) for s in per_seed]),
+                   np.concatenate([np.asarray(s["cos_row"]) for s in per_seed]), s=10, alpha=0.5,
+                   color="#4c72b0", linewidths=0)
         chance = float(np.mean(np.concatenate([np.asarray(s[init_key]) for s in per_seed])))
         ax.axvline(chance, color="0.4", ls="--", lw=1)
         ax.text(chance, 0.98, " at init", transform=ax.get_xaxis_transform(), fontsize=MIN_FONT_PT, va="top")
@@ -131,9 +133,7 @@ def plot_probe_scatter(per_seed: list[dict], lam: float = 0.3):
     axes[0].set_ylabel("DASH cosine (per filter)")
     axes[0].text(0.99, lam, f"λ = {lam:g}", color=method_color("dash"), ha="right", va="bottom",
                  transform=axes[0].get_yaxis_transform(), fontsize=MIN_FONT_PT)
-    handles, labels = axes[1].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside right center", fontsize=MIN_FONT_PT, markerscale=1.5,
-               handletextpad=0.2)   # outside the axes: the filters fill both panels
+    fig.suptitle(f"{sum(len(s['cos_row']) for s in per_seed)} filters of {len(per_seed)} seeds", fontsize=10)
     return fig
 
 
@@ -194,7 +194,7 @@ def plot_experiment_curves(sources, *, methods=None, seed=None, fig=None, title=
     summary = sources if isinstance(sources, ResultsSummary) else summarize_results(sources)
     methods = check_methods(methods) if methods is not None else list(summary.methods)
     if fig is None:
-        fig, axes = new_figure(2, figsize=(7.0, 3.0))
+        fig, axes = _dash_figure(2, figsize=(7.0, 3.2))
     else:
         axes = fig.subplots(1, 2)
     for m in methods:
@@ -233,9 +233,9 @@ def plot_paired_intervals(tables: dict, *, baseline: str = "cold", fig=None, tit
     """
     names = list(tables)
     rows_of = {n: [r for r in tables[n] if r["diff"] is not None] for n in names}
-    height = 0.9 + 0.3 * max(len(r) for r in rows_of.values())
+    height = 1.4 + 0.42 * max(len(r) for r in rows_of.values())   # a row is ~40 px on the page
     if fig is None:
-        fig, axes = new_figure(len(names), figsize=(7.0, height), sharey=False)
+        fig, axes = _dash_figure(len(names), figsize=(7.0, height), sharey=False)
     else:
         axes = fig.subplots(1, len(names))
     axes = np.atleast_1d(axes)
@@ -246,7 +246,7 @@ def plot_paired_intervals(tables: dict, *, baseline: str = "cold", fig=None, tit
             ax.barh(y, d.mean, 0.6, color=color, alpha=0.35)
             ax.plot([d.low, d.high], [y, y], color="black", linewidth=1.5)
             seeds = np.array(list(r["diff_by_seed"].values()))
-            ax.plot(seeds, np.full(len(seeds), y), "o", color=color, markersize=3.5)
+            ax.plot(seeds, np.full(len(seeds), y), "o", color=color, markersize=4.5)
         ax.axvline(0.0, color="black", linewidth=0.8)
         ax.set_yticks(range(len(rows)), [r.get("label") or label(r["method"]) for r in rows], fontsize=9)
         ax.set_xlabel(f"final test acc. minus {label(baseline)} (pts)")

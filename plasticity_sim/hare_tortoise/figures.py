@@ -1,15 +1,18 @@
 """Pictures of the Hare & Tortoise part: the ratio x noise grid, the method comparison, the
 published tables beside ours, and the 2-D toy of the Hare, the Tortoise and the resets.
 
-Figures are plain matplotlib Figures from :func:`plasticity_sim.plotting.new_figure` (the book's
-style, method colours from the method table). The toy (:func:`toy_run`) is numpy only.
+Figures are plain matplotlib Figures from :func:`plasticity_sim.plotting.page_figure` (the book's
+style and page rule: at most 7 in at 96 dpi, no text below 9 pt; method colours from the method
+table). The toy (:func:`toy_run`) is numpy only.
 """
 from __future__ import annotations
+
+import textwrap
 
 import numpy as np
 
 from plasticity_sim.checks import check_positive_int, check_range
-from plasticity_sim.plotting import method_color, method_label, new_figure
+from plasticity_sim.plotting import MAX_COLOURS, MIN_FONT_PT, method_color, method_label, page_figure
 
 
 def _grid_matrix(rows, key):
@@ -21,19 +24,38 @@ def _grid_matrix(rows, key):
     return ratios, noises, m
 
 
-def _heat(ax, ratios, noises, m, title, cmap, vmin=None, vmax=None, fmt="{:+.1f}", fig=None):
+def _heat(ax, ratios, noises, m, title, cmap, vmin=None, vmax=None, fmt="{:+.1f}", *, xlabel=True, ylabel=True):
+    """One heat map of the ratio x noise grid, every cell annotated (white on dark cells)."""
+    from matplotlib import colormaps
+    from matplotlib.colors import Normalize
+
     im = ax.imshow(m, origin="lower", cmap=cmap, vmin=vmin, vmax=vmax, aspect="auto")
     ax.set_xticks(range(len(ratios)), [f"{r:g}" for r in ratios])
     ax.set_yticks(range(len(noises)), [f"{n:g}" for n in noises])
-    ax.set_xlabel("subset ratio (phase 1)")
-    ax.set_ylabel("label noise (phase 1)")
-    ax.set_title(title, fontsize=9)
+    if xlabel:
+        ax.set_xlabel("subset ratio (phase 1)")
+    if ylabel:
+        ax.set_ylabel("label noise (phase 1)")
+    ax.set_title(title, fontsize=MIN_FONT_PT + 1)
     ax.grid(False)
+    ax.tick_params(length=0)
+    norm, cm = Normalize(vmin, vmax), colormaps[cmap]
     for i in range(len(noises)):
         for j in range(len(ratios)):
             if np.isfinite(m[i, j]):
-                ax.text(j, i, fmt.format(m[i, j]), ha="center", va="center", fontsize=8)
+                r, g, b, _ = cm(norm(m[i, j]))
+                dark = 0.299 * r + 0.587 * g + 0.114 * b < 0.5
+                ax.text(j, i, fmt.format(m[i, j]), ha="center", va="center", fontsize=MIN_FONT_PT,
+                        color="white" if dark else "black")
     return im
+
+
+def _outline(axes, ratios, noises, cell):
+    import matplotlib.patches as mp
+
+    j, i = ratios.index(cell[0]), noises.index(cell[1])
+    for ax in axes:
+        ax.add_patch(mp.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, lw=2.5, ec="black"))
 
 
 def plot_grid(rows, *, highlight=None):
@@ -43,17 +65,15 @@ def plot_grid(rows, *, highlight=None):
 
     Explained in: book/hare_tortoise/01_warm_starting_noisy_labels.ipynb
     """
-    fig, axes = new_figure(2, figsize=(7.6, 3.2))
+    fig, axes = page_figure(2, figsize=(7.0, 3.0))
     ratios, noises, d = _grid_matrix(rows, "diff")
     lim = max(1.0, float(np.nanmax(np.abs(d))))
     _heat(axes[0], ratios, noises, d, "test accuracy: warm − fresh (pts)", "RdBu", -lim, lim)
     _, _, tr = _grid_matrix(rows, "warm_train")
-    _heat(axes[1], ratios, noises, tr, "warm: final train accuracy (%)", "Greens", 90, 100.5, fmt="{:.1f}")
+    _heat(axes[1], ratios, noises, tr, "warm: final train accuracy (%)", "Greens", 90, 100.5, fmt="{:.1f}",
+          ylabel=False)
     if highlight is not None:
-        import matplotlib.patches as mp
-        j, i = ratios.index(highlight[0]), noises.index(highlight[1])
-        for ax in axes:
-            ax.add_patch(mp.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, lw=2.5, ec="black"))
+        _outline(axes, ratios, noises, highlight)
     return fig
 
 
@@ -63,7 +83,10 @@ def plot_cell(records, ratio, noise, rows=None):
 
     Explained in: book/hare_tortoise/01_warm_starting_noisy_labels.ipynb
     """
-    fig, axes = new_figure(3 if rows else 1, figsize=(10.5, 3.2) if rows else (4, 3.2))
+    if rows:
+        fig, axes = page_figure(3, figsize=(7.0, 3.2), width_ratios=(0.8, 1.0, 1.0))
+    else:
+        fig, axes = page_figure(1, figsize=(3.0, 3.2))
     axes = np.atleast_1d(axes)
     ax = axes[0]
     fresh = {r["seed"]: 100 * r["test_acc"] for r in records if r["method"] == "cold"}
@@ -75,61 +98,74 @@ def plot_cell(records, ratio, noise, rows=None):
     ax.set_xticks([0, 1], ["fresh", "warm"])
     ax.set_xlim(-0.3, 1.3)
     ax.set_ylabel("final test accuracy (%)")
-    ax.set_title(f"ratio {ratio:g}, noise {noise:g}: one line per seed", fontsize=9)
+    ax.set_title(f"ratio {ratio:g}, noise {noise:g}\none line per seed", fontsize=MIN_FONT_PT + 1)
     if rows:
         ratios, noises, d = _grid_matrix(rows, "diff")
         lim = max(1.0, float(np.nanmax(np.abs(d))))
-        _heat(axes[1], ratios, noises, d, "warm − fresh (pts)", "RdBu", -lim, lim)
+        _heat(axes[1], ratios, noises, d, "warm − fresh (pts)", "RdBu", -lim, lim, ylabel=False)
         _, _, tr = _grid_matrix(rows, "warm_train")
-        _heat(axes[2], ratios, noises, tr, "warm: train accuracy (%)", "Greens", 90, 100.5, fmt="{:.1f}")
-        import matplotlib.patches as mp
-        j, i = ratios.index(ratio), noises.index(noise)
+        _heat(axes[2], ratios, noises, tr, "warm: train acc. (%)", "Greens", 90, 100.5, fmt="{:.1f}", ylabel=False)
+        axes[1].set_ylabel("label noise")
         for a in axes[1:]:
-            a.add_patch(mp.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, lw=2.5, ec="black"))
+            a.set_xlabel("subset ratio")
+        _outline(axes[1:], ratios, noises, (ratio, noise))
     return fig
 
 
 def plot_published_table5(table, datasets=("MNIST", "CIFAR-10", "CIFAR-100", "Tiny-ImageNet")):
-    """The published Table 5 as heat maps of the drop from the (ratio 1.0, noise 0.0) cell, in pts.
+    """The published Table 5 as heat maps of the drop from the (ratio 1.0, noise 0.0) cell, in pts,
+    two by two.
 
     Explained in: book/hare_tortoise/01_warm_starting_noisy_labels.ipynb
     """
-    fig, axes = new_figure(len(datasets), figsize=(2.7 * len(datasets), 3.0))
-    for ax, ds in zip(np.atleast_1d(axes), datasets):
+    ncols = min(2, len(datasets))
+    nrows = -(-len(datasets) // ncols)
+    fig, axes = page_figure(ncols, nrows, figsize=(7.0, 2.8 * nrows), sharex=True, sharey=True)
+    axes = np.atleast_1d(axes).ravel()
+    for k, (ax, ds) in enumerate(zip(axes, datasets)):
         rows = table.select(dataset=ds)
         ref = next(r["test_acc"] for r in rows if r["ratio"] == 1.0 and r["noise"] == 0.0)
         ratios, noises, m = _grid_matrix([{**r, "d": 100 * (r["test_acc"] - ref)} for r in rows], "d")
-        _heat(ax, ratios, noises, m, f"{ds} ({rows[0]['model']})", "RdBu", -15, 15, fmt="{:+.0f}")
-        if ax is not np.atleast_1d(axes)[0]:
-            ax.set_ylabel("")
+        _heat(ax, ratios, noises, m, f"{ds} ({rows[0]['model']})", "RdBu", -15, 15, fmt="{:+.0f}",
+              xlabel=k >= len(datasets) - ncols, ylabel=k % ncols == 0)
+    for ax in axes[len(datasets):]:
+        ax.set_visible(False)
     return fig
 
 
 def plot_comparison(rows, *, title="", published=None):
-    """Fig. 5 layout: final test accuracy per method (mean, %), the paired difference to the warm
-    start with its 95 % interval as an error bar; the fresh network and the warm start as dashed
-    lines. ``published`` (label -> accuracy) adds the paper's numbers as hollow markers.
+    """Fig. 5 of the paper as a dot plot, one row per method: mean final test accuracy (%), which is
+    the warm start's mean plus the paired difference to it, with that difference's 95 % interval as
+    an error bar; the warm start and the fresh network as dashed vertical lines. ``published``
+    (method key -> accuracy, %) adds the paper's numbers as hollow markers. Dots, not bars: the
+    differences are a few points on top of ~70 %, which bars from zero would hide and bars from a
+    cut axis would exaggerate.
 
     Explained in: book/hare_tortoise/02_hare_and_tortoise.ipynb
     """
-    fig, ax = new_figure(figsize=(7.2, 3.4))
     warm = next(r for r in rows if r["method"] == "warm")["test"]
     fresh = next((r for r in rows if r["method"] == "cold"), None)
     others = [r for r in rows if r["method"] not in ("warm", "cold")]
-    for i, r in enumerate(others):
-        mean, lo, hi = r["vs_warm"]
-        ax.bar(i, r["test"], color=method_color(r["method"]), alpha=0.85)
-        ax.errorbar(i, warm + mean, yerr=[[mean - lo], [hi - mean]], color="black", capsize=4)
-    ax.axhline(warm, ls="--", color=method_color("warm"), label=f"warm {warm:.1f} %")
+    fig, ax = page_figure(figsize=(7.0, 1.5 + 0.3 * len(others)))
+    ax.axvline(warm, ls="--", color=method_color("warm"), lw=1.4, label=f"warm start {warm:.1f} %")
     if fresh:
-        ax.axhline(fresh["test"], ls="--", color=method_color("cold"), label=f"fresh {fresh['test']:.1f} %")
-    ax.set_xticks(range(len(others)), [method_label(r["method"]) for r in others], rotation=20, fontsize=8)
-    lo = min([warm] + [r["test"] for r in others]) - 3
-    hi = max([fresh["test"] if fresh else warm] + [r["test"] for r in others]) + 2
-    ax.set_ylim(lo, hi)
-    ax.set_ylabel("final test accuracy (%)")
-    ax.set_title(title or "error bars: warm + paired difference to warm, 95 % interval", fontsize=9)
-    ax.legend(loc="lower right")
+        ax.axvline(fresh["test"], ls="--", color=method_color("cold"), lw=1.4,
+                   label=f"fresh network {fresh['test']:.1f} %")
+    for i, r in enumerate(others):
+        y = len(others) - 1 - i                               # first method on top
+        mean, lo, hi = r["vs_warm"]
+        color = method_color(r["method"])
+        ax.errorbar(warm + mean, y, xerr=[[mean - lo], [hi - mean]], fmt="o", color=color, ms=6,
+                    capsize=3, elinewidth=1.6)
+        if published and r["method"] in published:
+            ax.plot(published[r["method"]], y, "o", mfc="white", mec=color, ms=7)
+    ax.set_yticks(range(len(others)), [method_label(r["method"]) for r in others[::-1]])
+    ax.set_ylim(-0.6, len(others) - 0.4)
+    ax.grid(axis="y", visible=False)
+    ax.set_xlabel("final test accuracy (%)")
+    ax.set_title(textwrap.fill(title or "warm + paired difference to warm, 95 % interval", 80),
+                 fontsize=MIN_FONT_PT + 1)
+    fig.legend(loc="outside lower center", ncols=2)            # below the axes, off the data
     return fig
 
 
@@ -187,7 +223,7 @@ def plot_toy(run: dict, step: int, surface=None):
     Explained in: book/hare_tortoise/02_hare_and_tortoise.ipynb
     """
     X, Y, Z = surface if surface is not None else toy_loss_surface()
-    fig, ax = new_figure(figsize=(6.0, 3.6))
+    fig, ax = page_figure(figsize=(7.0, 3.6))
     ax.contour(X, Y, Z, levels=18, cmap="Greys", linewidths=0.6)
     h, t, p = run["hare"][:step + 1], run["tortoise"][:step + 1], run["plain"][:step + 1]
     ax.plot(p[:, 0], p[:, 1], ":", color=method_color("warm"), lw=1.2, label="plain SGD")
@@ -202,40 +238,62 @@ def plot_toy(run: dict, step: int, surface=None):
     ax.set_xlim(-2.5, 3.5)
     ax.set_ylim(-2.0, 2.5)
     ax.plot(2.0, 1.0, "*", color="black", ms=10)
-    ax.set_title(f"step {step}: {len(rs)} resets", fontsize=9)
-    ax.legend(loc="upper left", fontsize=7)
+    ax.set_title(f"step {step}: {len(rs)} resets", fontsize=MIN_FONT_PT + 1)
+    if not rs:   # keep the legend's entries (and the axes' size) the same in every frame
+        ax.plot([], [], "x", color="black", ms=7, mew=2, label="Hare reset to Tortoise")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0))   # right of the axes, off the paths
     ax.grid(False)
     return fig
 
 
 def plot_metric_scatter(records, *, color_by="noise"):
     """One panel per App. C metric (end of phase 1) against the final test accuracy, one point per
-    record, coloured by ``color_by`` (a record field); Pearson r in each title.
+    record, coloured by ``color_by`` (a record field; one colour per value, at most six); Pearson r in
+    each title. Three panels a row; the legend of the colours takes the last free panel.
 
     Explained in: book/hare_tortoise/03_trainability_vs_generalisability.ipynb
     """
+    from matplotlib import colormaps
+    from matplotlib.ticker import MaxNLocator
+
     from plasticity_sim.diagnostics import HT_METRICS, pearson
 
     rs = [r for r in records if r.get("phase1_metrics")]
-    fig, axes = new_figure(len(HT_METRICS), figsize=(12.0, 2.8))
+    levels = sorted({r[color_by] for r in rs})
+    if len(levels) > MAX_COLOURS:
+        raise ValueError(f"{color_by!r} has {len(levels)} values; at most {MAX_COLOURS} colours can be told apart")
+    colours = colormaps["viridis"](np.linspace(0, 0.9, len(levels)))
+    ncols = 3
+    nrows = -(-(len(HT_METRICS) + 1) // ncols)
+    fig, axes = page_figure(ncols, nrows, figsize=(7.0, 2.4 * nrows), sharey=True)
+    axes = np.atleast_1d(axes).ravel()
     acc = np.array([100 * r["test_acc"] for r in rs])
-    c = np.array([r[color_by] for r in rs], dtype=float)
     for ax, k in zip(axes, HT_METRICS):
         x = np.array([r["phase1_metrics"][k] for r in rs], dtype=float)
-        ax.scatter(x, acc, c=c, cmap="viridis", s=12)
-        ax.set_title(f"{k.replace('_', ' ')}\nr = {pearson(x, acc):+.2f}", fontsize=8)
-        ax.tick_params(labelsize=7)
-    axes[0].set_ylabel("final test accuracy (%)")
+        for level, colour in zip(levels, colours):
+            sel = np.array([r[color_by] == level for r in rs])
+            ax.scatter(x[sel], acc[sel], color=colour, s=14, label=f"{level:g}")
+        ax.set_title(f"{k.replace('_', ' ')}: r = {pearson(x, acc):+.2f}", fontsize=MIN_FONT_PT + 1)
+        ax.xaxis.set_major_locator(MaxNLocator(4))
+    for row in range(nrows):
+        axes[row * ncols].set_ylabel("final test acc. (%)")
+    legend_ax = axes[len(HT_METRICS)]
+    legend_ax.axis("off")
+    legend_ax.legend(*axes[0].get_legend_handles_labels(), loc="center", markerscale=1.5,
+                     title=f"phase 1 {color_by}" if color_by == "noise" else color_by, title_fontsize=MIN_FONT_PT + 1)
+    for ax in axes[len(HT_METRICS) + 1:]:
+        ax.set_visible(False)
     return fig
 
 
 def plot_continual(studies: dict):
     """Fig. 6 layout: test accuracy after each phase of the continual protocol, mean over seeds, one
-    line per method; one panel per study (``{"full access": records, "buffer": records}``).
+    line per method; one panel per study (``{"full access": records, "buffer": records}``); the
+    legend below the panels.
 
     Explained in: book/hare_tortoise/02_hare_and_tortoise.ipynb
     """
-    fig, axes = new_figure(len(studies), figsize=(4.2 * len(studies), 3.2), sharey=True)
+    fig, axes = page_figure(len(studies), figsize=(7.0, 3.4), sharey=True)
     for ax, (title, records) in zip(np.atleast_1d(axes), studies.items()):
         for m in dict.fromkeys(r["method"] for r in records):
             phases = sorted({r["phase"] for r in records if r["method"] == m})
@@ -243,7 +301,8 @@ def plot_continual(studies: dict):
                     for p in phases]
             ax.plot(phases, mean, "-o", ms=3, color=method_color(m), label=method_label(m))
         ax.set_xlabel("phase (noise falls 0.5 → 0)")
-        ax.set_title(title, fontsize=9)
+        ax.set_title(title, fontsize=MIN_FONT_PT + 1)
     np.atleast_1d(axes)[0].set_ylabel("test accuracy (%)")
-    np.atleast_1d(axes)[0].legend(fontsize=7)
+    handles, labels = np.atleast_1d(axes)[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncols=min(4, len(labels)))
     return fig

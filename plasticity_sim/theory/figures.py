@@ -16,7 +16,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch, Rectangle
 from matplotlib.ticker import MaxNLocator
 
-from ..plotting import book_style, mean_std_band, method_color, method_label
+from ..plotting import MIN_FONT_PT, PAGE_DPI, book_style, mean_std_band, method_color, method_label
 from .model import FREQUENCY_LAWS, sample_frequencies
 from .studies import data_model_example
 from .bounds import binomial_tail, chernoff_tail_bound
@@ -34,8 +34,8 @@ _GAP = 1.0  # blank columns between the points of two classes
 # Readable on the page: figures are at most 7 in wide and rendered at 96 dpi (CSS's own), so they show
 # at their natural size in the ~690 px text column and a point in matplotlib is a point on the screen;
 # no text is smaller than MIN_FONT_PT (tests/test_figure_fonts.py checks both, and no legend over data).
-FIG_DPI = 96
-MIN_FONT_PT = 9
+# The rule's numbers live in plasticity_sim.plotting (PAGE_DPI, MIN_FONT_PT), shared by every part.
+FIG_DPI = PAGE_DPI
 WIDE = (7.0, 3.0)
 
 
@@ -137,6 +137,8 @@ def plot_data_points(p, data, *, n_show: int | None = None, title: str | None = 
                   color=np.array(_CLASS_COLORS)[np.arange(rows) // K % len(_CLASS_COLORS)])
         ax_p.set_xlabel("frequency $p_{c,k}$")
         ax_p.set_xlim(0, max(0.05, float(p.max()) * 1.1))
+        # no "0.0" tick label: it would collide with the "noise" row label above it
+        ax_p.xaxis.set_major_locator(MaxNLocator(3, steps=[1, 2, 5, 10], prune="lower"))
         ax_p.grid(False)
         w = figsize[0] * 0.75
         _draw_points(ax, data, m, size=_dot_size(figsize[1] * 0.75, w, rows + 1, C * (m + _GAP)))
