@@ -16,6 +16,7 @@ import re
 import shutil
 import tempfile
 import threading
+import warnings
 from pathlib import Path
 
 import pytest
@@ -171,7 +172,8 @@ CLIPPED_OUTPUTS = """() => Array.from(document.querySelectorAll(
                 text: (e.innerText || e.textContent || '').trim().replace(/\\s+/g, ' ').slice(0, 50)}))"""
 
 # Pages whose clipped output blocks are not fixed yet (issue #26, item 4; their chapters are being
-# edited elsewhere). Strict: a page fixed here must leave this set; empty it when all are fixed.
+# edited elsewhere): xfail while a block is clipped; once none is, the page passes with a warning
+# asking to remove it from this set. Empty the set when all are fixed.
 CLIPPED_PENDING = {
     "book/dash/02_warm_starting_real_networks.html",
     "book/dash/02c_gain_over_cold.html",
@@ -250,7 +252,8 @@ def test_page_offline(server, browser_context, built_book, page_path):
     if page_path in CLIPPED_PENDING:
         if clipped:
             pytest.xfail("clipped output not fixed yet (issue #26, item 4): " + _clipped_message(page_path, clipped))
-        pytest.fail(f"{page_path} has no clipped output any more: remove it from CLIPPED_PENDING")
+        warnings.warn(f"{page_path} has no clipped output any more: remove it from CLIPPED_PENDING")
+        return
     assert not clipped, _clipped_message(page_path, clipped)
 
 
