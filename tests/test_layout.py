@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parent.parent / "plasticity_sim"
 PARTS = ("dash", "hare_tortoise", "continual", "theory", "guide")
 ENGINE = ("data", "models", "train", "interventions", "protocols", "methods", "runs", "stats", "sweep",
           "diagnostics", "plotting", "widgets", "controls", "checks", "arithmetic", "atomic", "published",
-          "registry", "frequencies", "ground_truth")
+          "registry", "frequencies", "ground_truth", "tables")
 MAX_LINES = 450
 # Edges that other work of issue #21 removes (the one study runner moves the CLI's study command;
 # the helper work breaks dash.report <-> dash.studies); allowed here only until that lands.

@@ -2,7 +2,8 @@
 
 For every page in the table of contents: serve ``_build/html`` on 127.0.0.1, abort every request that
 is not to that server, and check that every output image loads, no console error comes from local
-resources (beyond a short documented allow-list), and widgets render from their saved state. For
+resources (beyond a short documented allow-list), widgets render from their saved state, and no output
+block (printed text, table, figure) is wider than the article column at a 1280 px window. For
 kernel-free widgets (frames precomputed by :mod:`plasticity_sim.widgets`), move every control and check
 that the visible frame becomes the expected one. Screenshots go to ``_build/screenshots/``.
 """
@@ -15,6 +16,7 @@ import re
 import shutil
 import tempfile
 import threading
+import warnings
 from pathlib import Path
 
 import pytest
@@ -157,6 +159,59 @@ def test_no_raw_dollar_in_page_text(built_book, page_path):
     assert not found, f"{page_path}: {len(found)} raw '$' in the text (unparsed math): {found[:4]}"
 
 
+# Output blocks wider than their column: at the 1280 px window the article column is 688 px, and a
+# printed line, a table or a figure wider than that is cut off behind a horizontal scrollbar. Checked
+# on every ``.cell_output`` descendant (pre, table, div) except a slider's own parts (its handle
+# overhangs the track by design). Chapters keep printed lines within plasticity_sim.tables.WIDTH
+# characters and show wide tables as plasticity_sim.tables.Table (see _vendor/outputs.css).
+CLIPPED_OUTPUTS = """() => Array.from(document.querySelectorAll(
+        '.cell_output pre, .cell_output table, .cell_output div'))
+    .filter(e => !e.closest('.widget-slider, .noUi-target'))
+    .filter(e => e.clientWidth > 0 && e.scrollWidth > e.clientWidth + 2)
+    .map(e => ({tag: e.tagName.toLowerCase(), scroll: e.scrollWidth, client: e.clientWidth,
+                text: (e.innerText || e.textContent || '').trim().replace(/\\s+/g, ' ').slice(0, 50)}))"""
+
+# Pages whose clipped output blocks are not fixed yet (issue #26, item 4; their chapters are being
+# edited elsewhere): xfail while a block is clipped; once none is, the page passes with a warning
+# asking to remove it from this set. Empty the set when all are fixed.
+CLIPPED_PENDING = {
+    "book/dash/02_warm_starting_real_networks.html",
+    "book/dash/02c_gain_over_cold.html",
+    "book/hare_tortoise/01_warm_starting_noisy_labels.html",
+    "book/hare_tortoise/03_trainability_vs_generalisability.html",
+    "book/continual/03_keeping_plasticity.html",
+}
+
+
+def _clipped_message(page_path: str, clipped: list[dict]) -> str:
+    return (f"{page_path}: {len(clipped)} output block(s) wider than their column at 1280 px: "
+            + "; ".join(f"<{c['tag']}> {c['scroll']} px in {c['client']} px: {c['text']!r}" for c in clipped[:5]))
+
+
+def test_clipped_output_detector_can_fail(browser_context):
+    # a synthetic page in the book's geometry: a 688 px column with a too-long printed line and a
+    # too-wide table (caught), a line that fits and a slider whose handle overhangs (not caught)
+    long_line = "a printed line far wider than the column: " + "0.123 " * 60
+    html_page = f"""<html><body style="margin:0"><article style="width:688px">
+      <div class="cell_output"><div class="output"><pre style="overflow:auto;font-size:12px">{long_line}</pre></div></div>
+      <div class="cell_output"><div class="output"><pre style="overflow:auto;font-size:12px">short line</pre></div></div>
+      <div class="cell_output"><div class="output" style="overflow:auto"><table><tr>
+        {"".join(f"<td style='white-space:nowrap'>column {i} 123.45 (6.78)</td>" for i in range(12))}</tr></table></div></div>
+      <div class="cell_output"><div class="widget-slider"><div class="noUi-target" style="width:100px">
+        <div class="noUi-origin" style="width:10px"><div style="width:30px">handle</div></div></div></div></div>
+    </article></body></html>"""
+    page = browser_context.new_page()
+    try:
+        page.set_content(html_page)
+        clipped = page.evaluate(CLIPPED_OUTPUTS)
+    finally:
+        page.close()
+    assert [c["tag"] for c in clipped] == ["pre", "div"], clipped
+    assert clipped[0]["text"].startswith("a printed line far wider") and clipped[0]["client"] == 688, clipped
+    assert clipped[1]["text"].startswith("column 0 123.45"), clipped
+    assert "a printed line far wider" in _clipped_message("book/x.html", clipped)
+
+
 def _has_widgets(html_path: Path) -> bool:
     return "application/vnd.jupyter.widget-state+json" in html_path.read_text()
 
@@ -185,6 +240,7 @@ def test_page_offline(server, browser_context, built_book, page_path):
         assert live == 0, f"{page_path}: {live} kernel-only control box(es) visible without a kernel"
         math_errors = page.evaluate(MATH_ERRORS)
         assert not math_errors, f"{page_path}: MathJax errors {math_errors}"
+        clipped = page.evaluate(CLIPPED_OUTPUTS)
         page.screenshot(path=str(SHOTS / (page_path.replace("/", "__") + ".png")), full_page=True)
     finally:
         page.close()
@@ -193,6 +249,12 @@ def test_page_offline(server, browser_context, built_book, page_path):
     assert not errors, f"{page_path}: console errors {errors}"
     page_errors = [e for e in log["page"] if not any(a.search(e) for a in ALLOWED_PAGE_ERRORS)]
     assert not page_errors, f"{page_path}: page errors {page_errors}"
+    if page_path in CLIPPED_PENDING:
+        if clipped:
+            pytest.xfail("clipped output not fixed yet (issue #26, item 4): " + _clipped_message(page_path, clipped))
+        warnings.warn(f"{page_path} has no clipped output any more: remove it from CLIPPED_PENDING")
+        return
+    assert not clipped, _clipped_message(page_path, clipped)
 
 
 # ---------------------------------------------------------------------------------------------------

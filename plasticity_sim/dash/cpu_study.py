@@ -32,6 +32,7 @@ import numpy as np
 from plasticity_sim import protocols, runs, stats
 from plasticity_sim.dash.report import summarize_results
 from plasticity_sim.sweep import Study, Sweep
+from plasticity_sim.tables import Table
 
 SEEDS = (0, 1, 2, 3, 4)
 # The paper's Table-1 rows that exist at CPU scale (Warm ReM = warm_reset_opt), both DASH
@@ -166,3 +167,20 @@ def format_arm(rows: list[dict]) -> str:
                      f"{r['steps_avg'][0]:8.0f} ({r['steps_avg'][1]:5.0f}) {diff:>30s} "
                      f"{r['worse'] if d is not None else '-':>3}/{len(r['seeds'])}")
     return "\n".join(lines)
+
+
+def arm_display(rows: list[dict], caption: str = "") -> Table:
+    """The arm table of :func:`format_arm` as a :class:`~plasticity_sim.tables.Table`, which the book
+    shows as an HTML table that fits its column: the same numbers, without the text's padding.
+
+    Explained in: book/dash/02b_when_the_penalty_appears.ipynb
+    """
+    cells = []
+    for r in rows:
+        d = r["diff"]
+        cells.append([r["method"], *(f"{r[c][0]:.2f} ({r[c][1]:.2f})" for c in ("test_acc_last", "test_acc_avg")),
+                      *(f"{r[c][0]:.0f} ({r[c][1]:.0f})" for c in ("steps_last", "steps_avg")),
+                      "-" if d is None else f"{d.mean:+.2f} [{d.low:+.2f}, {d.high:+.2f}]",
+                      f"{r['worse'] if d is not None else '-'}/{len(r['seeds'])}"])
+    return Table(["method", "acc last %", "acc avg %", "steps last", "steps avg", "vs cold (pts)\n95 % CI", "worse"],
+                 cells, caption=caption)

@@ -108,12 +108,35 @@ def paper_command(dataset: str, optimizer: str = "SGD", *, methods=PAPER_METHODS
     return argv
 
 
-def format_command(argv: list[str]) -> str:
+def format_command(argv: list[str], width: int | None = None) -> str:
     """``argv`` as a shell command line (``python -m plasticity_sim ...``), quoted where needed.
+
+    With ``width``, the line is broken with shell continuations (`` \\``) into lines of at most
+    ``width`` characters where possible (a single option longer than that stays whole): an option
+    stays on one line with its value, and the ``--set`` overrides, which tell the commands apart,
+    start a line of their own.
 
     Explained in: book/dash/05_paper_scale.ipynb
     """
-    return shlex.join(["python", "-m", "plasticity_sim", *argv])
+    words = [shlex.quote(w) for w in ["python", "-m", "plasticity_sim", *argv]]
+    if width is None:
+        return " ".join(words)
+    groups = []
+    for w in words:     # an option and its value form one group
+        if groups and groups[-1].startswith("--") and " " not in groups[-1] and not w.startswith("--"):
+            groups[-1] += " " + w
+        else:
+            groups.append(w)
+    lines, cur, seen_set = [], "", False
+    for g in groups:
+        first_set = g.startswith("--set ") and not seen_set
+        seen_set |= g.startswith("--set ")
+        if cur and (first_set or len(cur) + 1 + len(g) > width - 2):
+            lines.append(cur)
+            cur = "  " + g
+        else:
+            cur = f"{cur} {g}" if cur else g
+    return " \\\n".join(lines + [cur])
 
 
 def check_command(argv: list[str]) -> list:
@@ -265,17 +288,45 @@ def format_rows(rows: list[dict], *, published: bool = True) -> str:
     ``published``, the paper's accuracy and average steps for the same cell (blank where the setting
     is not one of Table 1's).
 
+    The book shows the same table with :func:`rows_display`.
+    """
+    from plasticity_sim.dash.report import format_table1
+
+    return format_table1(_shown(rows, published), lead=_ROWS_LEAD, width=15,
+                         extra=_ROWS_EXTRA if published else ())
+
+
+def rows_display(rows: list[dict], *, published: bool = True):
+    """The table of :func:`format_rows` as a :class:`~plasticity_sim.tables.Table`, which the book
+    shows as an HTML table that fits its column: the same cells, except that a setting or optimizer
+    shared by every row moves into the caption, and a paper column blank in every row (a setting that
+    is not one of Table 1's) is left out.
+
     Explained in: book/dash/05_paper_scale.ipynb
     """
-    from plasticity_sim.dash.report import format_table1, label
+    from plasticity_sim.dash.report import table1_display
 
-    lead = (("setting", "setting", "<15"), ("optimizer", "opt.", "<6"), ("method", "method", "<8"),
-            ("seeds", "seeds", ">6"))
-    extra = ((("paper_acc_last", "paper acc last", ">16", ".2f"),
-              ("paper_steps_avg", "paper steps avg", ">16", ".0f")) if published else ())
+    shown = _shown(rows, published)
+    shared = [k for k, _, _ in _ROWS_LEAD[:2] if shown and len({r[k] for r in shown}) == 1]
+    lead = tuple(c for c in _ROWS_LEAD if c[0] not in shared)
+    extra = tuple((k, h.replace("paper ", "paper\n"), a, f) for k, h, a, f in _ROWS_EXTRA
+                  if published and any(r[k] is not None for r in shown))
+    caption = ", ".join(f"{'optimizer' if k == 'optimizer' else k} {shown[0][k]}" for k in shared)
+    return table1_display(shown, lead=lead, extra=extra, caption=caption)
+
+
+_ROWS_LEAD = (("setting", "setting", "<15"), ("optimizer", "opt.", "<6"), ("method", "method", "<8"),
+              ("seeds", "seeds", ">6"))
+_ROWS_EXTRA = (("paper_acc_last", "paper acc last", ">16", ".2f"), ("paper_steps_avg", "paper steps avg", ">16", ".0f"))
+
+
+def _shown(rows: list[dict], published: bool) -> list[dict]:
+    """``rows`` with the method's display label and, with ``published``, the paper's two numbers."""
+    from plasticity_sim.dash.report import label
+
     shown = []
     for r in rows:
         pub = _published(r["setting"], r["optimizer"], r["method"]) if published else None
         shown.append(dict(r, method=label(r["method"]), paper_acc_last=pub["acc_last"] if pub else None,
                           paper_steps_avg=pub["steps_avg"] if pub else None))
-    return format_table1(shown, lead=lead, width=15, extra=extra)
+    return shown

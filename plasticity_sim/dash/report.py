@@ -31,6 +31,7 @@ from plasticity_sim.methods import METHODS, trainable
 from plasticity_sim.protocols.specs import ChunkedConfig
 from plasticity_sim.runs import config_defaults
 from plasticity_sim.stats import mean_std, pair_by_seed
+from plasticity_sim.tables import Table
 
 # Table-1 columns of a run's ``summary`` (accuracies are fractions; printed as %).
 COLUMNS = ("test_acc_last", "test_acc_avg", "steps_last", "steps_avg", "total_steps")
@@ -262,6 +263,28 @@ def format_table1(rows, *, lead=METHOD_LEAD, width: int = 16, sep: str = "",
         cols += [format("" if r.get(k) is None else format(r[k], fmt), align) for k, _, align, fmt in extra]
         lines.append(sep.join(cols).rstrip())
     return "\n".join(lines)
+
+
+def table1_display(rows, *, lead=METHOD_LEAD, acc_format: str = "{:.2f} ({:.2f})",
+                   steps_format: str = "{:.0f} ({:.0f})", extra=(), caption: str = "") -> Table:
+    """The rows of :func:`format_table1` (same arguments; alignments and widths are not used) as a
+    :class:`~plasticity_sim.tables.Table`, which the book shows as an HTML table that fits its column
+    (:func:`plasticity_sim.dash.paper_scale.rows_display` is the one the book calls).
+    """
+    header = [h for _, h, _ in lead] + [h for _, h in TABLE1_CELLS] + [h for _, h, _, _ in extra]
+    align = "".join("l" if a.startswith("<") else "r" for _, _, a in lead) + "r" * len(TABLE1_CELLS) + "".join(
+        "l" if a.startswith("<") else "r" for _, _, a, _ in extra)
+    cells = []
+    for r in rows:
+        cols = [r[k] for k, _, _ in lead]
+        if r.get("status", "done") != "done":
+            cols += [r["status"]] + [""] * (len(TABLE1_CELLS) - 1)
+        else:
+            cols += [_mean_std_cell(acc_format if k.startswith("acc") else steps_format, r[k], r[k + "_std"])
+                     for k, _ in TABLE1_CELLS]
+        cols += ["" if r.get(k) is None else format(r[k], fmt) for k, _, _, fmt in extra]
+        cells.append(cols)
+    return Table(header, cells, align=align, caption=caption)
 
 
 def method_rows(results) -> list[dict]:
