@@ -177,10 +177,15 @@ def check_colours(name, fig, *, max_colours=MAX_COLOURS):
         assert len(colours) <= max_colours, f"{name}: one legend with {len(colours)} colours (at most {max_colours})"
 
 
+def check_layout(name, fig):
+    """Labels apart and inside the figure, bars from their base, few colours."""
+    check_texts_apart(name, fig)
+    check_bars_from_zero(name, fig)
+    check_colours(name, fig)
+
+
 def check_page_rules(name, fig, **size_kw):
     """All of the above."""
     check_size_and_fonts(name, fig, **size_kw)
     check_legends_off_data(name, fig)
-    check_texts_apart(name, fig)
-    check_bars_from_zero(name, fig)
-    check_colours(name, fig)
+    check_layout(name, fig)

@@ -6,8 +6,7 @@ result beside the protocol (test_two_phase.py, test_subsets.py, test_feature_pro
 import numpy as np
 import pytest
 
-from figure_checks import (check_bars_from_zero, check_colours, check_legends_off_data, check_size_and_fonts,
-                           check_texts_apart)
+from figure_checks import check_layout, check_legends_off_data, check_size_and_fonts
 from plasticity_sim.dash.figures import plot_factor_histograms, plot_shrink_geometry
 from plasticity_sim.dash.report import label
 
@@ -123,9 +122,7 @@ def test_dash_figure_no_legend_over_data(name, fig):
 
 @pytest.mark.parametrize("name,fig", DASH_FIGURES, ids=[n for n, _ in DASH_FIGURES])
 def test_dash_figure_labels_apart_bars_whole_and_few_colours(name, fig):
-    check_texts_apart(name, fig)
-    check_bars_from_zero(name, fig)
-    check_colours(name, fig)
+    check_layout(name, fig)
 
 
 def test_geometry_half_circles_are_not_clipped():
