@@ -14,7 +14,8 @@ import dataclasses
 import numpy as np
 import pytest
 
-from figure_checks import check_bars_from_zero, check_colours, check_layout, check_legends_off_data, check_size_and_fonts, check_texts_apart
+from figure_checks import (check_bars_from_zero, check_colours, check_layout, check_legends_off_data,
+                           check_size_and_fonts, check_texts_apart)
 from plasticity_sim.theory import Fig3Config, fig3_data, run_fig3, sample_seed, simulate, trace_training_run
 from plasticity_sim.theory import figures as F
 from plasticity_sim.theory.studies import (SMALL_INSTANCE, chunk_counts, second_experiment, small_instance,
