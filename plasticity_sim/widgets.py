@@ -13,12 +13,16 @@ Layout of the widget for controls ``{"a": ..., "b": ...}`` (``a`` outermost)::
       Stack (depth 0)       selected_index <-jslink-> control a's index
         Stack (depth 1)     one per value of a, every one jslinked to control b's index
           Image             one per (a, b) pair, classes "pframe pframe-<i>-<j>"
+      HTML caption          caption= only: "<p class='pcaption' data-alt=...>" under the frames
       [live box]            live=True only: continuous controls redrawing one Image via the kernel
                             (class "plive", hidden in the static book: no kernel there)
 
 The frame shown for control indices ``(i, j)`` carries the CSS class ``pframe-i-j`` on its
 ``<img>``, and a Stack keeps only its selected child in the DOM, so a browser test can read which
-frame is visible. Page weight is budgeted (``max_frames``, ``max_bytes``) so a chapter stays
+frame is visible. Each frame also carries the alt text its ``<img>`` gets in the static book: the
+widget's ``alt`` plus the frame's control values, kept in the caption's ``data-alt`` /
+``data-frames`` attributes and copied onto the images by ``_vendor/widgets/widget-fixes.js``
+(an ipywidgets Image has no alt trait). Page weight is budgeted (``max_frames``, ``max_bytes``) so a chapter stays
 <= 2 MB; ``frame_report`` gives the numbers.
 
 The controls (:func:`slider`, :func:`dropdown`, :func:`play`) are plain data made in
@@ -30,6 +34,7 @@ Importing this module never imports torch (theory chapters stay numpy-only).
 from __future__ import annotations
 
 import contextlib
+import html
 import itertools
 import json
 import math
@@ -213,9 +218,28 @@ def _close_tree(widget) -> None:
     widget.close()
 
 
+def _shown(frame: Frame, names: dict) -> str:
+    """A frame's control values in words, by each control's label: "step = 3, γ = 2"."""
+    return ", ".join(f"{names.get(k, k)} = {v}" for k, v in frame.labels.items())
+
+
+def _caption_html(caption: str, alt: str, frames: list[Frame], names: dict) -> str:
+    """The caption paragraph; its data attributes carry every frame's alt text for the static page."""
+    per_frame = {f.dom_class: _shown(f, names) for f in frames}
+    return (f'<p class="pcaption" data-alt="{html.escape(alt)}" '
+            f'data-frames="{html.escape(json.dumps(per_frame, ensure_ascii=False))}">'
+            f'<strong>Interactive figure.</strong> {html.escape(caption)}</p>')
+
+
+def frame_alt(widget: "FrameWidget", *index: int) -> str:
+    """The alt text the static page gives the frame at control ``index``: the widget's alt + values."""
+    shown = _shown(widget.frame_at(*index), widget.control_labels)
+    return f"{widget.alt} Shown: {shown}." if widget.alt else ""
+
+
 def frame_widget(plot_fn, controls: dict, *, figsize=FIGSIZE, dpi=DPI, live=False,
                  max_frames=MAX_FRAMES, max_bytes=MAX_BYTES, colors=256, name=None,
-                 progress=False) -> FrameWidget:
+                 progress=False, caption=None, alt=None) -> FrameWidget:
     """A widget whose figure frames are precomputed over the control grid and linked client-side.
 
     ``plot_fn(**values) -> Figure`` (return the figure, don't show it) is called once per grid
@@ -231,6 +255,10 @@ def frame_widget(plot_fn, controls: dict, *, figsize=FIGSIZE, dpi=DPI, live=Fals
     see ``_vendor/widgets/widget-fixes.js``, since without a kernel they would change nothing).
     ``name`` adds the CSS class ``pwidget-<name>`` to the outer box for browser tests.
 
+    ``caption`` (what the figure shows and what to try) is printed under the frames; ``alt`` (what
+    the image shows, for a reader who cannot see it) becomes each frame's alt text, followed by that
+    frame's control values. Give both, or neither (tests and scratch use).
+
     Explained in: book/theory/01_data_model.ipynb
     """
     items = _validate(plot_fn, controls)
@@ -238,6 +266,12 @@ def frame_widget(plot_fn, controls: dict, *, figsize=FIGSIZE, dpi=DPI, live=Fals
         raise ValueError(f"dpi must be a positive number, got {dpi!r}")
     if name is not None and not (isinstance(name, str) and re.fullmatch(r"[A-Za-z0-9_-]+", name)):
         raise ValueError(f"name must match [A-Za-z0-9_-]+ (it becomes a CSS class), got {name!r}")
+    for label, text in (("caption", caption), ("alt", alt)):
+        if text is not None and not (isinstance(text, str) and text.strip()):
+            raise ValueError(f"{label} must be a non-empty string, got {text!r}")
+    if (caption is None) != (alt is None):
+        raise ValueError(f"give caption and alt together (a captioned figure needs alt text and "
+                         f"vice versa), got caption={caption!r}, alt={alt!r}")
     keys = tuple(key for key, _ in items)
     shape = tuple(len(spec.values) for _, spec in items)
     n_frames = math.prod(shape)
@@ -290,6 +324,9 @@ def frame_widget(plot_fn, controls: dict, *, figsize=FIGSIZE, dpi=DPI, live=Fals
              for key, level in zip(keys, stacks) for stack in level]
     links += [widgets.jslink((p, "value"), (drivers[k], "index")) for k, p in players.items() if p]
     children = [widgets.VBox(rows), root_stack]
+    names = {key: spec.description if spec.description is not None else key for key, spec in items}
+    if caption is not None:
+        children.append(widgets.HTML(_caption_html(caption, alt, frames, names), _dom_classes=("pcaption-box",)))
     if live:
         default = tuple(spec.default_index for _, spec in items)
         children.append(_live_box(plot_fn, items, frames[_flat_index(default, shape)].png,
@@ -297,6 +334,7 @@ def frame_widget(plot_fn, controls: dict, *, figsize=FIGSIZE, dpi=DPI, live=Fals
     classes = ("pwidget",) + ((f"pwidget-{name}",) if name else ())
     root = FrameWidget(children, _dom_classes=classes)
     root.frames, root.control_names, root.grid_shape = tuple(frames), keys, shape
+    root.caption, root.alt, root.control_labels = caption, alt, names
     root.controls, root.stacks, root.links = drivers, tuple(map(tuple, stacks)), tuple(links)
     root.frame_bytes = sum(len(f.png) for f in frames)
     root.embedded_bytes = len(json.dumps(dependency_state(root, drop_defaults=False)))

@@ -198,6 +198,36 @@ def test_name_becomes_css_class():
         pw.frame_widget(text_plot(), {"k": pw.slider([1])}, name="has space", **SMALL)
 
 
+def test_caption_and_alt_in_state_for_every_frame():
+    w = pw.frame_widget(text_plot(), {"a": pw.slider([1, 2], description="step"), "b": pw.dropdown(["x", "y"])},
+                        caption='Loss over steps; move "step".', alt="Line plot of loss <falling>.", **SMALL)
+    assert (w.caption, w.alt) == ('Loss over steps; move "step".', "Line plot of loss <falling>.")
+    boxes = [c for c in w.children if isinstance(c, widgets.HTML)]
+    assert len(boxes) == 1 and "pcaption-box" in boxes[0]._dom_classes
+    text = boxes[0].value
+    assert 'class="pcaption"' in text and "Loss over steps; move &quot;step&quot;." in text
+    assert 'data-alt="Line plot of loss &lt;falling&gt;."' in text   # escaped: no markup from alt text
+    # every frame's control values are stored for the page script, keyed by the frame's DOM class
+    import html as _html
+    import json as _json
+    import re as _re
+    frames = _json.loads(_html.unescape(_re.search(r'data-frames="([^"]*)"', text).group(1)))
+    assert set(frames) == {f.dom_class for f in w.frames} and frames["pframe-1-0"] == "step = 2, b = x"
+    assert pw.frame_alt(w, 1, 0) == "Line plot of loss <falling>. Shown: step = 2, b = x."
+    # the caption travels in the saved widget state the static page renders
+    state = dependency_state(w, drop_defaults=False)
+    assert any(e["state"].get("value") == text for e in state.values())
+
+
+def test_caption_and_alt_go_together_and_must_be_text():
+    with pytest.raises(ValueError, match="together"):
+        pw.frame_widget(text_plot(), {"a": pw.slider([1])}, caption="a caption", **SMALL)
+    with pytest.raises(ValueError, match="alt must be a non-empty string"):
+        pw.frame_widget(text_plot(), {"a": pw.slider([1])}, caption="a caption", alt="  ", **SMALL)
+    w = pw.frame_widget(text_plot(), {"a": pw.slider([1])}, **SMALL)   # neither: no caption box
+    assert not any(isinstance(c, widgets.HTML) for c in w.children) and pw.frame_alt(w, 0) == ""
+
+
 # ---------------------------------------------------------------------------------------------------
 # budget and report
 

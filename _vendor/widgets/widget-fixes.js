@@ -46,3 +46,29 @@ document.addEventListener('DOMContentLoaded', function () {
   style.textContent = '.plive { display: none !important; }';
   document.head.appendChild(style);
 })();
+
+// 5. An ipywidgets Image has no alt attribute. plasticity_sim.widgets.frame_widget(caption=, alt=) stores
+//    the widget's alt text and each frame's control values on its caption (<p class="pcaption" data-alt
+//    data-frames>); copy them onto every frame <img> as "<alt> Shown: <values>." as the manager renders
+//    them (the same text as plasticity_sim.widgets.frame_alt). The live frame gets the alt alone.
+(function () {
+  function label(root) {
+    var cap = root.querySelector('.pcaption[data-alt]');
+    if (!cap) { return; }
+    var alt = cap.getAttribute('data-alt'), frames = {};
+    try { frames = JSON.parse(cap.getAttribute('data-frames') || '{}'); } catch (e) { frames = {}; }
+    root.querySelectorAll('img.pframe').forEach(function (img) {
+      var key = Array.from(img.classList).find(function (c) { return /^pframe-\d/.test(c); });
+      var want = alt + (key && frames[key] ? ' Shown: ' + frames[key] + '.' : '');
+      if (img.getAttribute('alt') !== want) { img.setAttribute('alt', want); }
+    });
+    root.querySelectorAll('img.plive-frame').forEach(function (img) {
+      if (img.getAttribute('alt') !== alt) { img.setAttribute('alt', alt); }
+    });
+  }
+  function scan() { document.querySelectorAll('.pwidget').forEach(label); }
+  document.addEventListener('DOMContentLoaded', function () {
+    scan();
+    new MutationObserver(scan).observe(document.body, {childList: true, subtree: true});
+  });
+})();
