@@ -89,6 +89,21 @@ SETTINGS = {
                 "columns": ("test_acc", "train_acc", "steps", "epochs")},
 }
 
+# The remedy map's cheap missing cells (book/guide/01): the remedies that act once per experiment or
+# task (the warm-start parts') in the two continual studies' settings, and the other continual and
+# Hare & Tortoise remedies in the DASH part's MLP setting. Each re-runs its setting's baseline arm,
+# which the map checks is the shipped baseline run for run (same config and seed, same numbers).
+MAP_TASK_ARMS = {"bp": ("warm", {}), "sp_gauss": ("sp", {}), "sp_init": ("sp_init", {}), "dash": ("dash", {}),
+                 "dash_row": ("dash_row", {}), "head_reset": ("head_reset", {}), "l2_init": ("l2_init", {}),
+                 "hare_tortoise": ("hare_tortoise", {})}
+MAP_CHUNKED_ARMS = {"warm": ("warm", {}), "l2_every": ("l2_every_step", {}), "sp_every": ("sp_continual", {}),
+                    "parseval": ("parseval", {}), "ln_wd": ("warm", {"model": "mlp_ln", "weight_decay": 1e-4}),
+                    "sp_init": ("sp_init", {}), "l2": ("l2", {}), "l2_init_kumar": ("l2_init_kumar", {}),
+                    "hare_tortoise": ("hare_tortoise", {})}
+MAP_STUDIES = {"map_permuted": "permuted", "map_class_incremental": "class_incremental", "map_chunked": "chunked"}
+SETTINGS.update({name: {**SETTINGS[base], "arms": MAP_CHUNKED_ARMS if base == "chunked" else MAP_TASK_ARMS}
+                 for name, base in MAP_STUDIES.items()})
+
 
 def _study(name: str) -> dict:
     if name not in SETTINGS:
@@ -270,4 +285,8 @@ STUDIES = tuple(
     for name, doc in (("permuted", "online permuted digits: backprop and every remedy, 50 tasks"),
                       ("class_incremental", "classes added in steps, each step also trained from scratch"),
                       ("adam", "permuted digits under Adam with default and equal moment decays"),
-                      ("chunked", "the DASH part's stationary warm start with the continual remedies")))
+                      ("chunked", "the DASH part's stationary warm start with the continual remedies"))) + tuple(
+    Study(f"continual/{name}", "continual", (Call("plasticity_sim.continual.remedies:study_file",
+                                                  f"keeping_{name}.json", {"study": name}),),
+          chapters=("guide/01",), doc=f"the remedy map's missing cells in the {base} setting")
+    for name, base in MAP_STUDIES.items())
