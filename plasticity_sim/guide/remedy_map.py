@@ -11,7 +11,9 @@ One cell per (method, setting). Where the method was run, the cell holds
   harm (False) or neither (None), since for an error "below" is good;
 * a **cost ratio**, method over baseline, of what the results record (``cost`` names it).
 
-Where the method was not run the cell's verdict is "not run" and its numbers are None.
+Where the method was not run the cell's verdict is "not run" and its numbers are None. The cheap
+missing cells were run for the map (``continual/map_*`` studies, checked to share each setting's
+baseline runs).
 
 **Baselines.** In the four warm-start settings the baseline is the warm start (``warm``: weights
 and optimizer carried over); in the three continual settings it is plain backprop (SGD carried
@@ -68,7 +70,8 @@ class Setting:
 
 SETTINGS = (
     Setting("mlp", "warm start, MLP", "dash/02", "test accuracy after the last experiment", "points", True,
-            "warm start", "total SGD steps", "dash_cpu/mlp, continual/keeping_chunked.json"),
+            "warm start", "total SGD steps",
+            "dash_cpu/mlp, continual/keeping_chunked.json, keeping_map_chunked.json"),
     Setting("cnn", "warm start, CNN", "dash/02", "test accuracy after the last experiment", "points", True,
             "warm start", "total SGD steps", "dash_cpu/cnn"),
     Setting("noisy", "noisy-label warm start", "hare_tortoise/03", "test accuracy after the second phase", "points",
@@ -76,9 +79,10 @@ SETTINGS = (
     Setting("growing", "growing data", "hare_tortoise/02", "test accuracy after the last phase", "points", True,
             "warm start", "SGD steps", "hare_tortoise/continual_full"),
     Setting("permuted", "permuted digits", "continual/03", "online accuracy over the last fifth of the tasks",
-            "points", True, "backprop", "run time", "continual/keeping_permuted.json"),
+            "points", True, "backprop", "run time", "continual/keeping_permuted.json, keeping_map_permuted.json"),
     Setting("class_incremental", "class-incremental", "continual/03", "test accuracy after the last step",
-            "points", True, "backprop", "run time", "continual/keeping_class_incremental.json"),
+            "points", True, "backprop", "run time",
+            "continual/keeping_class_incremental.json, keeping_map_class_incremental.json"),
     Setting("regression", "slowly-changing regression", "continual/01", "squared error over the last tenth of the run",
             "squared error", False, "backprop", "run time", "continual/regression_bp.json, regression_cbp.json"),
 )
@@ -106,17 +110,18 @@ def _dash(arm: str) -> dict:
     """The DASH part's CPU study against the warm start (its arm_table, paired by seed)."""
     out = {r["method"]: (r["diff"], r["steps_ratio"])
            for r in cpu_study.arm_table(arm, baseline="warm") if r["diff"] is not None}
-    if arm == "mlp":   # the continual part ran its remedies in this very setting
-        out.update(_chunked_remedies(cpu_study.load_arm(arm)["warm"]))
+    if arm == "mlp":   # the continual part ran its remedies in this very setting, and the map the rest
+        warm = cpu_study.load_arm(arm)["warm"]
+        for study in ("chunked", "map_chunked"):
+            out.update(_chunked_remedies(keeping.load_keeping_file(study), warm))
     return out
 
 
-def _chunked_remedies(dash_warm: dict) -> dict:
-    """CBP, ReDo, weight clipping and FIRE on the DASH part's MLP setting (keeping_chunked.json).
+def _chunked_remedies(data: dict, dash_warm: dict) -> dict:
+    """Remedies run in the DASH part's MLP setting (keeping_chunked.json, keeping_map_chunked.json).
 
     The file has warm runs of its own; they must be the DASH study's warm runs (same config and
     seed, same result), so that the whole column has one baseline. Anything else is an error."""
-    data = keeping.load_keeping_file("chunked")
     drop = ("device", "method")
     for seed, run in data["arms"]["warm"]["runs"].items():
         other = dash_warm.get(int(seed))
@@ -125,9 +130,23 @@ def _chunked_remedies(dash_warm: dict) -> dict:
             == {k: v for k, v in other["config"].items() if k not in drop}
             and run["columns"]["test_acc"][-1] == other["summary"]["test_acc_last"])
         if not same:
-            raise ValueError(f"keeping_chunked.json: warm seed {seed} is not the DASH study's warm run; "
-                             "the two studies no longer share a baseline")
+            raise ValueError(f"keeping_{data['study']}.json: warm seed {seed} is not the DASH study's warm "
+                             "run; the two studies no longer share a baseline")
     return _keeping(data, "warm", "test_acc", "end", cost="steps")
+
+
+def _continual(study: str, column: str, part: str) -> dict:
+    """A continual remedies study and the map's own study of the same setting (``map_<study>``),
+    against plain backprop. The map's study re-runs backprop; it must be the shipped study's
+    backprop run for run (same config, same numbers), so that the column has one baseline."""
+    data, extra = keeping.load_keeping_file(study), keeping.load_keeping_file(f"map_{study}")
+    shipped = data["arms"]["bp"]["runs"]
+    for seed, run in extra["arms"]["bp"]["runs"].items():
+        ref = shipped.get(seed)
+        if ref is None or ref["config"] != run["config"] or ref["columns"] != run["columns"]:
+            raise ValueError(f"keeping_map_{study}.json: backprop seed {seed} is not keeping_{study}.json's "
+                             "run; the two studies no longer share a baseline")
+    return {**_keeping(data, "bp", column, part, cost="time"), **_keeping(extra, "bp", column, part, cost="time")}
 
 
 def _keeping(data: dict, base: str, column: str, part: str, *, cost: str) -> dict:
@@ -206,9 +225,8 @@ def _regression() -> dict:
 
 def _effects() -> dict:
     return {"mlp": _dash("mlp"), "cnn": _dash("cnn"), "noisy": _noisy(), "growing": _growing(),
-            "permuted": _keeping(keeping.load_keeping_file("permuted"), "bp", "online_acc", "last", cost="time"),
-            "class_incremental": _keeping(keeping.load_keeping_file("class_incremental"), "bp", "test_acc", "end",
-                                          cost="time"),
+            "permuted": _continual("permuted", "online_acc", "last"),
+            "class_incremental": _continual("class_incremental", "test_acc", "end"),
             "regression": _regression()}
 
 
