@@ -192,3 +192,33 @@ def test_each_part_has_one_setting_box_in_its_first_chapter(caption, pages):
     body = boxes(pages[0])[0]
     missing = [f for f in SETTING_FIELDS if f"**{f}" not in body]
     assert not missing, f"part {caption!r}: the setting box lacks {missing}"
+
+
+# ---------------------------------------------------------------------------------------------------
+# glossary: each term linked from its first use in every chapter (tools/glossary_links.py link)
+
+def test_glossary_linker_links_first_use_only_and_leaves_code_alone():
+    from tools.glossary_links import first_uses, link_cells
+    cells = ["# Warm start\n\nA warm-started net, `warm start`, $warm start$ and a warm start again.",
+             "```python\nL2 = 1\n```\n\nL2 and L2 (every step), the {term}`DASH` rule, DASH again."]
+    assert first_uses(cells)["warm start"] == (0, False) and first_uses(cells)["DASH"] == (1, True)
+    out = link_cells(cells)
+    assert out[0].startswith("# Warm start\n")                                  # headings untouched
+    assert "A {term}`warm-started <warm start>` net, `warm start`, $warm start$ and a warm start again." in out[0]
+    assert out[1].startswith("```python\nL2 = 1\n```")                          # code untouched
+    assert "{term}`L2` and {term}`L2 (every step)`, the {term}`DASH` rule, DASH again." in out[1]
+    assert all(linked for _, linked in first_uses(out).values())
+
+
+@pytest.mark.parametrize("nb", CHAPTERS, ids=IDS)
+def test_glossary_terms_linked_at_first_use(nb):
+    from tools.glossary_links import first_uses
+    cells = ["".join(c["source"]) for c in _cells(nb) if c["cell_type"] == "markdown"]
+    unlinked = sorted(t for t, (_, linked) in first_uses(cells).items() if not linked)
+    assert not unlinked, (f"{nb.name}: first use not linked to the glossary: {unlinked}; run "
+                          f"python tools/glossary_links.py link {nb.relative_to(ROOT)}")
+
+
+def test_glossary_linker_terms_are_glossary_entries():
+    from tools.glossary_links import TERMS, _glossary_entries
+    assert set(TERMS) <= _glossary_entries(), sorted(set(TERMS) - _glossary_entries())

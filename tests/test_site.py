@@ -272,6 +272,10 @@ VISIBLE_FRAMES = """w => Array.from(w.querySelectorAll('img.pframe'))
     .map(e => Array.from(e.classList).find(c => /^pframe-\\d/.test(c)))"""
 
 
+FRAME_ALT = """w => [(w.querySelector('.pcaption') || {getAttribute: () => ''}).getAttribute('data-alt'),
+    Array.from(w.querySelectorAll('img.pframe')).filter(e => e.checkVisibility()).map(e => e.alt)]"""
+
+
 def _visible_index(widget) -> tuple[int, ...]:
     shown = widget.evaluate(VISIBLE_FRAMES)
     assert len(shown) == 1, f"expected exactly one visible frame, got {shown}"
@@ -287,6 +291,13 @@ def test_kernel_free_controls_flip_frames(server, browser_context, page_path):
         widgets = page.query_selector_all(".pwidget")
         assert widgets, f"{page_path}: no kernel-free widget rendered"
         for w in widgets:
+            # the caption shows under the frames, and the visible frame carries the widget's alt text
+            # plus its own control values (set from the caption's data by _vendor/widgets/widget-fixes.js)
+            caption = w.query_selector(".pcaption")
+            assert caption is not None and caption.is_visible(), f"{page_path}: a widget without a caption"
+            alt, shown = w.evaluate(FRAME_ALT)
+            assert alt and len(shown) == 1 and shown[0].startswith(alt + " Shown: "), (
+                f"{page_path}: frame alt text {shown} does not start with the widget's alt {alt!r}")
             controls = w.query_selector_all(".pcontrol")
             start = _visible_index(w)
             assert len(start) == len(controls), f"{page_path}: frame index {start} vs {len(controls)} controls"

@@ -67,8 +67,12 @@ document.addEventListener('DOMContentLoaded', function () {
     });
   }
   function scan() { document.querySelectorAll('.pwidget').forEach(label); }
+  // The manager attaches views before it fills them (the caption's HTML, an image's class and src come
+  // later), so watch those attributes too; setting alt is not watched, so labelling cannot loop.
   document.addEventListener('DOMContentLoaded', function () {
     scan();
-    new MutationObserver(scan).observe(document.body, {childList: true, subtree: true});
+    new MutationObserver(scan).observe(document.body, {childList: true, subtree: true, attributes: true,
+                                                       attributeFilter: ['class', 'src', 'data-alt']});
   });
+  window.addEventListener('load', scan);
 })();
