@@ -45,12 +45,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from plasticity_sim import stats
+from plasticity_sim import runs, stats
 from plasticity_sim.continual import remedies as keeping
 from plasticity_sim.continual import studies as regression
 from plasticity_sim.dash import cpu_study
 from plasticity_sim.hare_tortoise import studies as hare
 from plasticity_sim.methods import METHODS
+from plasticity_sim.protocols.specs import ChunkedConfig
 
 
 @dataclass(frozen=True)
@@ -122,12 +123,10 @@ def _chunked_remedies(data: dict, dash_warm: dict) -> dict:
 
     The file has warm runs of its own; they must be the DASH study's warm runs (same config and
     seed, same result), so that the whole column has one baseline. Anything else is an error."""
-    drop = ("device", "method")
     for seed, run in data["arms"]["warm"]["runs"].items():
         other = dash_warm.get(int(seed))
-        same = other is not None and (
-            {k: v for k, v in run["config"].items() if k not in drop}
-            == {k: v for k, v in other["config"].items() if k not in drop}
+        same = other is not None and (   # fields added later read as their defaults; device aside
+            runs.same_results_config(run["config"], other["config"], ChunkedConfig)
             and run["columns"]["test_acc"][-1] == other["summary"]["test_acc_last"])
         if not same:
             raise ValueError(f"keeping_{data['study']}.json: warm seed {seed} is not the DASH study's warm "
