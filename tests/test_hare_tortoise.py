@@ -246,3 +246,39 @@ def test_load_records_reads_a_study_folder_with_one_fresh_baseline_per_seed(tmp_
     assert sorted({r["seed"] for r in study["records"] if r["method"] == "cold"}) == [0, 1, 2, 3, 4]
     with pytest.raises(ValueError, match="no results files in"):
         ht_studies.load_records(tmp_path)
+
+
+def test_chapter_tables_carry_the_rows_numbers_and_fit_the_column():
+    """The *_display tables show the numbers of the rows they are made from, and each row's text
+    stays within what the book's 688 px column holds (about 95 characters of cell text)."""
+    from plasticity_sim.published import load_table
+
+    grid = ht_studies.grid_table(ht_studies.load_records("grid")["records"])
+    t = ht_studies.grid_display(grid)
+    assert len(t.rows) == len(grid) == 12 and t.header[0] == "ratio"
+    cell = {(r[0], r[1]): r for r in t.rows}
+    worst = min(grid, key=lambda r: r["diff"])
+    row = cell[(f"{worst['ratio']:g}", f"{worst['noise']:g}")]
+    assert row[4] == f"{worst['diff']:+.1f} [{worst['lo']:+.1f}, {worst['hi']:+.1f}]" and row[5] == "below"
+
+    recs = ht_studies.load_records("compare")["records"]
+    rows = ht_studies.comparison_table(recs, ["cold", "warm", "hare_tortoise"])
+    t = ht_studies.comparison_display(rows, groups={"baseline": ["cold", "warm"], "H&T part": ["hare_tortoise"]})
+    assert [r[1] for r in t.rows] == ["fresh (cold)", "warm", "Hare & Tortoise"]
+    ht = t.rows[2]
+    assert ht[0] == "H&T part" and ht[4] == "{:+.1f} [{:+.1f}, {:+.1f}]".format(*rows[2]["vs_warm"])
+    assert ht[5] == ht_studies.HOLM_SHORT[rows[2]["verdict_vs_warm"]]
+    assert t.rows[0][6] == t.rows[0][7] == ""              # the fresh network has no difference to itself
+
+    t7 = ht_studies.table7_display(load_table("ht_table7"))
+    assert len(t7.rows) == 12 and len(t7.header) == 6
+    assert t7.rows[0][:3] == ["WS", "baseline", "warm"] and t7.rows[0][3] == "0.704"
+
+    cont = ht_studies.load_continual("continual_full")["records"]
+    t = ht_studies.comparison_display(ht_studies.continual_table(cont, ["cold", "warm"]), last=True)
+    assert t.header[1].startswith("last")
+
+    corr = ht_studies.correlation_display({"weight_magnitude": -0.571, "srank": -0.3}, 60)
+    assert corr.rows == [["weight magnitude", "-0.57"], ["srank", "-0.30"]] and "60" in corr.caption
+    for table in (ht_studies.grid_display(grid), t7, ht_studies.comparison_display(rows)):
+        assert max(sum(len(c) for c in r) for r in table.rows) <= 95

@@ -19,11 +19,12 @@ from plasticity_sim.stats import holm_verdicts, pair_by_seed, paired_ci
 from plasticity_sim.diagnostics import HT_METRICS, pearson
 from plasticity_sim.protocols.specs.hare_tortoise import HT_SCALED_PARAMS
 from plasticity_sim.sweep import Study, Sweep
+from plasticity_sim.tables import Table
 
 
 _NOISY = "noisy_warm_start"
 # ReDo as in Lee et al. 2024 App. A.4: every 5 epochs, i.e. 160 steps of phase 2 (5 x 32 batches of
-# 128 of its 4,000 clean points), the cadence of the scaled Hare reset. The class default, 1,000
+# 256 of its 8,000 clean points), the cadence of the scaled Hare reset. The class default, 1,000
 # steps (Dohare et al.'s gntRedo.py), fires only 3 times in the run's 3,200 steps.
 _REDO_PARAMS = "method_params=" + json.dumps({**HT_SCALED_PARAMS, "redo": {"every": 160}})
 _TABLE7 = ("l2", "augmentation", "spectral", "l2_init_kumar", "redo", "crelu", "dash")
@@ -248,3 +249,93 @@ def continual_table(records, methods_order) -> list[dict]:
                 row[f"vs_{base}"] = (d.mean, d.low, d.high)
         rows.append(row)
     return _holm_rows(rows)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Tables for the chapters (HTML in the book, aligned text in a terminal)
+
+HOLM_SHORT = {"no measurable difference": "n.m.d.", "above": "above", "below": "below"}
+
+
+def _ci_text(t) -> str:
+    """``(mean, low, high)`` in points as ``"+1.6 [+0.9, +2.3]"``; blank for a missing comparison."""
+    return "" if t is None else "{:+.1f} [{:+.1f}, {:+.1f}]".format(*t)
+
+
+def grid_display(rows: list[dict]) -> Table:
+    """The ratio x noise grid (rows of :func:`grid_table`) as a table: the fresh and warm test
+    accuracy (%), warm - fresh with its 95 % interval and Holm verdict (n.m.d. = no measurable
+    difference), the warm start's final train accuracy and its fit of the noisy phase-1 labels (%).
+
+    Explained in: book/hare_tortoise/01_warm_starting_noisy_labels.ipynb
+    """
+    seeds = sorted({r["n"] for r in rows})
+    caption = (f"{'/'.join(map(str, seeds))} seeds per cell, paired by seed; Holm over the "
+               f"{len(rows)} cells (n.m.d. = no measurable difference)")
+    return Table(["ratio", "noise", "fresh\ntest %", "warm\ntest %", "warm − fresh\n(95 % CI)", "Holm",
+                  "warm\ntrain %", "fit of\nphase 1 %"],
+                 [[f"{r['ratio']:g}", f"{r['noise']:g}", f"{r['fresh_test']:.1f}", f"{r['warm_test']:.1f}",
+                   _ci_text((r["diff"], r["lo"], r["hi"])), HOLM_SHORT[r["verdict"]],
+                   f"{r['warm_train']:.1f}", f"{r['phase1_fit']:.1f}"] for r in rows],
+                 caption=caption)
+
+
+def comparison_display(rows: list[dict], *, groups: dict | None = None, last: bool = False,
+                       caption: str = "") -> Table:
+    """Rows of :func:`comparison_table` (or of :func:`continual_table` with ``last=True``) as a
+    table: each method's mean test and train accuracy (or last-phase and phase-averaged test
+    accuracy), its paired difference to the warm start and to the fresh network (pts, 95 %
+    interval) and each one's Holm verdict. ``groups`` (``{group: [method, ...]}``) adds a first
+    column naming each method's group; methods show by their method-table label (``cold`` as
+    "fresh (cold)").
+
+    Explained in: book/hare_tortoise/02_hare_and_tortoise.ipynb
+    """
+    from plasticity_sim import methods
+
+    group_of = {m: g for g, ms in (groups or {}).items() for m in ms}
+    label = {"cold": "fresh (cold)"}
+    keys = ("last", "avg") if last else ("test", "train")
+    head = ["last\ntest %", "mean over\nphases %"] if last else ["test %", "train %"]
+    body = []
+    for r in rows:
+        cells = [label.get(r["method"]) or methods.get_method(r["method"]).label, *(f"{r[k]:.1f}" for k in keys)]
+        for base in ("warm", "cold"):
+            cells += [_ci_text(r.get(f"vs_{base}")), HOLM_SHORT.get(r.get(f"verdict_vs_{base}"), "")]
+        body.append(([group_of.get(r["method"], "")] if groups else []) + cells)
+    header = (["group"] if groups else []) + ["method", *head, "vs warm\n(95 % CI)", "Holm",
+                                              "vs fresh\n(95 % CI)", "Holm"]
+    return Table(header, body, align=("ll" if groups else "l") + "rrrlrl", caption=caption)
+
+
+def table7_display(table) -> Table:
+    """The paper's Table 7 (``load_table("ht_table7")``) turned on its side: one row per method
+    (its group and the book's method, where the book has one), one column of final test accuracy
+    per dataset, so that the twelve methods fit the book's column.
+
+    Explained in: book/hare_tortoise/03_trainability_vs_generalisability.ipynb
+    """
+    from plasticity_sim import methods
+
+    datasets = table.levels("dataset")
+    by = {(r["dataset"], r["method"]): r for r in table.rows}
+    first = table.select(dataset=datasets[0])
+    header = ["paper's\nmethod", "group", "the book's\nmethod"] + [
+        f"{ds}\n{table.select(dataset=ds)[0]['model']}" for ds in datasets]
+    def ours(m):
+        return "—" if not m else "fresh (cold)" if m == "cold" else methods.get_method(m).label
+
+    body = [[r["method"], r["group"], ours(r["ours"])]
+            + [f"{by[(ds, r['method'])]['test_acc']:.3f}" for ds in datasets] for r in first]
+    return Table(header, body, align="lll" + "r" * len(datasets),
+                 caption="final test accuracy after phase 2, subset 0.1, label noise 0.5")
+
+
+def correlation_display(corr: dict, n: int) -> Table:
+    """Pearson r of each App. C metric with final test accuracy (from :func:`metric_correlations`).
+
+    Explained in: book/hare_tortoise/03_trainability_vs_generalisability.ipynb
+    """
+    return Table(["App. C metric (end of phase 1)", "Pearson r"],
+                 [[k.replace("_", " "), f"{v:+.2f}"] for k, v in corr.items()],
+                 caption=f"correlation with final test accuracy over {n} warm-started runs")
