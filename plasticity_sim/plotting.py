@@ -64,7 +64,7 @@ BOOK_RC = {
 
 
 def method_color(name: str) -> str:
-    """The book's colour for a method (``"cold"``, ``"warm"``, ``"ideal"``, ``"dash"``, ``"S&P"``...).
+    """The book's colour for a method (``"cold"``, ``"warm"``, ``"ideal"``, ``"dash"``, ``"S&P (Gaussian)"``...).
 
     Accepts the method key or its display label (case-insensitive).
     """
@@ -72,7 +72,7 @@ def method_color(name: str) -> str:
 
 
 def method_label(name: str) -> str:
-    """The book's display label for a method key (``"shrink_perturb"`` -> ``"S&P"``).
+    """The book's display label for a method key (``"shrink_perturb"`` -> ``"S&P (Gaussian)"``).
     """
     return resolve(name).label
 

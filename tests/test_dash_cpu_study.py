@@ -117,7 +117,7 @@ def test_paired_interval_figure_draws_every_seed_and_interval(tmp_path):
     rows = study.arm_table("mlp", tmp_path)
     fig = plot_paired_intervals({"MLP": rows, "relabelled": [rows[1] | {"label": "warm, other setting"}]})
     ax = fig.axes[0]
-    assert [t.get_text() for t in ax.get_yticklabels()] == ["S&P", "warm"]  # cold is the baseline: no row
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["S&P (Gaussian)", "warm"]  # cold is the baseline: no row
     assert [t.get_text() for t in fig.axes[1].get_yticklabels()] == ["warm, other setting"]
     lines = [l for l in ax.get_lines() if l.get_marker() == "o"]
     assert sorted(len(l.get_xdata()) for l in lines) == [3, 3]  # one dot per seed

@@ -29,7 +29,7 @@ def test_factor_histograms_show_shares_per_granularity():
 
 
 def test_method_names_for_the_figures():
-    assert label("sp") == "S&P" and label("dash_row") == "DASH (row)"
+    assert label("sp") == "S&P (Gaussian)" and label("dash_row") == "DASH (row)"
     with pytest.raises(ValueError, match="unknown method"):
         label("nope")
 

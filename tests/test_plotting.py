@@ -24,9 +24,9 @@ def test_method_colours_fixed_for_the_core_methods():
 
 
 def test_method_lookup_by_key_or_label():
-    assert plotting.method_color("S&P") == plotting.method_color("shrink_perturb")
+    assert plotting.method_color("S&P (Gaussian)") == plotting.method_color("shrink_perturb")
     assert plotting.method_color("DASH") == plotting.method_color("dash") == plotting.method_color("Dash")
-    assert plotting.method_label("shrink_perturb") == "S&P"
+    assert plotting.method_label("shrink_perturb") == "S&P (Gaussian)"
     assert plotting.method_label("dash") == "DASH"
     with pytest.raises(ValueError, match="'lasso'.*cold"):
         plotting.method_color("lasso")

@@ -81,7 +81,7 @@ def test_rows_display_moves_shared_columns_to_the_caption_and_drops_blank_paper_
     t = paper_scale.rows_display(rows)
     assert t.caption == "setting CIFAR-10, optimizer SGD"
     assert t.header[0] == "method" and t.header[-2:] == ["paper\nacc last", "paper\nsteps avg"]
-    assert t.rows[2][0] == "S&P" and t.rows[0][-2] != ""
+    assert t.rows[2][0] == "S&P (Gaussian)" and t.rows[0][-2] != ""
     assert paper_scale.rows_display(rows, published=False).header[-1] == "steps avg"
     mnist = [dict(r, setting="MNIST-1D") for r in rows]          # not one of Table 1's settings
     assert paper_scale.rows_display(mnist).header[-1] == "steps avg"

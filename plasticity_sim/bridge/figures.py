@@ -13,7 +13,7 @@ from matplotlib.lines import Line2D
 from plasticity_sim.plotting import MIN_FONT_PT, method_color, page_figure
 
 NETWORK_LABELS = {"patch_cnn": "patch CNN", "cnn": "small CNN"}
-LABELS = {"cold": "cold", "warm": "warm", "sp": "S&P", "dash": "DASH", "oracle": "oracle ideal",
+LABELS = {"cold": "cold", "warm": "warm", "sp": "S&P (Gaussian)", "dash": "DASH", "oracle": "oracle ideal",
           "ideal": "ideal"}
 
 

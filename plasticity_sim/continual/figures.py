@@ -10,7 +10,7 @@ import numpy as np
 from plasticity_sim.plotting import MAX_COLOURS, MIN_FONT_PT, method_color, page_figure
 from plasticity_sim.stats import t_quantile
 
-LABELS = {"bp": "backprop", "cbp": "continual backprop", "l2": "L2", "sp": "S&P"}
+LABELS = {"bp": "backprop", "cbp": "continual backprop", "l2": "L2 (every step)", "sp": "S&P (every step)"}
 COLORS = {"bp": method_color("warm"), "cbp": method_color("cbp"), "l2": method_color("l2"),
           "sp": method_color("sp_continual")}
 

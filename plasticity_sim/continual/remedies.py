@@ -47,7 +47,7 @@ SEEDS = (0, 1, 2, 3, 4)
 ARMS = {"bp": ("warm", {}), "l2": ("l2_every_step", {}), "sp": ("sp_continual", {}), "cbp": ("cbp", {}),
         "redo": ("redo", {}), "clip": ("weight_clipping", {}), "parseval": ("parseval", {}),
         "ln_wd": ("warm", {"model": "mlp_ln", "weight_decay": 1e-4}), "fire": ("fire", {})}
-LABELS = {"bp": "backprop", "l2": "L2", "sp": "S&P", "cbp": "CBP", "redo": "ReDo", "clip": "weight clipping",
+LABELS = {"bp": "backprop", "l2": "L2 (every step)", "sp": "S&P (every step)", "cbp": "CBP", "redo": "ReDo", "clip": "weight clipping",
           "parseval": "Parseval", "ln_wd": "layer norm + WD", "fire": "FIRE", "warm": "warm start",
           "adam_default": "Adam (0.9, 0.999)", "adam_equal": "Adam (0.99, 0.99)",
           "adam_equal_short": "Adam (0.9, 0.9)"}

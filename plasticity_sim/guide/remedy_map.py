@@ -90,12 +90,11 @@ SETTINGS = (
 WARM_START = ("mlp", "cnn", "noisy", "growing")
 CONTINUAL = ("permuted", "class_incremental", "regression")
 
-# The rows, one name per method (the glossary's; labels from the method table). Three overrides keep
-# every row's name distinct across parts: the DASH part's S&P is labelled plain "S&P" there and the
-# two L2 methods share the label "L2" in the method table. Rows are grouped by what the remedy does:
+# The rows, one name per method: the method table's labels, which are the glossary's names. Two
+# overrides: "cold start" (the method table says "cold", as the DASH part's tables do) and layer norm
+# + WD, which is the warm method on another model. Rows are grouped by what the remedy does:
 # the reference, resets and shrinks, unit recycling, averaging, penalties and constraints, data.
-_RENAMED = {"cold": "cold start", "sp": "S&P (Gaussian)", "l2_every_step": "L2 (every step)",
-            "augmentation": "augmentation", "ln_wd": keeping.LABELS["ln_wd"]}
+_RENAMED = {"cold": "cold start", "ln_wd": keeping.LABELS["ln_wd"]}
 ROWS = {m: _RENAMED.get(m) or METHODS[m].label for m in (
     "cold", "sp", "sp_init", "sp_continual", "dash", "dash_row", "head_reset", "fire", "redo", "cbp",
     "hare_tortoise", "l2_init", "l2_init_kumar", "l2", "l2_every_step", "weight_clipping", "parseval", "ln_wd",
