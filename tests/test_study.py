@@ -60,7 +60,7 @@ def test_call_jobs_are_listed_as_study_job_commands(capsys, tmp_path):
     assert cli.main(["study", "continual", "--list", "--overwrite"]) == 0
     lines = capsys.readouterr().out.splitlines()
     calls = [j for s in runner.select("continual") for j in runner.jobs(s, overwrite=True)]
-    assert len(lines) == len(calls) == 7
+    assert len(lines) == len(calls) == 10
     assert lines[0].startswith("python -m plasticity_sim study continual/permuted --job 0 --seeds 0,1,2,3,4")
 
 
