@@ -171,3 +171,33 @@ def test_shipped_keeping_results_load_with_five_seeds():
     for study in ks.SETTINGS:
         data = ks.load_keeping_file(study)
         assert len(data["seeds"]) >= 5 and set(data["arms"]) == set(ks.SETTINGS[study]["arms"])
+
+
+# ----------------------------------------------------------------------------- chapter 1's grid table, chapter 2's figures
+def test_frame_summary_reads_first_and_last_tenth_per_rate():
+    grid = {"activation": ["relu"], "lr": [0.01], "replacement_rate": [0.0, 1e-4]}
+    frames = [{"activation": "relu", "lr": 0.01, "replacement_rate": 0.0, "mean": list(range(20))},
+              {"activation": "relu", "lr": 0.01, "replacement_rate": 1e-4, "mean": [1.0] * 20}]
+    (row,) = cs.frame_summary({"grid": grid, "frames": frames})
+    assert (row["activation"], row["lr"]) == ("relu", 0.01)
+    assert row["first"] == {0.0: 0.5, 1e-4: 1.0} and row["last"] == {0.0: 18.5, 1e-4: 1.0}
+
+
+def test_shipped_frame_summary_covers_the_grid():
+    data = cs.load_frames()
+    rows = cs.frame_summary(data)
+    assert len(rows) == len(data["grid"]["activation"]) * len(data["grid"]["lr"])
+    assert all(set(r["last"]) == set(data["grid"]["replacement_rate"]) for r in rows)
+
+
+def test_measuring_figures_follow_the_page_rule():
+    from figure_checks import check_page_rules
+    from plasticity_sim.continual import figures as F
+
+    pred = cs.regression_predictors()
+    assert len(pred["runs"]["rise"]) == len(pred["runs"]["dead"]) == pred["n"]
+    check_page_rules("cl02 predictors", F.plot_predictors(pred))
+    cases = {"flat": np.ones(16), "one big": np.r_[1.0, np.full(15, 0.01)]}
+    fig = F.plot_spectra(cases, {"flat": (16.0, 16), "one big": (2.1, 15)})
+    assert len(fig.axes[0].get_lines()) == 2
+    check_page_rules("cl02 spectra", fig)

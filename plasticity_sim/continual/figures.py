@@ -228,3 +228,55 @@ def plot_diagnostics(data: dict, arms, columns=("online_acc", "dormant_redo", "e
         fig.legend(handles, labels, loc="outside lower center", ncol=min(3, len(arms)), fontsize=MIN_FONT_PT,
                    frameon=False)
     return fig
+
+
+# ----------------------------------------------------------------------------- measuring plasticity (chapter 2)
+def plot_spectra(cases: dict, ranks: dict):
+    """Singular values of feature matrices with chosen spectra, each divided by the largest (log
+    scale), one line per spectrum; the legend (right of the axes) gives each one's effective and
+    stable rank. ``cases``: name -> singular values; ``ranks``: name -> (effective, stable).
+
+    Explained in: book/continual/02_measuring_plasticity.ipynb
+    """
+    from plasticity_sim.plotting import book_style
+
+    colors = ("#1f77b4", "#d62728", "#9467bd", "#2ca02c", "#ff7f0e", "#8c564b")
+    with book_style():
+        fig, ax = page_figure(figsize=(7.0, 3.0))
+        for (name, sigma), color in zip(cases.items(), colors):
+            s = np.sort(np.asarray(sigma, float))[::-1]
+            eff, stable = ranks[name]
+            ax.plot(np.arange(1, len(s) + 1), s / s[0], "o-", color=color, ms=4, lw=1.4,
+                    label=f"{name}\neffective {eff:.1f}, stable {stable}")
+        ax.set_yscale("log")
+        ax.set_xlabel("singular value k (largest first)")
+        ax.set_ylabel(r"$\sigma_k\,/\,\sigma_1$")
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=MIN_FONT_PT)   # right of the axes
+    return fig
+
+
+def plot_predictors(pred: dict):
+    """Chapter 2's test of the diagnostics, one dot per backprop run of the slowly-changing
+    regression: the run's rise in error (last tenth minus first tenth) against its share of hidden
+    units that never fired (left) and its mean hidden-weight magnitude (right), both in the last
+    tenth; each panel's title gives Pearson's r and its Fisher-z 95 % interval.
+    ``pred``: :func:`~plasticity_sim.continual.studies.regression_predictors`.
+
+    Explained in: book/continual/02_measuring_plasticity.ipynb
+    """
+    from plasticity_sim.plotting import book_style
+
+    runs = pred["runs"]
+    rise = np.asarray(runs["rise"], float)
+    with book_style():
+        fig, axes = page_figure(2, figsize=(7.0, 3.0), sharey=True)
+        for ax, key, corr, xlabel, scale in (
+                (axes[0], "dead", "dead_vs_rise", "units that never fired, last tenth (%)", 100.0),
+                (axes[1], "weight", "weight_vs_rise", "mean |hidden weight|, last tenth", 1.0)):
+            ax.plot(scale * np.asarray(runs[key], float), rise, "o", color=COLORS["bp"], ms=5, alpha=0.75)
+            ax.axhline(0, color="#777777", lw=0.8, ls="--")
+            c = pred[corr]
+            ax.set_title(f"r = {c['r']:+.2f} [{c['lo']:+.2f}, {c['hi']:+.2f}]", fontsize=MIN_FONT_PT + 1)
+            ax.set_xlabel(xlabel)
+        axes[0].set_ylabel("rise in squared error")
+    return fig

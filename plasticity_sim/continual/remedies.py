@@ -1,4 +1,5 @@
-"""Numbers for chapter 3 of the continual part, "Keeping plasticity": the remedies side by side.
+"""Numbers for chapters 3 and 4 of the continual part, "Keeping plasticity" and "Remedies in other
+settings": the remedies side by side.
 
 Regenerate the shipped results (into ``results/continual/``, each file with provenance), one
 command per study, one process and one core each (about 10 minutes on a laptop core in all)::
@@ -23,7 +24,8 @@ differences against plain backprop with a Student-t 95 % interval over seeds
 (:func:`plasticity_sim.stats.paired_ci`). Same seed = same initial network, task sequence and
 batch order in every arm, so the differences are paired.
 
-Explained in: book/continual/03_keeping_plasticity.ipynb
+Explained in: book/continual/03_keeping_plasticity.ipynb (permuted) and
+book/continual/04_remedies_in_other_settings.ipynb (the other three studies)
 """
 
 from __future__ import annotations
@@ -281,7 +283,8 @@ def study_file(out, *, study: str, seeds, overwrite: bool = False, check_only: b
 STUDIES = tuple(
     Study(f"continual/{name}", "continual", (Call("plasticity_sim.continual.remedies:study_file",
                                                   f"keeping_{name}.json", {"study": name}),),
-          chapters=("continual/03",) + (("guide/01",) if name != "adam" else ()), doc=doc)   # guide/01: the remedy map
+          chapters=(("continual/03",) if name == "permuted" else ("continual/04",))
+          + (("guide/01",) if name != "adam" else ()), doc=doc)   # guide/01: the remedy map
     for name, doc in (("permuted", "online permuted digits: backprop and every remedy, 50 tasks"),
                       ("class_incremental", "classes added in steps, each step also trained from scratch"),
                       ("adam", "permuted digits under Adam with default and equal moment decays"),

@@ -168,6 +168,28 @@ def frame(data: dict, activation: str, lr: float, replacement_rate: float) -> di
     raise ValueError(f"no frame for activation={activation!r}, lr={lr!r}, replacement_rate={replacement_rate!r}")
 
 
+def frame_summary(data: dict) -> list[dict]:
+    """Chapter 1's grid table: for each (activation, step size) of ``load_frames()``, the mean error
+    over runs in the first and the last tenth of the frame, per replacement rate.
+
+    Returns one dict per (activation, lr) in grid order: ``{"activation", "lr", "first": {rho: e},
+    "last": {rho: e}}`` (``rho`` = 0.0 is plain backprop).
+
+    Explained in: book/continual/01_loss_of_plasticity.ipynb
+    """
+    grid = data["grid"]
+    rows = []
+    for activation in grid["activation"]:
+        for lr in grid["lr"]:
+            first, last = {}, {}
+            for rho in grid["replacement_rate"]:
+                m = np.asarray(frame(data, activation, lr, rho)["mean"], float)
+                tenth = max(1, len(m) // 10)
+                first[rho], last[rho] = float(m[:tenth].mean()), float(m[-tenth:].mean())
+            rows.append({"activation": activation, "lr": lr, "first": first, "last": last})
+    return rows
+
+
 # ----------------------------------------------------------------------------- measuring (chapter 2)
 def regression_predictors(results_dir=RESULTS) -> dict:
     """Which diagnostic predicts the loss, over BP runs: Pearson correlation (Fisher-z 95 %
@@ -184,7 +206,8 @@ def regression_predictors(results_dir=RESULTS) -> dict:
     dead = np.array([r["dead_bins"] for r in recs])[:, -tenth:].mean(1)
     wmag = np.array([r["weight_magnitude_bins"] for r in recs])[:, -tenth:].mean(1)
     return {"dead_vs_rise": pearson_ci(dead, rise), "weight_vs_rise": pearson_ci(wmag, rise),
-            "dead_last": float(dead.mean()), "n": int(len(rise))}
+            "dead_last": float(dead.mean()), "n": int(len(rise)),
+            "runs": {"rise": rise, "dead": dead, "weight": wmag}}   # one value per run, seed order
 
 
 def regression_file(out, *, method: str, seeds, overwrite: bool = False, check_only: bool = False) -> str:
