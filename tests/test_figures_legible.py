@@ -96,6 +96,7 @@ def _continual():
     dead = {m: np.array([r["dead_bins"] for r in sorted(d["records"], key=lambda r: r["seed"])])
             for m, d in (("bp", bp), ("cbp", cbp))}
     yield "cl01 regression", F.plot_regression(errors, headline["bin_size"], dead=dead, title="30 runs, 600,000 steps")
+    yield "cl02 predictors", F.plot_predictors(cs.regression_predictors())
     frames = cs.load_frames()
     grid = frames["grid"]
     for act in grid["activation"]:
@@ -113,13 +114,13 @@ def _continual():
                                        xlabel="online accuracy, tasks 41-50: rule minus backprop (points)")
     yield "cl03 diagnostics", F.plot_diagnostics(perm, ["bp", "cbp", "redo", "clip", "ln_wd", "fire"])
     ci = ks.load_keeping_file("class_incremental")
-    yield "cl03 class incremental", F.plot_paired(
+    yield "cl04 class incremental", F.plot_paired(
         ks.paired_table(ci, "test_acc", "end"), scale=100,
         xlabel="test accuracy after the last step: rule minus backprop (points)")
     adam = ks.load_keeping_file("adam")
-    yield "cl03 adam", F.plot_remedy_curves(adam, "online_acc", band=True, title="Adam on permuted digits, 5 seeds")
+    yield "cl04 adam", F.plot_remedy_curves(adam, "online_acc", band=True, title="Adam on permuted digits, 5 seeds")
     ch = ks.load_keeping_file("chunked")
-    yield "cl03 chunked", F.plot_paired(ks.paired_table(ch, "test_acc", "end"), scale=100,
+    yield "cl04 chunked", F.plot_paired(ks.paired_table(ch, "test_acc", "end"), scale=100,
                                         xlabel="test accuracy after experiment 5: rule minus warm start (points)")
 
 

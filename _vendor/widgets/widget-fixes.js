@@ -69,10 +69,13 @@ document.addEventListener('DOMContentLoaded', function () {
   function scan() { document.querySelectorAll('.pwidget').forEach(label); }
   // The manager attaches views before it fills them (the caption's HTML, an image's class and src come
   // later), so watch those attributes too; setting alt is not watched, so labelling cannot loop.
-  document.addEventListener('DOMContentLoaded', function () {
+  function start() {
     scan();
     new MutationObserver(scan).observe(document.body, {childList: true, subtree: true, attributes: true,
                                                        attributeFilter: ['class', 'src', 'data-alt']});
-  });
+  }
+  // Loaded in <head> the page is still parsing; loaded later (another theme, a page that moves
+  // scripts) DOMContentLoaded may have fired already: start at once then.
+  if (document.readyState === 'loading') { document.addEventListener('DOMContentLoaded', start); } else { start(); }
   window.addEventListener('load', scan);
 })();

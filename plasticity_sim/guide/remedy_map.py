@@ -81,7 +81,7 @@ SETTINGS = (
             "warm start", "SGD steps", "hare_tortoise/continual_full"),
     Setting("permuted", "permuted digits", "continual/03", "online accuracy over the last fifth of the tasks",
             "points", True, "backprop", "run time", "continual/keeping_permuted.json, keeping_map_permuted.json"),
-    Setting("class_incremental", "class-incremental", "continual/03", "test accuracy after the last step",
+    Setting("class_incremental", "class-incremental", "continual/04", "test accuracy after the last step",
             "points", True, "backprop", "run time",
             "continual/keeping_class_incremental.json, keeping_map_class_incremental.json"),
     Setting("regression", "slowly-changing regression", "continual/01", "squared error over the last tenth of the run",
