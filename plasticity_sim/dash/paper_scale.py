@@ -315,7 +315,7 @@ def rows_display(rows: list[dict], *, published: bool = True):
     return table1_display(shown, lead=lead, extra=extra, caption=caption)
 
 
-_ROWS_LEAD = (("setting", "setting", "<15"), ("optimizer", "opt.", "<6"), ("method", "method", "<8"),
+_ROWS_LEAD = (("setting", "setting", "<15"), ("optimizer", "opt.", "<6"), ("method", "method", "<15"),
               ("seeds", "seeds", ">6"))
 _ROWS_EXTRA = (("paper_acc_last", "paper acc last", ">16", ".2f"), ("paper_steps_avg", "paper steps avg", ">16", ".0f"))
 

@@ -221,7 +221,7 @@ def label(method: str) -> str:
 TABLE1_CELLS = (("acc_last", "acc last %"), ("acc_avg", "acc avg %"), ("steps_last", "steps last"),
                 ("steps_avg", "steps avg"))
 # Leading columns of the default layout: (row key, heading, alignment and width).
-METHOD_LEAD = (("method", "method", "<10"), ("seeds", "seeds", ">6"))
+METHOD_LEAD = (("method", "method", "<15"), ("seeds", "seeds", ">6"))
 
 
 def _mean_std_cell(fmt: str, mean: float, std: float) -> str:
@@ -382,14 +382,15 @@ def format_beside_published(summary: ResultsSummary, *, optimizer: str = "SGD",
     cols = [(ours_name, relative_to_cold(summary))] + \
            [(d, relative_to_cold(dataset=d, optimizer=optimizer)) for d in datasets]
     methods = [m for m in summary.methods if m != "cold"]
-    width = max(14, *(len(c) + 2 for c, _ in cols))
+    width = max(len(c) + 1 for c, _ in cols)
+    first = max(len("method"), *(len(label(m)) for m in methods)) + 1   # the longest label sets it
     out = []
     for key, what, fmt in (("acc_last", "test acc. at the last experiment minus cold (pts)", "{:+.2f}"),
                            ("steps_avg", "steps per experiment (average) / cold", "{:.2f}x")):
         out.append(what)
-        out.append(f"{'method':<10}" + "".join(f"{c:>{width}}" for c, _ in cols))
+        out.append(f"{'method':<{first}}" + "".join(f"{c:>{width}}" for c, _ in cols))
         for m in methods:
             cells = [fmt.format(rel[m][key]) if m in rel else "-" for _, rel in cols]
-            out.append(f"{label(m):<10}" + "".join(f"{c:>{width}}" for c in cells))
+            out.append(f"{label(m):<{first}}" + "".join(f"{c:>{width}}" for c in cells))
         out.append("")
     return "\n".join(out).rstrip()
