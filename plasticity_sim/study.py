@@ -32,7 +32,7 @@ from plasticity_sim import runs, sweep
 # and in the CLI: the engine never imports a part.
 PART_MODULES = {
     "bridge": ("plasticity_sim.bridge.studies",),
-    "dash": ("plasticity_sim.dash.cpu_study", "plasticity_sim.dash.gain_over_cold"),
+    "dash": ("plasticity_sim.dash.cpu_study", "plasticity_sim.dash.gain_over_cold", "plasticity_sim.dash.mechanism"),
     "hare_tortoise": ("plasticity_sim.hare_tortoise.studies",),
     "continual": ("plasticity_sim.continual.remedies", "plasticity_sim.continual.studies"),
 }
