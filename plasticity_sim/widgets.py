@@ -355,7 +355,7 @@ def _flat_index(index: tuple, shape: tuple) -> int:
 def frame_report(widget: FrameWidget) -> dict:
     """Page-weight report of a :func:`frame_widget` (JSON-able): sizes per frame and in total.
 
-    Explained in: book/theory/01_data_model.ipynb
+    Explained in: book/dash/01_dash_rule.ipynb
     """
     if not isinstance(widget, FrameWidget):
         raise ValueError(f"frame_report needs a FrameWidget from frame_widget(), got {type(widget).__name__}")
