@@ -71,9 +71,21 @@ def subset_config(seeds=SEEDS, **overrides):
     return cfg
 
 
-def _check_name(out: Path, name: str, study: str) -> None:
+def _job_start(out, name: str, study: str, make_config, seeds, *, overwrite: bool, check_only: bool):
+    """The checks both jobs make before anything trains: the file's name and location, then the
+    config. Returns ``(out, config)``, with config None when ``check_only`` (nothing more to do);
+    otherwise torch is set to one thread, as every shipped run."""
+    out = Path(out)
     if out.name != name:
         raise ValueError(f"the {study} study writes {name}, not {out.name!r}")
+    runs.check_output(out, overwrite=overwrite, what="results file")
+    cfg = make_config(seeds)
+    if check_only:
+        return out, None
+    import torch
+
+    torch.set_num_threads(1)
+    return out, cfg
 
 
 def pretrain_file(out, *, seeds, overwrite: bool = False, check_only: bool = False) -> str:
@@ -82,15 +94,10 @@ def pretrain_file(out, *, seeds, overwrite: bool = False, check_only: bool = Fal
     into a results file with provenance, on one torch thread."""
     from plasticity_sim import protocols
 
-    out = Path(out)
-    _check_name(out, PRETRAIN_FILE, "dash/pretrain_sweep")
-    runs.check_output(out, overwrite=overwrite, what="results file")
-    cfg = pretrain_config(seeds)
-    if check_only:
+    out, cfg = _job_start(out, PRETRAIN_FILE, "dash/pretrain_sweep", pretrain_config, seeds,
+                          overwrite=overwrite, check_only=check_only)
+    if cfg is None:
         return str(out)
-    import torch
-
-    torch.set_num_threads(1)
     protocols.run_config(cfg, out=out, overwrite=overwrite)
     return str(out)
 
@@ -103,15 +110,10 @@ def cosine_file(out, *, seeds, overwrite: bool = False, check_only: bool = False
     from plasticity_sim.dash.studies import whole_network_test_cosine
     from plasticity_sim.data import load_dataset
 
-    out = Path(out)
-    _check_name(out, COSINE_FILE, "dash/subset_cosines")
-    runs.check_output(out, overwrite=overwrite, what="results file")
-    cfg = subset_config(seeds)
-    if check_only:
+    out, cfg = _job_start(out, COSINE_FILE, "dash/subset_cosines", subset_config, seeds,
+                          overwrite=overwrite, check_only=check_only)
+    if cfg is None:
         return str(out)
-    import torch
-
-    torch.set_num_threads(1)
     t0 = time.perf_counter()
     results = protocols.run_config(cfg)
     t1 = time.perf_counter()
