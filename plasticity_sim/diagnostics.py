@@ -183,7 +183,7 @@ def effective_rank(matrix) -> float:
     """Effective rank ``exp(-sum_k p_k log p_k)``, ``p_k = sigma_k / sum_i sigma_i`` (Roy & Vetterli).
 
     Between 1 and min(m, n) (0 for an all-zero matrix); higher dims are flattened to (N, -1).
-    Source: Dohare et al. code ``compute_effective_rank``; lecture notes papers/002.
+    Source: Dohare et al.'s code ``compute_effective_rank`` (Nature 2024, arXiv:2306.13812).
     """
     s = _singular_values(matrix)
     if s.sum() <= 0:
@@ -324,7 +324,7 @@ def summarize(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, initial_sta
 
 # ----------------------------------------------------------------------------- Hare & Tortoise App. C
 # The five plasticity metrics of Lee et al. (2024) App. C, measured at the end of the warm-start
-# phase, and their Pearson correlation with final test accuracy (fact sheet papers.md §D.4).
+# phase, and their Pearson correlation with final test accuracy (arXiv:2406.02596, App. C).
 HT_METRICS = ("weight_magnitude", "weight_distance", "zero_gradient_ratio", "zero_activation_ratio", "srank")
 
 

@@ -20,7 +20,7 @@ from plasticity_sim import protocols, runs
 from plasticity_sim.methods import trainable
 
 # One entry per Table-1 dataset: how the `paper` preset (CIFAR-10) is turned into it, and the paper's
-# seed count (5 for CIFAR/SVHN, 3 for Tiny-ImageNet: papers.md §C.3, inferred from the published std).
+# seed count (5 for CIFAR/SVHN, 3 for Tiny-ImageNet: inferred from the published std, not stated).
 @dataclass(frozen=True)
 class PaperSetting:
     """One dataset of the paper's Table 1 as a CLI run."""
@@ -37,14 +37,14 @@ class PaperSetting:
 PAPER_SETTINGS = {
     "CIFAR-10": PaperSetting("CIFAR-10", "cifar10", (), 5, 32, 10, 50000, 10000),
     "CIFAR-100": PaperSetting("CIFAR-100", "cifar100", ("dataset=cifar100",), 5, 32, 100, 50000, 10000),
-    # the official code trains on a random 50,000-image subset of SVHN's 73,257 (papers.md §C.3)
+    # the official DASH code trains on a random 50,000-image subset of SVHN's 73,257
     "SVHN": PaperSetting("SVHN", "svhn", ("dataset=svhn", "dataset_kwargs.train_subset=50000"),
                          5, 32, 10, 50000, 26032),
     "Tiny-ImageNet": PaperSetting("Tiny-ImageNet", "tiny_imagenet", ("dataset=tiny_imagenet",),
                                   3, 64, 200, 100000, 10000),
 }
 # SAM: Foret et al. around the same SGD; rho 0.1 is the official code's default (the paper's value is
-# not confirmed, papers.md §C.3), written out so the command says what it runs.
+# not stated in the paper), written out so the command says what it runs.
 OPTIMIZER_OVERRIDES = {"SGD": (), "SAM": ("optimizer=sam", "rho=0.1")}
 PAPER_METHODS = ("cold", "warm", "sp", "dash")
 

@@ -11,7 +11,7 @@ the CLI's sweep summary). Fig. 1 and the other pictures are in :mod:`plasticity_
 Standard deviations are sample std over seeds (``ddof=1``, :func:`plasticity_sim.stats.mean_std`),
 the one convention of every table and figure of the book, so a table's std, its error bars and its
 paired t intervals describe the same spread. (The published Table 1's std values look like population
-std, papers.md §C.3: with 5 seeds ours are sqrt(5/4) = 1.12 times larger for the same spread.)
+std: with 5 seeds ours are sqrt(5/4) = 1.12 times larger for the same spread.)
 
 No torch import: chapters summarise results files without loading the training stack.
 """

@@ -2,7 +2,7 @@
 
 Source: official DASH code (baekrok/DASH-Direction-Aware-SHrinking, commit 3d3cea6),
 ``utils/train_utils.py::dash`` and ``perform_dash``, called from ``main.py`` at the start of every
-experiment j >= 2. Fact sheet: shared/reference/papers.md, section C.1.
+experiment j >= 2; the paper is arXiv:2410.23495.
 
 The rule in two steps, run before any training on T_1..T_j:
 

@@ -10,9 +10,9 @@ Two networks of the same architecture: the *Hare* (the model being trained) and 
 Predictions and evaluation use the Tortoise (their §4.3): evaluate ``hook.tortoise``, or copy it
 into the model with :meth:`HareTortoise.load_tortoise_into`. The paper uses ``mu = 0.999`` and a
 reset every 10 epochs in its warm-start and continual experiments (``mu = 0.995``, every 4,000
-updates, for RL). Source: Hare & Tortoise paper, papers/004 (fact sheet papers.md D.1).
+updates, for RL). Source: Lee et al., ICML 2024, arXiv:2406.02596.
 
-**Direction of the EMA.** The paper's Algorithm 1, as transcribed in papers/004, writes the EMA
+**Direction of the EMA.** The paper's Algorithm 1, as printed, writes the EMA
 line backwards (``h.params = m*h.params + (1-m)*t.params``, which would drag the *Hare* toward the
 Tortoise every step); the §4.2 equation, ``theta_t <- mu theta_t + (1 - mu) theta_h``, is the right
 one and is what :meth:`HareTortoise.update_tortoise` does (the tests check the direction).

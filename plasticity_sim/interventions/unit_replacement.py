@@ -13,12 +13,12 @@ weights zeroed. They differ in *which* units:
 * :class:`ContinualBackprop` - every step, a fraction ``replacement_rate`` of the *mature* units
   (older than ``maturity_threshold`` steps) with the lowest contribution utility
   ``u <- eta u + (1 - eta) |h| * |w_out|``. Source: Dohare et al., Nature 2024, official code
-  ``lop/algos/gnt.py`` (class ``GnT``); lecture notes papers/002. The code averages ``|h|`` over the
-  batch and ``|w_out|`` over the outgoing weights (the lecture formula sums the latter: the same
+  ``lop/algos/gnt.py`` (class ``GnT``). The code averages ``|h|`` over the
+  batch and ``|w_out|`` over the outgoing weights (the paper's formula sums the latter: the same
   ranking inside a layer), and divides by the Adam-style bias correction ``1 - eta^age``.
 * :class:`ReDo` - every ``every`` steps, all tau-dormant units: score
   ``s_i = mean|h_i| / mean_k mean|h_k| <= tau`` on the latest training batch. Source: Sokar et al.,
-  ICML 2023 (Definition 3.1 in papers/002), as implemented in Dohare et al.'s ``lop/algos/gntRedo.py``.
+  ICML 2023 (arXiv:2302.12902, Definition 3.1), as implemented in Dohare et al.'s ``lop/algos/gntRedo.py``.
 
 Activations are read with forward hooks on the hidden activation modules (``nn.ReLU`` etc.), so
 the model needs real activation modules between its layers (``nn.Sequential`` MLPs and CNNs, and

@@ -23,7 +23,7 @@ class SmallCNN(PlasticityModel):
     """Three strided convolutions with ReLU, flatten, Linear head: about 8 k parameters on MNIST-1D.
 
     1-D for input_shape (C, L), 2-D for (C, H, W): conv(C->ch, k5, s2, p1), conv(ch->ch, k3, s2, p1) x2,
-    as in shared/reference/cpu_warmstart_findings.md. Init: PyTorch defaults.
+    the DASH part's CPU CNN (book/dash/02_warm_starting_real_networks.ipynb). Init: PyTorch defaults.
     """
 
     def __init__(self, input_shape, num_classes, *, channels: int = 32):

@@ -19,7 +19,7 @@ class MLP(PlasticityModel):
     """`depth` Linear layers: (depth-1) blocks Linear -> [BatchNorm1d] -> ReLU, then a Linear head.
 
     The DASH paper's `mlp_bn` is depth=3, batchnorm=True, width 1000; the CPU chapters use
-    40 -> 256 -> 256 -> 10 without BatchNorm (shared/reference/cpu_warmstart_findings.md).
+    40 -> 256 -> 256 -> 10 without BatchNorm (book/dash/02_warm_starting_real_networks.ipynb).
     Inputs of any shape are flattened. Init: PyTorch defaults.
     """
 
@@ -69,7 +69,7 @@ class LayerNormMLP(MLP):
             self._init_default_module(m, g)
 
 
-# CReLU MLP (Lee et al. 2024 App. A.4, fact sheet papers.md §D.2/D.3).
+# CReLU MLP (Lee et al. 2024, arXiv:2406.02596, App. A.4).
 class CReLU(nn.Module):
     """Concatenated ReLU, ``[ReLU(x), ReLU(-x)]`` along the feature axis (Shang et al. 2016;
     Abbas et al. 2023's plasticity fix): doubles the width, never silent on both halves."""

@@ -1,5 +1,5 @@
 """A CPU-sized ViT-Tiny (DeiT-Ti style), the Hare & Tortoise part's CIFAR-100 model (Lee et al. 2024,
-fact sheet papers.md §D.2/D.3), for images and for 1-D signals.
+arXiv:2406.02596, App. A), for images and for 1-D signals.
 """
 from __future__ import annotations
 

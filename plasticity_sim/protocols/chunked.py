@@ -134,7 +134,7 @@ def run_chunked(config: ChunkedConfig, *, resume_state: dict | None = None,
     prepared: what :func:`prepare` returned for this config (run_config's check made it); prepared
         here when None.
 
-    Source: official DASH code (``main.py``, ``utils/train_utils.py``), papers.md §C.1-§C.3.
+    Source: official DASH code (``main.py``, ``utils/train_utils.py``) and the paper, arXiv:2410.23495.
     """
     data, intervention, (name, params) = prepared if prepared is not None else prepare(config)
     progress = config.progress if progress is None else progress

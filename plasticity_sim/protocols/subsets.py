@@ -1,6 +1,6 @@
 """Cosine similarity tracks generalisation: train on growing subsets, measure cos(weight, -test gradient).
 
-The DASH paper's appendix experiment (papers.md §C.6): a small CNN is trained on training subsets
+The DASH paper's appendix experiment (arXiv:2410.23495): a small CNN is trained on training subsets
 of increasing size; for each trained model, every unit's cosine between its incoming weights and the
 negative gradient of the *test* loss is collected (a box per subset size), next to the test accuracy.
 If a unit's weights point where the test loss wants them to go, the unit has learned something
@@ -104,8 +104,8 @@ def run_subset_cosines(config: SubsetCosineConfig, *, progress: bool = False, da
     """Train a fresh model on each nested subset for each seed; collect test accuracy and cosines.
 
     ``data`` reuses an already loaded dataset (else ``config.dataset`` is loaded).
-    Source: DASH paper appendix figure on cosine similarity vs test accuracy (papers.md §C.6;
-    details reconstructed).
+    Source: DASH paper (arXiv:2410.23495), appendix figure on cosine similarity vs test accuracy
+    (details reconstructed).
 
     Explained in: book/dash/04_cosine_generalisation.ipynb
     """

@@ -1,6 +1,6 @@
 """Pre-train on part of the data, then train on all of it: the DASH paper's Figure 2 experiment.
 
-The question behind the figure (papers.md §C.5): does the *amount* of pre-training decide how much a
+The question behind the figure (arXiv:2410.23495, Fig. 2): does the *amount* of pre-training decide how much a
 warm start hurts? A model is pre-trained on a random part of the training set (half, by default) for
 E epochs, then trained on the whole set to the paper's 99.9 % train-accuracy target. E = 0 is a cold
 start; large E means the part was fitted, i.e. its noise memorised. The DASH curve applies DASH once
@@ -205,7 +205,7 @@ def run_pretrain_sweep(config: PretrainSweepConfig, *, progress: bool = False, d
 
     ``data`` reuses an already loaded dataset (else ``config.dataset`` is loaded);
     ``return_models=True`` also returns ``{(seed, method, E): final model}`` (for tests).
-    Source: DASH paper Fig. 2 (papers.md §C.5; protocol details reconstructed) and its appendix
+    Source: DASH paper Fig. 2 (arXiv:2410.23495; protocol details reconstructed) and its appendix
     DASH-between-phases variant.
 
     Explained in: book/dash/03_noise_memorisation.ipynb
