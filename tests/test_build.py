@@ -30,7 +30,7 @@ def test_glossary_terms_are_link_targets(built_book):
     glossary = (built_book / "book" / "glossary.html").read_text()
     start = (built_book / "book" / "start.html").read_text()
     anchors = set(re.findall(r'<dt id="([^"]+)"', glossary))
-    assert {"term-warm-start", "term-S-P-Gaussian", "term-S-P-toward-init", "term-continual-S-P"} <= anchors, anchors
+    assert {"term-warm-start", "term-S-P-Gaussian", "term-S-P-toward-init", "term-S-P-every-step"} <= anchors, anchors
     assert 'href="glossary.html#term-warm-start"' in start
 
 
