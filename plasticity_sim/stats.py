@@ -112,6 +112,16 @@ class PairedCI:
     def format(self, fmt: str = "+.2f") -> str:
         return f"{self.mean:{fmt}} ({100 * self.level:.0f} % CI {self.low:{fmt}} to {self.high:{fmt}}, n = {self.n})"
 
+    def text(self, digits: int = 2, scale: float = 1.0, sep: str = ", ") -> str:
+        """``"+1.23 [+0.45, +2.01]"`` (times ``scale``): :func:`interval_text` of this interval."""
+        return interval_text(scale * self.mean, scale * self.low, scale * self.high, digits, sep)
+
+
+def interval_text(mean: float, low: float, high: float, digits: int = 2, sep: str = ", ") -> str:
+    """A difference and its interval as the book prints them everywhere: ``"+1.23 [+0.45, +2.01]"``
+    (``sep=","`` for a narrow table column)."""
+    return f"{mean:+.{digits}f} [{low:+.{digits}f}{sep}{high:+.{digits}f}]"
+
 
 def pair_by_seed(a: Mapping, b: Mapping, names: tuple[str, str] = ("a", "b")) -> list:
     """The seeds (keys) of ``a`` and ``b``, sorted, when both hold exactly the same ones.
@@ -181,6 +191,10 @@ def holm(pvalues: Sequence[float]) -> list[float]:
         running = max(running, min(1.0, (m - rank) * p[i]))
         out[i] = running
     return out
+
+
+# A verdict of holm_verdicts, short enough for a table column.
+SHORT_VERDICTS = {"above": "above", "below": "below", "no measurable difference": "n.m.d."}
 
 
 def holm_verdicts(family: Mapping, alpha: float = 0.05) -> dict:

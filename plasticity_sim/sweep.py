@@ -51,6 +51,16 @@ class Call:
     kwargs: dict = field(default_factory=dict)
 
 
+def check_call_output(out, name: str, study: str, *, overwrite: bool = False) -> Path:
+    """The results file of a :class:`Call` job: it must be called ``name`` (the file the study
+    declares, so a job cannot write over another study's file) and pass
+    :func:`plasticity_sim.runs.check_output`."""
+    out = Path(out)
+    if out.name != name:
+        raise ValueError(f"the {study} study writes {name}, not {out.name!r}")
+    return runs.check_output(out, overwrite=overwrite, what="results file")
+
+
 @dataclass(frozen=True)
 class Study:
     """A shipped study: ``<part>/<name>``, its results folder under ``results/``, its default seeds,

@@ -32,9 +32,9 @@ def _section(text: str, title: str) -> str:
 
 
 def _glossary_terms() -> set[str]:
-    body = GLOSSARY.read_text().split("```{glossary}", 1)[1].split("\n```", 1)[0]
-    # a term is a line at column 0 (not an option); its definition is indented below it
-    return {line.strip() for line in body.splitlines() if line and not line[0].isspace() and not line.startswith(":")}
+    from tools.glossary_links import glossary_entries   # one reader of the glossary's terms
+
+    return glossary_entries(ROOT)
 
 
 def test_intro_map_lists_every_page_in_sidebar_order():

@@ -67,7 +67,7 @@ def test_continual_cells_are_the_parts_paired_table(by, cells):
             assert cell["verdict"] == words[rows[arm]["verdict"]], arm
 
 
-def test_map_studies_share_the_settings_baselines():
+def test_map_studies_share_the_settings_baselines(monkeypatch):
     """The map's own studies re-run each setting's baseline; it must be the shipped one, run for run."""
     for study in ("permuted", "class_incremental"):
         shipped = keeping.load_keeping_file(study)["arms"]["bp"]["runs"]
@@ -79,12 +79,11 @@ def test_map_studies_share_the_settings_baselines():
         s: {**r, "columns": {**r["columns"], "online_acc": [0.0] * len(r["columns"]["online_acc"])}}
         for s, r in data["arms"]["bp"]["runs"].items()}}}}
     original = keeping.load_keeping_file
-    try:   # a map study whose baseline differs from the shipped one is refused, naming the file
-        keeping.load_keeping_file = lambda study, *a, **k: broken if study == "map_permuted" else original(study, *a, **k)
-        with pytest.raises(ValueError, match="keeping_map_permuted.json: backprop seed"):
-            rm._continual("permuted", "online_acc", "last")
-    finally:
-        keeping.load_keeping_file = original
+    # a map study whose baseline differs from the shipped one is refused, naming the file
+    monkeypatch.setattr(keeping, "load_keeping_file",
+                        lambda study, *a, **k: broken if study == "map_permuted" else original(study, *a, **k))
+    with pytest.raises(ValueError, match="keeping_map_permuted.json: backprop seed"):
+        rm._continual("permuted", "online_acc", "last")
 
 
 def test_chunked_remedies_pair_with_the_dash_studys_warm_start(by):

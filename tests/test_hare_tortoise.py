@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from plasticity_sim import methods
+from plasticity_sim.stats import SHORT_VERDICTS
 from plasticity_sim.interventions import (HareTortoise, PlainEMA, SelfDistillation, get_intervention,
                                           get_step_hook)
 from plasticity_sim.models import build_model
@@ -267,7 +268,7 @@ def test_chapter_tables_carry_the_rows_numbers_and_fit_the_column():
     assert [r[1] for r in t.rows] == ["fresh (cold)", "warm", "Hare & Tortoise"]
     ht = t.rows[2]
     assert ht[0] == "H&T part" and ht[4] == "{:+.1f} [{:+.1f}, {:+.1f}]".format(*rows[2]["vs_warm"])
-    assert ht[5] == ht_studies.HOLM_SHORT[rows[2]["verdict_vs_warm"]]
+    assert ht[5] == SHORT_VERDICTS[rows[2]["verdict_vs_warm"]]
     assert t.rows[0][6] == t.rows[0][7] == ""              # the fresh network has no difference to itself
 
     t7 = ht_studies.table7_display(load_table("ht_table7"))

@@ -220,5 +220,5 @@ def test_glossary_terms_linked_at_first_use(nb):
 
 
 def test_glossary_linker_terms_are_glossary_entries():
-    from tools.glossary_links import TERMS, _glossary_entries
-    assert set(TERMS) <= _glossary_entries(), sorted(set(TERMS) - _glossary_entries())
+    from tools.glossary_links import TERMS, glossary_entries
+    assert set(TERMS) <= glossary_entries(), sorted(set(TERMS) - glossary_entries())

@@ -115,7 +115,8 @@ def _term_roles(text: str) -> set[str]:
     return out
 
 
-def _glossary_entries(root: Path = ROOT) -> set[str]:
+def glossary_entries(root: Path = ROOT) -> set[str]:
+    """The terms of book/glossary.md: the lines at column 0 of its glossary block (not options)."""
     text = (root / "book" / "glossary.md").read_text()
     body = re.search(r"```\{glossary\}\n(.*?)\n```", text, re.S).group(1)
     return {line.strip() for line in body.split("\n") if line and not line[0].isspace() and not line.startswith(":")}
@@ -181,7 +182,7 @@ def main(argv: list[str]) -> int:
     if not argv or argv[0] not in ("check", "link"):
         print("usage: python tools/glossary_links.py check|link [CHAPTER ...]", file=sys.stderr)
         return 2
-    entries = _glossary_entries()
+    entries = glossary_entries()
     missing = sorted(set(TERMS) - entries)
     if missing:
         print(f"TERMS names entries that book/glossary.md lacks: {missing}; fix TERMS or the glossary", file=sys.stderr)

@@ -67,12 +67,28 @@ document.addEventListener('DOMContentLoaded', function () {
     });
   }
   function scan() { document.querySelectorAll('.pwidget').forEach(label); }
+  // Label only the widgets a change touched (the theme and MathJax change nodes all over the page):
+  // the widget around the changed node, and any widget inside an added subtree.
+  function touched(records) {
+    var roots = new Set();
+    records.forEach(function (r) {
+      var el = r.target.nodeType === 1 ? r.target : r.target.parentElement;
+      var root = el && el.closest('.pwidget');
+      if (root) { roots.add(root); }
+      r.addedNodes.forEach(function (n) {
+        if (n.nodeType !== 1) { return; }
+        if (n.matches('.pwidget')) { roots.add(n); }
+        n.querySelectorAll('.pwidget').forEach(function (w) { roots.add(w); });
+      });
+    });
+    roots.forEach(label);
+  }
   // The manager attaches views before it fills them (the caption's HTML, an image's class and src come
   // later), so watch those attributes too; setting alt is not watched, so labelling cannot loop.
   function start() {
     scan();
-    new MutationObserver(scan).observe(document.body, {childList: true, subtree: true, attributes: true,
-                                                       attributeFilter: ['class', 'src', 'data-alt']});
+    new MutationObserver(touched).observe(document.body, {childList: true, subtree: true, attributes: true,
+                                                          attributeFilter: ['class', 'src', 'data-alt']});
   }
   // Loaded in <head> the page is still parsing; loaded later (another theme, a page that moves
   // scripts) DOMContentLoaded may have fired already: start at once then.

@@ -36,8 +36,8 @@ from pathlib import Path
 import numpy as np
 
 from plasticity_sim import runs
-from plasticity_sim.stats import holm_verdicts, paired_ci
-from plasticity_sim.sweep import Call, Study
+from plasticity_sim.stats import holm_verdicts, interval_text, paired_ci
+from plasticity_sim.sweep import Call, Study, check_call_output
 
 RESULTS = runs.results_dir("continual")
 FORMAT = "plasticity_sim.keeping_plasticity/1"
@@ -49,8 +49,8 @@ SEEDS = (0, 1, 2, 3, 4)
 ARMS = {"bp": ("warm", {}), "l2": ("l2_every_step", {}), "sp": ("sp_continual", {}), "cbp": ("cbp", {}),
         "redo": ("redo", {}), "clip": ("weight_clipping", {}), "parseval": ("parseval", {}),
         "ln_wd": ("warm", {"model": "mlp_ln", "weight_decay": 1e-4}), "fire": ("fire", {})}
-LABELS = {"bp": "backprop", "l2": "L2 (every step)", "sp": "S&P (every step)", "cbp": "CBP", "redo": "ReDo", "clip": "weight clipping",
-          "parseval": "Parseval", "ln_wd": "layer norm + WD", "fire": "FIRE", "warm": "warm start",
+LABELS = {"bp": "backprop", "l2": "L2 (every step)", "sp": "S&P (every step)", "cbp": "CBP", "redo": "ReDo",
+          "clip": "weight clipping", "parseval": "Parseval", "ln_wd": "layer norm + WD", "fire": "FIRE", "warm": "warm start",
           "adam_default": "Adam (0.9, 0.999)", "adam_equal": "Adam (0.99, 0.99)",
           "adam_equal_short": "Adam (0.9, 0.9)"}
 
@@ -98,10 +98,9 @@ SETTINGS = {
 MAP_TASK_ARMS = {"bp": ("warm", {}), "sp_gauss": ("sp", {}), "sp_init": ("sp_init", {}), "dash": ("dash", {}),
                  "dash_row": ("dash_row", {}), "head_reset": ("head_reset", {}), "l2_init": ("l2_init", {}),
                  "hare_tortoise": ("hare_tortoise", {})}
-MAP_CHUNKED_ARMS = {"warm": ("warm", {}), "l2_every": ("l2_every_step", {}), "sp_every": ("sp_continual", {}),
-                    "parseval": ("parseval", {}), "ln_wd": ("warm", {"model": "mlp_ln", "weight_decay": 1e-4}),
-                    "sp_init": ("sp_init", {}), "l2": ("l2", {}), "l2_init_kumar": ("l2_init_kumar", {}),
-                    "hare_tortoise": ("hare_tortoise", {})}
+MAP_CHUNKED_ARMS = {"warm": ("warm", {}), "l2_every": ARMS["l2"], "sp_every": ARMS["sp"],
+                    "parseval": ARMS["parseval"], "ln_wd": ARMS["ln_wd"], "sp_init": ("sp_init", {}),
+                    "l2": ("l2", {}), "l2_init_kumar": ("l2_init_kumar", {}), "hare_tortoise": ("hare_tortoise", {})}
 MAP_STUDIES = {"map_permuted": "permuted", "map_class_incremental": "class_incremental", "map_chunked": "chunked"}
 SETTINGS.update({name: {**SETTINGS[base], "arms": MAP_CHUNKED_ARMS if base == "chunked" else MAP_TASK_ARMS}
                  for name, base in MAP_STUDIES.items()})
@@ -244,8 +243,7 @@ def rise(data: dict, arm: str, column: str) -> dict:
 
 def fmt(row: dict, scale: float = 1.0, digits: int = 1) -> str:
     """``"+1.2 [0.3, 2.1]"``: a paired difference and its interval, times ``scale``."""
-    d, lo, hi = (scale * row[k] for k in ("diff", "lo", "hi"))
-    return f"{d:+.{digits}f} [{lo:+.{digits}f}, {hi:+.{digits}f}]"
+    return interval_text(*(scale * row[k] for k in ("diff", "lo", "hi")), digits)
 
 
 def wall_times(results_dir=RESULTS) -> dict:
@@ -266,10 +264,7 @@ def live_run(arms=("bp", "clip"), seeds=(100, 101, 102), num_tasks: int = 20) ->
 def study_file(out, *, study: str, seeds, overwrite: bool = False, check_only: bool = False) -> str:
     """The study runner's job for one ``keeping_<study>.json``: every config checked (and the file's
     location) before anything trains; with ``check_only``, nothing more."""
-    out = Path(out)
-    if out.name != f"keeping_{study}.json":
-        raise ValueError(f"the {study!r} study writes keeping_{study}.json, not {out.name!r}")
-    runs.check_output(out, overwrite=overwrite, what="results file")
+    out = check_call_output(out, f"keeping_{study}.json", repr(study), overwrite=overwrite)
     for arm in _study(study)["arms"]:
         for seed in seeds:
             arm_config(study, arm, seed)
@@ -280,16 +275,16 @@ def study_file(out, *, study: str, seeds, overwrite: bool = False, check_only: b
 
 # The part's shipped multi-arm studies, run by `python -m plasticity_sim study continual/<name>`:
 # one job (one process) per results file.
+_DOCS = {"permuted": "online permuted digits: backprop and every remedy, 50 tasks",
+         "class_incremental": "classes added in steps, each step also trained from scratch",
+         "adam": "permuted digits under Adam with default and equal moment decays",
+         "chunked": "the DASH part's stationary warm start with the continual remedies",
+         **{name: f"the remedy map's missing cells in the {base} setting" for name, base in MAP_STUDIES.items()}}
+# guide/01 (the remedy map) reads every study but adam; the map's own studies only it.
+_CHAPTERS = {name: ("continual/03",) if name == "permuted" else ("continual/04",) for name in SETTINGS}
+_CHAPTERS.update({name: () for name in MAP_STUDIES})
 STUDIES = tuple(
     Study(f"continual/{name}", "continual", (Call("plasticity_sim.continual.remedies:study_file",
                                                   f"keeping_{name}.json", {"study": name}),),
-          chapters=(("continual/03",) if name == "permuted" else ("continual/04",))
-          + (("guide/01",) if name != "adam" else ()), doc=doc)   # guide/01: the remedy map
-    for name, doc in (("permuted", "online permuted digits: backprop and every remedy, 50 tasks"),
-                      ("class_incremental", "classes added in steps, each step also trained from scratch"),
-                      ("adam", "permuted digits under Adam with default and equal moment decays"),
-                      ("chunked", "the DASH part's stationary warm start with the continual remedies"))) + tuple(
-    Study(f"continual/{name}", "continual", (Call("plasticity_sim.continual.remedies:study_file",
-                                                  f"keeping_{name}.json", {"study": name}),),
-          chapters=("guide/01",), doc=f"the remedy map's missing cells in the {base} setting")
-    for name, base in MAP_STUDIES.items())
+          chapters=_CHAPTERS[name] + (("guide/01",) if name != "adam" else ()), doc=_DOCS[name])
+    for name in SETTINGS)

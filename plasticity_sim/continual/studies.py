@@ -24,7 +24,7 @@ import numpy as np
 from scipy import stats as _st
 
 from plasticity_sim import runs
-from plasticity_sim.sweep import Call, Study
+from plasticity_sim.sweep import Call, Study, check_call_output
 from plasticity_sim.stats import pair_by_seed, paired_ci, t_quantile
 
 RESULTS = runs.results_dir("continual")
@@ -226,10 +226,7 @@ def regression_file(out, *, method: str, seeds, overwrite: bool = False, check_o
 
 def frames_file(out, *, seeds, overwrite: bool = False, check_only: bool = False) -> str:
     """The study runner's job for ``regression_frames.json`` (the slider grid)."""
-    out = Path(out)
-    if out.name != "regression_frames.json":
-        raise ValueError(f"the frames study writes regression_frames.json, not {out.name!r}")
-    runs.check_output(out, overwrite=overwrite, what="results file")
+    out = check_call_output(out, "regression_frames.json", "frames", overwrite=overwrite)
     if check_only:
         return str(out)
     return str(run_frames(out.parent, run={**FRAME_RUN, "seeds": tuple(int(s) for s in seeds)}))

@@ -160,7 +160,7 @@ def format_arm(rows: list[dict]) -> str:
     lines = [head]
     for r in rows:
         d = r["diff"]
-        diff = "-" if d is None else f"{d.mean:+.2f} [{d.low:+.2f}, {d.high:+.2f}]"
+        diff = "-" if d is None else d.text()
         lines.append(f"{r['method']:16s} {r['test_acc_last'][0]:7.2f} ({r['test_acc_last'][1]:4.2f}) "
                      f"{r['test_acc_avg'][0]:7.2f} ({r['test_acc_avg'][1]:4.2f}) "
                      f"{r['steps_last'][0]:8.0f} ({r['steps_last'][1]:5.0f}) "
@@ -180,7 +180,7 @@ def arm_display(rows: list[dict], caption: str = "") -> Table:
         d = r["diff"]
         cells.append([r["method"], *(f"{r[c][0]:.2f} ({r[c][1]:.2f})" for c in ("test_acc_last", "test_acc_avg")),
                       *(f"{r[c][0]:.0f} ({r[c][1]:.0f})" for c in ("steps_last", "steps_avg")),
-                      "-" if d is None else f"{d.mean:+.2f} [{d.low:+.2f}, {d.high:+.2f}]",
+                      "-" if d is None else d.text(),
                       f"{r['worse'] if d is not None else '-'}/{len(r['seeds'])}"])
     return Table(["method", "acc last %", "acc avg %", "steps last", "steps avg", "vs cold (pts)\n95 % CI", "worse"],
                  cells, caption=caption)

@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from plasticity_sim import runs, stats
-from plasticity_sim.sweep import Call, Study
+from plasticity_sim.sweep import Call, Study, check_call_output
 
 SEEDS = (0, 1, 2, 3, 4)
 FIG2_RESULTS = runs.results_dir("dash_fig2")
@@ -75,10 +75,7 @@ def _job_start(out, name: str, study: str, make_config, seeds, *, overwrite: boo
     """The checks both jobs make before anything trains: the file's name and location, then the
     config. Returns ``(out, config)``, with config None when ``check_only`` (nothing more to do);
     otherwise torch is set to one thread, as every shipped run."""
-    out = Path(out)
-    if out.name != name:
-        raise ValueError(f"the {study} study writes {name}, not {out.name!r}")
-    runs.check_output(out, overwrite=overwrite, what="results file")
+    out = check_call_output(out, name, study, overwrite=overwrite)
     cfg = make_config(seeds)
     if check_only:
         return out, None
@@ -247,7 +244,7 @@ def pretrain_display(rows: list[dict], caption: str = ""):
     from plasticity_sim.tables import Table
 
     def ci(c):
-        return "0 (the cold start)" if c is None else f"{c.mean:+.2f} [{c.low:+.2f}, {c.high:+.2f}]"
+        return "0 (the cold start)" if c is None else c.text()
 
     cells = [[r["E"], f"{r['pretrain_acc']:.1f}", f"{r['warm_acc']:.1f}", ci(r["warm_vs_cold"]),
               f"{r['dash_acc']:.1f}", ci(r["dash_vs_cold"]), f"{r['warm_epochs']:.0f} / {r['dash_epochs']:.0f}"]
@@ -315,12 +312,7 @@ def cosine_display(rows: list[dict], caption: str = ""):
     cells = [[r["size"], f"{r['test_acc'][0]:.1f} ({r['test_acc'][1]:.1f})",
               f"{r['median_cosine'][0]:+.3f} ({r['median_cosine'][1]:.3f})", f"{r['share_positive']:.2f}",
               "-" if r["vs_smallest"] is None else
-              f"{r['vs_smallest'].mean:+.3f} [{r['vs_smallest'].low:+.3f}, {r['vs_smallest'].high:+.3f}]"]
+              r["vs_smallest"].text(3)]
              for r in rows]
     return Table(["training\npoints", "test acc %\nmean (std)", "median cosine\nmean (std)", "share\ncos > 0",
                   "median cosine minus the\nsmallest size's, 95 % CI"], cells, caption=caption, align="rrrrr")
-
-
-def fmt_ci(ci, digits: int = 2, scale: float = 1.0) -> str:
-    """``"+1.23 [+0.45, +2.01]"``: a paired difference and its interval (times ``scale``)."""
-    return (f"{scale * ci.mean:+.{digits}f} [{scale * ci.low:+.{digits}f}, {scale * ci.high:+.{digits}f}]")

@@ -266,7 +266,7 @@ def lookup(cells: list[dict]) -> dict:
 
 
 # ----------------------------------------------------------------------------- rendering
-SHORT = {"above": "above", "below": "below", "no measurable difference": "n.m.d.", "not run": "not run"}
+SHORT = {**stats.SHORT_VERDICTS, "not run": "not run"}
 # Background of a cell: an improvement, a harm, or neither. The verdict is also written in the cell,
 # so the colour is never the only cue.
 SHADE = {True: "#deebf7", False: "#fee6ce", None: "transparent"}   # the figure's blue and orange, lighter
@@ -276,7 +276,7 @@ def effect_text(cell: dict, digits: int | None = None) -> str:
     """``"+1.8 [+1.3, +2.3]"``: the effect and its interval, with ``digits`` decimals (default: one
     for points, two otherwise)."""
     d = digits if digits is not None else 1 if cell["unit"] == "points" else 2
-    return f"{cell['mean']:+.{d}f} [{cell['low']:+.{d}f}, {cell['high']:+.{d}f}]"
+    return stats.interval_text(cell["mean"], cell["low"], cell["high"], d)
 
 
 def to_html(cells: list[dict], settings=None) -> str:

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from plasticity_sim import protocols, runs
-from plasticity_sim.stats import holm_verdicts, pair_by_seed, paired_ci
+from plasticity_sim.stats import SHORT_VERDICTS, holm_verdicts, interval_text, pair_by_seed, paired_ci
 from plasticity_sim.diagnostics import HT_METRICS, pearson
 from plasticity_sim.protocols.specs.hare_tortoise import HT_SCALED_PARAMS
 from plasticity_sim.sweep import Study, Sweep
@@ -254,12 +254,16 @@ def continual_table(records, methods_order) -> list[dict]:
 # ---------------------------------------------------------------------------------------------------
 # Tables for the chapters (HTML in the book, aligned text in a terminal)
 
-HOLM_SHORT = {"no measurable difference": "n.m.d.", "above": "above", "below": "below"}
-
-
 def _ci_text(t) -> str:
     """``(mean, low, high)`` in points as ``"+1.6 [+0.9, +2.3]"``; blank for a missing comparison."""
-    return "" if t is None else "{:+.1f} [{:+.1f}, {:+.1f}]".format(*t)
+    return "" if t is None else interval_text(*t, digits=1)
+
+
+def _label(method: str) -> str:
+    """A method's name in the part's tables: the method table's label; the fresh network is "fresh (cold)"."""
+    from plasticity_sim import methods
+
+    return "fresh (cold)" if method == "cold" else methods.get_method(method).label
 
 
 def grid_display(rows: list[dict]) -> Table:
@@ -275,7 +279,7 @@ def grid_display(rows: list[dict]) -> Table:
     return Table(["ratio", "noise", "fresh\ntest %", "warm\ntest %", "warm − fresh\n(95 % CI)", "Holm",
                   "warm\ntrain %", "fit of\nphase 1 %"],
                  [[f"{r['ratio']:g}", f"{r['noise']:g}", f"{r['fresh_test']:.1f}", f"{r['warm_test']:.1f}",
-                   _ci_text((r["diff"], r["lo"], r["hi"])), HOLM_SHORT[r["verdict"]],
+                   _ci_text((r["diff"], r["lo"], r["hi"])), SHORT_VERDICTS[r["verdict"]],
                    f"{r['warm_train']:.1f}", f"{r['phase1_fit']:.1f}"] for r in rows],
                  caption=caption)
 
@@ -291,17 +295,14 @@ def comparison_display(rows: list[dict], *, groups: dict | None = None, last: bo
 
     Explained in: book/hare_tortoise/02_hare_and_tortoise.ipynb
     """
-    from plasticity_sim import methods
-
     group_of = {m: g for g, ms in (groups or {}).items() for m in ms}
-    label = {"cold": "fresh (cold)"}
     keys = ("last", "avg") if last else ("test", "train")
     head = ["last\ntest %", "mean over\nphases %"] if last else ["test %", "train %"]
     body = []
     for r in rows:
-        cells = [label.get(r["method"]) or methods.get_method(r["method"]).label, *(f"{r[k]:.1f}" for k in keys)]
+        cells = [_label(r["method"]), *(f"{r[k]:.1f}" for k in keys)]
         for base in ("warm", "cold"):
-            cells += [_ci_text(r.get(f"vs_{base}")), HOLM_SHORT.get(r.get(f"verdict_vs_{base}"), "")]
+            cells += [_ci_text(r.get(f"vs_{base}")), SHORT_VERDICTS.get(r.get(f"verdict_vs_{base}"), "")]
         body.append(([group_of.get(r["method"], "")] if groups else []) + cells)
     header = (["group"] if groups else []) + ["method", *head, "vs warm\n(95 % CI)", "Holm",
                                               "vs fresh\n(95 % CI)", "Holm"]
@@ -315,17 +316,12 @@ def table7_display(table) -> Table:
 
     Explained in: book/hare_tortoise/03_trainability_vs_generalisability.ipynb
     """
-    from plasticity_sim import methods
-
     datasets = table.levels("dataset")
     by = {(r["dataset"], r["method"]): r for r in table.rows}
     first = table.select(dataset=datasets[0])
     header = ["paper's\nmethod", "group", "the book's\nmethod"] + [
         f"{ds}\n{table.select(dataset=ds)[0]['model']}" for ds in datasets]
-    def ours(m):
-        return "—" if not m else "fresh (cold)" if m == "cold" else methods.get_method(m).label
-
-    body = [[r["method"], r["group"], ours(r["ours"])]
+    body = [[r["method"], r["group"], _label(r["ours"]) if r["ours"] else "—"]
             + [f"{by[(ds, r['method'])]['test_acc']:.3f}" for ds in datasets] for r in first]
     return Table(header, body, align="lll" + "r" * len(datasets),
                  caption="final test accuracy after phase 2, subset 0.1, label noise 0.5")
