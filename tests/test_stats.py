@@ -97,3 +97,13 @@ def test_holm_verdicts_call_what_does_not_survive_no_measurable_difference():
     assert v["d"]["verdict"] == "no measurable difference"
     with pytest.raises(ValueError, match="alpha"):
         holm_verdicts(family, alpha=1.5)
+
+
+def test_interval_text_is_the_books_one_format():
+    from plasticity_sim.stats import SHORT_VERDICTS, interval_text
+
+    assert interval_text(1.234, 0.456, 2.012) == "+1.23 [+0.46, +2.01]"
+    assert interval_text(-0.05, -1.0, 0.9, digits=1, sep=",") == "-0.1 [-1.0,+0.9]"
+    ci = paired_ci([0.01, 0.02, 0.03])
+    assert ci.text(1, scale=100) == interval_text(100 * ci.mean, 100 * ci.low, 100 * ci.high, 1)
+    assert set(SHORT_VERDICTS) == {"above", "below", "no measurable difference"}
